@@ -1,0 +1,69 @@
+"""Dependencies that keep route signatures short: the session and the calling key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.keys import KeyVerifier, Principal, Scope
+from app.db import session_scope
+from app.errors import Forbidden, Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer sg_…`")
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session: committed when the route succeeds, rolled back when it raises."""
+    async for session in session_scope(request.app.state.sessionmaker):
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session)]
+
+
+def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency that admits keys carrying `scope` (or admin)."""
+
+    async def dependency(
+        request: Request,
+        session: DbSession,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise Unauthorized(
+                "Missing API key: send it as `Authorization: Bearer sg_…` "
+                "(create one with `stamgast create-api-key`)."
+            )
+        verifier: KeyVerifier = request.app.state.key_verifier
+        principal = await verifier.verify(session, credentials.credentials)
+        if principal is None:
+            raise Unauthorized("Unknown or revoked API key.")
+        if not principal.allows(scope):
+            raise Forbidden(f"This key lacks the `{scope.value}` scope needed here.")
+        return principal
+
+    return dependency
+
+
+LookupReader = Annotated[Principal, Depends(require(Scope.LOOKUP_READ))]
+ContactsWriter = Annotated[Principal, Depends(require(Scope.CONTACTS_WRITE))]
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+
+
+class Page:
+    """Limit/offset paging with a sane cap."""
+
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=500, description="At most this many items")] = 50,
+        offset: Annotated[int, Query(ge=0, description="Skip this many items")] = 0,
+    ) -> None:
+        self.limit = limit
+        self.offset = offset
+
+
+Paging = Annotated[Page, Depends()]

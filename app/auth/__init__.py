@@ -1,0 +1,1 @@
+"""API keys: issuing, verifying and the scopes they carry."""

@@ -1,0 +1,128 @@
+"""Issuing and verifying API keys; only a key's SHA-256 is ever stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import ApiKey, Tenant
+
+KEY_PREFIX = "sg_"
+
+
+class Scope(StrEnum):
+    """What a key may do; `admin` implies every other scope."""
+
+    LOOKUP_READ = "lookup:read"
+    CONTACTS_WRITE = "contacts:write"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling the API: a key of one tenant, with its scopes."""
+
+    tenant_id: int
+    tenant_region: str
+    key_id: int
+    name: str
+    scopes: frozenset[str]
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller."""
+        return f"api-key:{self.name}"
+
+    def allows(self, scope: Scope) -> bool:
+        """True when the key carries the scope or is an admin key."""
+        return Scope.ADMIN in self.scopes or scope in self.scopes
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _split(key: str) -> tuple[str, str] | None:
+    if not key.startswith(KEY_PREFIX):
+        return None
+    prefix, sep, secret = key[len(KEY_PREFIX) :].partition("_")
+    if not sep or len(prefix) != 8 or not secret:
+        return None
+    return prefix, secret
+
+
+async def issue_key(
+    session: AsyncSession, *, tenant_id: int, name: str, scopes: list[Scope]
+) -> tuple[ApiKey, str]:
+    """Create a key; the plaintext is returned once and never stored."""
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(
+        tenant_id=tenant_id,
+        name=name,
+        prefix=prefix,
+        key_hash=hash_key(key),
+        scopes=sorted({s.value for s in scopes}),
+    )
+    session.add(row)
+    await session.flush()
+    return row, key
+
+
+class KeyVerifier:
+    """Verifies keys against the database, trusting a verified key for a short while.
+
+    The cache keeps a lookup at its query budget; a revoked key stops working within
+    `ttl_seconds` (and at once in the process that revoked it).
+    """
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, Principal]] = {}
+
+    def forget(self, key_id: int) -> None:
+        """Drop a key from the cache (after revocation)."""
+        for digest, (_at, principal) in list(self._cache.items()):
+            if principal.key_id == key_id:
+                del self._cache[digest]
+
+    async def verify(self, session: AsyncSession, key: str) -> Principal | None:
+        """The principal for a valid, unrevoked key; None otherwise."""
+        parts = _split(key)
+        if parts is None:
+            return None
+        digest = hash_key(key)
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        row = (
+            await session.execute(
+                select(ApiKey, Tenant.default_region)
+                .join(Tenant, Tenant.id == ApiKey.tenant_id)
+                .where(ApiKey.prefix == parts[0], ApiKey.revoked_at.is_(None))
+            )
+        ).first()
+        if row is None or not hmac.compare_digest(row[0].key_hash, digest):
+            self._cache.pop(digest, None)
+            return None
+        api_key, region = row
+        principal = Principal(
+            tenant_id=api_key.tenant_id,
+            tenant_region=region,
+            key_id=api_key.id,
+            name=api_key.name,
+            scopes=frozenset(api_key.scopes),
+        )
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (now, principal)
+        return principal

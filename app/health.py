@@ -1,0 +1,43 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    """Whether the process and what it depends on are fine."""
+
+    status: str
+    checks: dict[str, str] = {}
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up")
+async def healthz() -> Health:
+    """Always ok while the process serves requests."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    summary="The database is reachable",
+    responses={503: {"model": Health, "description": "A dependency is down"}},
+)
+async def readyz(request: Request) -> Health | JSONResponse:
+    """Ok when the database answers; 503 with the failing check otherwise."""
+    checks: dict[str, str] = {}
+    try:
+        async with request.app.state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    if all(v == "ok" for v in checks.values()):
+        return Health(status="ok", checks=checks)
+    return JSONResponse(Health(status="unavailable", checks=checks).model_dump(), status_code=503)

@@ -1,0 +1,32 @@
+"""All tables, importable from one place (Alembic reads Base.metadata from here)."""
+
+from app.models.activity import Call, CallbackRequest, Case, Interaction, Notice
+from app.models.base import Base, utcnow
+from app.models.contacts import Contact, ContactNumber, NumberChoice, ServiceProfile
+from app.models.security import ApiKey, AuditEvent
+from app.models.telephony import AgentToken, CallEventRecord, ProviderConfig
+from app.models.tenancy import Agent, Line, Team, Tenant, agent_teams
+
+__all__ = [
+    "Agent",
+    "AgentToken",
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "Call",
+    "CallEventRecord",
+    "CallbackRequest",
+    "Case",
+    "Contact",
+    "ContactNumber",
+    "Interaction",
+    "Line",
+    "Notice",
+    "NumberChoice",
+    "ProviderConfig",
+    "ServiceProfile",
+    "Team",
+    "Tenant",
+    "agent_teams",
+    "utcnow",
+]

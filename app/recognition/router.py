@@ -1,0 +1,146 @@
+"""Lookup routes: who is this number, whose is this reference."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from app import audit
+from app.api.deps import DbSession, LookupReader
+from app.errors import InvalidInput, NotFound, error_responses
+from app.phone import PhoneNumber, normalise
+from app.recognition.schemas import Card
+from app.recognition.service import (
+    recognise_contact,
+    recognise_number,
+    recognise_reference,
+    remember_choice,
+)
+
+router = APIRouter(tags=["lookup"])
+
+
+def _read_number(raw: str, region: str, parameter: str) -> PhoneNumber:
+    number = normalise(raw, region)
+    if number.kind == "invalid":
+        raise InvalidInput(
+            f"Cannot read {parameter}={raw!r} as a phone number: give it as +31612345678, "
+            "0612345678 or a tel:/sip: URI (withheld callers: 'anonymous')."
+        )
+    return number
+
+
+@router.get(
+    "/lookup",
+    response_model=Card,
+    summary="Recognise a caller by number or a case by reference",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def lookup(
+    session: DbSession,
+    principal: LookupReader,
+    number: Annotated[
+        str | None, Query(description="Calling number in any common form", max_length=200)
+    ] = None,
+    reference: Annotated[
+        str | None, Query(description="A case reference, e.g. a referral number", max_length=64)
+    ] = None,
+    called: Annotated[
+        str | None, Query(description="The number that was called (selects line notices)")
+    ] = None,
+) -> Card:
+    """The caller's card: pass exactly one of `number` and `reference`."""
+    if (number is None) == (reference is None):
+        raise InvalidInput("Pass exactly one of `number` or `reference`.")
+    region = principal.tenant_region
+    if reference is not None:
+        if not reference.strip():
+            raise InvalidInput("`reference` is empty: give a case reference such as ZD-2026-0042.")
+        card = await recognise_reference(
+            session, tenant_id=principal.tenant_id, reference=reference
+        )
+        if card is None:
+            raise NotFound(f"No case with reference {reference.strip()!r} in this tenant.")
+        masked = None
+    else:
+        assert number is not None
+        caller = _read_number(number, region, "number")
+        called_number = _read_number(called, region, "called") if called else None
+        card = await recognise_number(
+            session, tenant_id=principal.tenant_id, number=caller, called=called_number
+        )
+        masked = caller.masked
+    audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal.actor,
+        action="lookup",
+        subject_type="reference" if reference is not None else "number",
+        subject_id=reference.strip() if reference is not None else None,
+        contact_id=card.contact_id,
+        number_masked=masked,
+    )
+    return card
+
+
+@router.get(
+    "/cards/{contact_id}",
+    response_model=Card,
+    summary="The card of one contact (e.g. the household member an agent picked)",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def contact_card(
+    session: DbSession,
+    principal: LookupReader,
+    contact_id: int,
+    number: Annotated[str | None, Query(description="The number they call from")] = None,
+) -> Card:
+    """Everything about one contact, as on a ringing card."""
+    caller = _read_number(number, principal.tenant_region, "number") if number else None
+    card = await recognise_contact(
+        session, tenant_id=principal.tenant_id, contact_id=contact_id, number=caller
+    )
+    if card is None:
+        raise NotFound(f"No contact {contact_id} in this tenant.")
+    audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal.actor,
+        action="view",
+        subject_type="contact",
+        subject_id=contact_id,
+        contact_id=contact_id,
+    )
+    return card
+
+
+class NumberChoiceIn(BaseModel):
+    """An agent's pick among the contacts sharing a number."""
+
+    number: str = Field(max_length=200, examples=["+31334567890"])
+    contact_id: int
+    agent_id: int | None = None
+
+
+@router.post(
+    "/lookup/choice",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remember which contact sharing a number was calling",
+    responses=error_responses(401, 403, 422),
+)
+async def choose_contact(session: DbSession, principal: LookupReader, body: NumberChoiceIn) -> None:
+    """Next time this number calls, this contact is ranked first."""
+    caller = _read_number(body.number, principal.tenant_region, "number")
+    if not await remember_choice(
+        session,
+        tenant_id=principal.tenant_id,
+        number=caller,
+        contact_id=body.contact_id,
+        agent_id=body.agent_id,
+    ):
+        raise InvalidInput(
+            f"Contact {body.contact_id} has no number {caller.masked} in this tenant: "
+            "pick one of the candidates the lookup returned."
+        )

@@ -1,0 +1,114 @@
+"""The caller's card: everything an agent should see before saying hello."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+MatchKind = Literal["known", "ambiguous", "unknown", "withheld"]
+
+
+class CallerNumber(BaseModel):
+    """What the calling number itself tells, known caller or not."""
+
+    raw: str
+    e164: str | None
+    kind: str = Field(description="mobile, fixed, toll_free, premium, short, extension, ...")
+    region: str | None
+    region_description: str | None = Field(description="e.g. 'Amersfoort' for a 033 number")
+    display: str | None = Field(description="How to show the number to an agent")
+
+
+class Candidate(BaseModel):
+    """One of the contacts sharing a number, ranked."""
+
+    contact_id: int
+    display_name: str
+    form_of_address: str | None
+    household: str | None
+    last_interaction_at: datetime | None
+    chosen_before: bool = Field(description="An agent picked this contact for this number last")
+
+
+class ServiceProfileView(BaseModel):
+    """How this caller wants to be served."""
+
+    preferred_times: str | None
+    preferred_channel: str | None
+    preferred_place: str | None
+    language: str | None
+    plain_language: bool
+    extra_explanation: bool
+    interpreter: str | None
+    accessibility: str | None
+    likes: list[str]
+    dislikes: list[str]
+    extra: dict[str, object]
+
+
+class InteractionBrief(BaseModel):
+    """One of the last interactions."""
+
+    id: int
+    occurred_at: datetime
+    channel: str
+    direction: str
+    summary: str
+    outcome: str | None
+    agent_name: str | None
+
+
+class CallbackBrief(BaseModel):
+    """An open callback request; `overdue` when its due time has passed."""
+
+    id: int
+    reason: str
+    requested_at: datetime
+    due_by: datetime | None
+    overdue: bool
+    attempts: int
+
+
+class CaseBrief(BaseModel):
+    """An open case: where their referral or waiting-list request stands."""
+
+    id: int
+    reference: str
+    kind: str
+    status: str
+    next_step: str | None
+    position: int | None
+    updated_at: datetime
+
+
+class NoticeBrief(BaseModel):
+    """A message that concerns this caller (their line, a tag, the whole tenant)."""
+
+    id: int
+    title: str
+    body: str
+    severity: str
+
+
+class Card(BaseModel):
+    """The recognition result for one call or lookup."""
+
+    match: MatchKind
+    number: CallerNumber | None = None
+    contact_id: int | None = None
+    display_name: str | None = None
+    form_of_address: str | None = None
+    language: str | None = None
+    organisation: str | None = None
+    household: str | None = None
+    flags: list[str] = []
+    tags: list[str] = []
+    notes: str | None = None
+    candidates: list[Candidate] = []
+    service_profile: ServiceProfileView | None = None
+    interactions: list[InteractionBrief] = []
+    callbacks: list[CallbackBrief] = []
+    cases: list[CaseBrief] = []
+    notices: list[NoticeBrief] = []

@@ -1,0 +1,45 @@
+"""Process settings, read from the environment with the prefix STAMGAST_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; defaults give the embedded single-process setup."""
+
+    model_config = SettingsConfigDict(env_prefix="STAMGAST_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{Path('stamgast.db').resolve()}",
+        description="SQLAlchemy async URL; sqlite+aiosqlite (default) or postgresql+asyncpg.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL for cross-process screen-pops; unset = in-process."
+    )
+    default_region: str = Field(default="NL", description="Region for new tenants' numbers.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    webhook_budget_seconds: float = Field(
+        default=1.0, description="A webhook answers within this time, whatever fails behind it."
+    )
+    webhook_max_body_bytes: int = 64 * 1024
+    public_base_url: str | None = Field(
+        default=None, description="Public URL vendors use to reach us (for signature checks)."
+    )
+    replay_window_seconds: int = Field(default=600, description="How far back pops replay.")
+    stream_queue_size: int = Field(default=256, description="Pops buffered per connection.")
+    api_key_cache_seconds: float = Field(
+        default=30.0, description="How long a verified API key is trusted without a query."
+    )
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache when they change env)."""
+    return Settings()

@@ -1,0 +1,118 @@
+"""Throwaway PostgreSQL and Redis servers for tests, from Debian's packages."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+REQUIRE_ALL = os.environ.get("STAMGAST_REQUIRE_ALL") == "1"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def missing(what: str, install: str) -> None:
+    """Skip (or fail under STAMGAST_REQUIRE_ALL=1) when a server binary is absent."""
+    message = f"{what} not installed: apt-get update && apt-get install -y {install}"
+    if REQUIRE_ALL:
+        pytest.fail(message + " (STAMGAST_REQUIRE_ALL=1 forbids skipping)")
+    pytest.skip(message)
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start in {timeout}s")
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A fresh PostgreSQL on a random port; yields an asyncpg URL for database `postgres`."""
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        missing("PostgreSQL", "postgresql")
+        raise AssertionError("unreachable")
+    workdir = Path(tempfile.mkdtemp(prefix="stamgast-pg-"))
+    as_root = os.geteuid() == 0
+    # initdb refuses to run as root: hand the directory to the postgres user.
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    if as_root:
+        shutil.chown(workdir, "postgres")
+    data, port = workdir / "data", free_port()
+    subprocess.run(
+        [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "stamgast"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options += " -c max_connections=200 -c synchronous_commit=off"
+    ctl = [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data)]
+    subprocess.run(
+        [*ctl, "-l", str(workdir / "log"), "-o", options, "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        _wait_port(port)
+        yield f"postgresql+asyncpg://stamgast@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*ctl, "stop", "-m", "immediate"], capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A fresh redis-server on a random port; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        missing("Redis", "redis-server")
+        raise AssertionError("unreachable")
+    workdir = Path(tempfile.mkdtemp(prefix="stamgast-redis-"))
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
