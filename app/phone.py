@@ -1,0 +1,335 @@
+"""Caller numbers: parsing, classification and log-safe masking.
+
+This is the only module that imports ``phonenumbers``; everything else sees ``PhoneNumber``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import unquote
+
+import phonenumbers
+from phonenumbers import PhoneNumberFormat, PhoneNumberType, geocoder, shortnumberinfo
+
+__all__ = [
+    "DEFAULT_REGION",
+    "NumberKind",
+    "PhoneNumber",
+    "cache_clear",
+    "cache_info",
+    "is_valid_region",
+    "mask",
+    "normalise",
+]
+
+DEFAULT_REGION = "NL"
+
+# Webhooks arrive at call rate and repeat the same few thousand callers, so a large cache
+# pays off; it is bounded so a flood of distinct junk cannot grow memory without limit.
+_CACHE_SIZE = 65_536
+# Real caller IDs, even with a display name and SIP parameters, stay well below this; longer
+# input is junk and is neither parsed (phonenumbers gives up at 250 anyway) nor kept in the cache.
+_MAX_INPUT = 512
+# Dutch "14 + area code" municipal numbers are UAN in phonenumbers' metadata and 5-6 digits
+# long; they are dialled like short numbers and only reachable from inside the country.
+_MAX_SHORT_UAN = 6
+# A bare digit string this long cannot be an internal extension, so a failed national parse
+# is probably an international number whose "+" was dropped (Vonage, sipgate).
+_MIN_BARE_INTERNATIONAL = 8
+_MASK = "****"
+# Fewer hidden digits than this would leave a number guessable from its mask.
+_MIN_HIDDEN = 3
+
+
+class NumberKind(StrEnum):
+    """What sort of number a caller ID is."""
+
+    MOBILE = "mobile"
+    FIXED = "fixed"
+    TOLL_FREE = "toll_free"
+    PREMIUM = "premium"
+    SHARED_COST = "shared_cost"
+    VOIP = "voip"
+    SHORT = "short"
+    EXTENSION = "extension"
+    WITHHELD = "withheld"
+    INVALID = "invalid"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    """A normalised caller ID; immutable so cached instances can be shared."""
+
+    raw: str
+    kind: NumberKind
+    e164: str | None
+    key: str | None
+    region: str | None
+    region_description: str | None
+    international: str | None
+    national: str | None
+    masked: str
+
+    @property
+    def is_withheld(self) -> bool:
+        """True when the caller hid their number."""
+        return self.kind is NumberKind.WITHHELD
+
+    @property
+    def is_lookupable(self) -> bool:
+        """True when there is a key to look the caller up by."""
+        return self.key is not None
+
+
+_KIND_BY_TYPE: dict[int, NumberKind] = {
+    PhoneNumberType.MOBILE: NumberKind.MOBILE,
+    PhoneNumberType.FIXED_LINE: NumberKind.FIXED,
+    # Only regions that cannot tell the two apart (US, CN, ...) report this; NL/BE/DE/GB don't.
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: NumberKind.FIXED,
+    PhoneNumberType.TOLL_FREE: NumberKind.TOLL_FREE,
+    PhoneNumberType.PREMIUM_RATE: NumberKind.PREMIUM,
+    PhoneNumberType.SHARED_COST: NumberKind.SHARED_COST,
+    PhoneNumberType.VOIP: NumberKind.VOIP,
+}
+
+# Compared after case-folding and dropping everything but letters, so "Private Number",
+# "private-number" and "PRIVATE_NUMBER" all match "privatenumber".
+_WITHHELD_WORDS = frozenset(
+    {
+        "anonymous", "anonymouscaller", "anonymousnumber", "anonymouscall",
+        "restricted", "restrictednumber", "presentationrestricted",
+        "private", "privatenumber", "privatecaller",
+        "unknown", "unknownnumber", "unknowncaller",
+        "unavailable", "numberunavailable", "notavailable",
+        "withheld", "numberwithheld", "withheldnumber",
+        "blocked", "blockednumber", "calleridblocked", "nocallerid", "nonumber",
+        # Dutch, German and French carriers and PBXes localise the placeholder.
+        "anoniem", "onbekend", "onbekendnummer", "afgeschermd", "afgeschermdnummer",
+        "geheimnummer", "anonym", "unbekannt", "unterdrückt", "rufnummerunterdrückt",
+        "privé", "inconnu", "masqué", "numéromasqué",
+    }
+)  # fmt: skip
+
+# Twilio reports hidden callers as the keypad spelling of ANONYMOUS, RESTRICTED, UNAVAILABLE,
+# BLOCKED and UNKNOWN; they parse as (invalid) foreign numbers but mean "withheld".
+_TWILIO_WITHHELD = frozenset({"+266696687", "+7378742833", "+86282452253", "+2562533", "+8656696"})
+
+_NAME_ADDR = re.compile(r"<([^<>]*)>")
+_URI_SCHEME = re.compile(r"(sips?|tel):", re.IGNORECASE)
+_PLAIN_DIGITS = re.compile(r"[0-9][0-9 \-]*")
+_NON_DIGIT = re.compile(r"[^0-9]")
+_LEADING_DIGITS = re.compile(r"[0-9]+")
+
+
+def is_valid_region(region: str) -> bool:
+    """True if phonenumbers has metadata for this ISO 3166-1 alpha-2 region code."""
+    return isinstance(region, str) and region.strip().upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def normalise(raw: str | None, region: str = DEFAULT_REGION) -> PhoneNumber:
+    """Parse and classify a caller ID as a PBX or carrier sent it; never raises."""
+    if raw is None:
+        text = ""
+    elif isinstance(raw, str):
+        text = raw.strip()
+    else:
+        # The signature says str, but webhook JSON may well carry the number as an int.
+        try:
+            text = str(raw).strip()
+        except Exception:
+            text = ""
+    region = region.strip().upper() if isinstance(region, str) else DEFAULT_REGION
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        region = DEFAULT_REGION
+    if len(text) > _MAX_INPUT:
+        return _invalid(text)
+    return _normalise_cached(text, region)
+
+
+def mask(value: str | None, region: str = DEFAULT_REGION) -> str:
+    """Log-safe form of any raw or E.164 caller ID."""
+    return normalise(value, region).masked
+
+
+def cache_info() -> functools._CacheInfo:
+    """Hit/miss statistics of the normalise cache."""
+    return _normalise_cached.cache_info()
+
+
+def cache_clear() -> None:
+    """Empty the normalise cache."""
+    _normalise_cached.cache_clear()
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _normalise_cached(text: str, region: str) -> PhoneNumber:
+    try:
+        return _classify(text, region)
+    except Exception:
+        # phonenumbers is not documented to raise anything but NumberParseException, but a
+        # caller ID must never take a webhook down, so any surprise becomes "invalid".
+        return _invalid(text)
+
+
+def _classify(text: str, region: str) -> PhoneNumber:
+    # NFKC folds full-width digits and exotic spaces that softphones sometimes send.
+    folded = unicodedata.normalize("NFKC", text)
+    candidate = _dial_string(folded).strip()
+    if not any(ch.isalnum() for ch in candidate) or _is_withheld_word(candidate):
+        return _withheld(text)
+    digits = _NON_DIGIT.sub("", candidate)
+
+    if _PLAIN_DIGITS.fullmatch(candidate) and not candidate.startswith("0"):
+        local = _short_or_extension(text, digits, region)
+        if local is not None:
+            return local
+    if digits and digits.strip("0") == "" and not candidate.startswith("+"):
+        # Some carriers send "0" (or a run of zeros) for a suppressed number.
+        if _is_valid_short(digits, region):
+            return _short(text, digits, region)
+        return _withheld(text)
+    if candidate.startswith("+") and "+" + digits in _TWILIO_WITHHELD:
+        return _withheld(text)
+
+    number = _parse_valid(candidate, region)
+    if number is None and not candidate.startswith("+"):
+        if candidate.startswith("00"):
+            # The tenant's region may use another international prefix (011 in NANP).
+            number = _parse_valid("+" + digits[2:], region)
+        elif len(digits) >= _MIN_BARE_INTERNATIONAL and not digits.startswith("0"):
+            number = _parse_valid("+" + digits, region)
+    if number is None:
+        return _invalid(text)
+    return _from_valid(text, number)
+
+
+def _dial_string(text: str) -> str:
+    """Return the part of a plain, display-name, SIP or tel form that holds the number."""
+    angle = _NAME_ADDR.search(text)
+    if angle is not None:
+        text = angle.group(1).strip()
+    scheme = _URI_SCHEME.match(text)
+    if scheme is None:
+        return text
+    rest = text[scheme.end() :]
+    if scheme.group(1).lower() == "tel":
+        # "tel://" is not RFC 3966 but some click-to-dial tools produce it.
+        number, _, params = rest.lstrip("/").partition(";")
+    else:
+        # Without an "@" there is no host part and the whole rest is the user part.
+        user = rest.partition("@")[0]
+        # Drop a password ("user:secret@host"); the remaining user part may carry
+        # tel-style parameters such as phone-context (RFC 3261 section 19.1.6).
+        number, _, params = user.partition(":")[0].partition(";")
+    number = unquote(number).strip()
+    context = _uri_param(params, "phone-context")
+    if context.startswith("+") and not number.startswith("+"):
+        # RFC 3966: a local number whose context is a global prefix is that prefix + digits.
+        number = context + number
+    return number
+
+
+def _uri_param(params: str, name: str) -> str:
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == name:
+            return unquote(value).strip()
+    return ""
+
+
+def _is_withheld_word(candidate: str) -> bool:
+    if any(ch.isdigit() for ch in candidate):
+        return False
+    letters = "".join(ch for ch in candidate.casefold() if ch.isalpha())
+    return letters in _WITHHELD_WORDS
+
+
+def _short_or_extension(text: str, digits: str, region: str) -> PhoneNumber | None:
+    """Classify a short bare digit string as a service number or a PBX extension."""
+    if len(digits) > _MAX_SHORT_UAN + 1:
+        return None
+    if _is_valid_short(digits, region):
+        return _short(text, digits, region)
+    number = _parse_valid(digits, region)
+    if number is not None:
+        # e.g. Dutch 14 0xx municipal numbers, or a short code with the country code stuck on.
+        return _from_valid(text, number)
+    if 3 <= len(digits) <= 5:
+        return PhoneNumber(text, NumberKind.EXTENSION, None, digits, None, None, None, None, digits)
+    return None
+
+
+def _is_valid_short(digits: str, region: str) -> bool:
+    try:
+        number = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return shortnumberinfo.is_valid_short_number_for_region(number, region)
+
+
+def _parse_valid(candidate: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _from_valid(text: str, number: phonenumbers.PhoneNumber) -> PhoneNumber:
+    # The key must not depend on an extension suffix, and neither should the formats that are
+    # shown next to it; the number object is ours, fresh from parse().
+    number.extension = None
+    nsn = phonenumbers.national_significant_number(number)
+    region = phonenumbers.region_code_for_number(number)
+    # "001" is phonenumbers' code for non-geographic numbers (+800, +882); not an ISO region.
+    iso_region = region if region in phonenumbers.SUPPORTED_REGIONS else None
+    number_type = phonenumbers.number_type(number)
+    if number_type == PhoneNumberType.UAN and len(nsn) <= _MAX_SHORT_UAN:
+        return _short(text, nsn, iso_region)
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    international = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    return PhoneNumber(
+        raw=text,
+        kind=_KIND_BY_TYPE.get(number_type, NumberKind.OTHER),
+        e164=e164,
+        key=e164,
+        region=iso_region,
+        region_description=geocoder.description_for_number(number, "en") or None,
+        international=international,
+        national=phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
+        masked=_mask_real(number.country_code, nsn, international),
+    )
+
+
+def _mask_real(country_code: int | None, nsn: str, international: str) -> str:
+    """Keep country code, first group and last digits, always hiding a few in between."""
+    prefix = f"+{country_code}"
+    group = _LEADING_DIGITS.match(international.removeprefix(prefix).lstrip())
+    head = group.group(0) if group is not None and nsn.startswith(group.group(0)) else ""
+    tail_len = max(0, min(4, len(nsn) - len(head) - _MIN_HIDDEN))
+    # Very short numbers (a 7-digit toll-free, say) also lose their first group.
+    head = head[: max(0, len(nsn) - _MIN_HIDDEN - tail_len)]
+    tail = nsn[len(nsn) - tail_len :] if tail_len else ""
+    return " ".join(part for part in (prefix, head, _MASK, tail) if part)
+
+
+def _short(text: str, digits: str, region: str | None) -> PhoneNumber:
+    # Service numbers are public, not personal data, so they are shown as they are.
+    return PhoneNumber(text, NumberKind.SHORT, None, digits, region, None, None, None, digits)
+
+
+def _withheld(text: str) -> PhoneNumber:
+    return PhoneNumber(
+        text, NumberKind.WITHHELD, None, None, None, None, None, None, NumberKind.WITHHELD.value
+    )
+
+
+def _invalid(text: str) -> PhoneNumber:
+    digits = _NON_DIGIT.sub("", text[-_MAX_INPUT:])
+    masked = "***" + digits[-2:] if len(digits) >= 2 else "***"
+    return PhoneNumber(text, NumberKind.INVALID, None, None, None, None, None, None, masked)
