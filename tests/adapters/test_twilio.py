@@ -1,0 +1,519 @@
+"""Twilio adapter: signatures made by Twilio's own SDK, recorded bodies, TwiML answers."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from telephony_adapters.base import (
+    AdapterConfig,
+    AdapterRequest,
+    CallEvent,
+    Direction,
+    EventKind,
+    Outcome,
+    PayloadError,
+    SignatureError,
+    url_for_signature,
+)
+from telephony_adapters.twilio import TwilioAdapter, agent_from_address, twilio_signature
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "twilio"
+TOKEN = "f00dfeedf00dfeedf00dfeedf00dfeed"
+URL = "https://stamgast.example.org/webhooks/twilio/acme"
+NOW = datetime(2026, 11, 25, 10, 42, tzinfo=UTC)
+PARENT_SID = "CA5f0c9d1e2b3a4c5d6e7f8091a2b3c4d5"
+FORM = "application/x-www-form-urlencoded"
+
+adapter = TwilioAdapter()
+
+
+class MultiParams:
+    """A multi-valued mapping the SDK reads through `getlist`, as Django's QueryDict."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def __iter__(self) -> Any:
+        return iter([name for name, _ in self.pairs])
+
+    def getlist(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def sdk_signature(url: str, body: bytes, token: str = TOKEN, **kwargs: Any) -> str:
+    """The signature Twilio's SDK computes for a form body."""
+    params = dict(parse_qsl(body.decode(), keep_blank_values=True))
+    return str(RequestValidator(token).compute_signature(url, params, **kwargs))
+
+
+def form_request(
+    body: bytes, *, url: str = URL, signature: str | None = None, signed_url: str | None = None
+) -> AdapterRequest:
+    """A POST as the app would hand it over, signed by the SDK over `signed_url`."""
+    headers = {"content-type": f"{FORM}; charset=utf-8"}
+    headers["x-twilio-signature"] = signature or sdk_signature(signed_url or url, body)
+    return AdapterRequest(method="POST", url=url, headers=headers, body=body)
+
+
+def params_body(**fields: str) -> bytes:
+    base = {"CallSid": "CA" + "1" * 32, "From": "+31612345678", "To": "+31201234567"}
+    return urlencode({**base, **fields}).encode()
+
+
+def parse_one(request: AdapterRequest, config: AdapterConfig | None = None) -> CallEvent:
+    events = adapter.parse(request, config or AdapterConfig(secret=TOKEN), now=NOW)
+    assert len(events) == 1
+    return events[0]
+
+
+def twiml(body: bytes) -> ET.Element:
+    """Parse the TwiML (proving it well-formed) and check the declaration."""
+    assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    root = ET.fromstring(body)
+    assert root.tag == "Response"
+    return root
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+def test_documented_vector() -> None:
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
+    expected = "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert RequestValidator("12345").compute_signature(url, params) == expected
+    assert twilio_signature("12345", url, {k: [v] for k, v in params.items()}) == expected
+    request = AdapterRequest(
+        "POST",
+        url,
+        {"content-type": FORM, "x-twilio-signature": expected},
+        urlencode(params).encode(),
+    )
+    # Verified; no CallStatus in the vector, so there is no event to report.
+    assert adapter.parse(request, AdapterConfig(secret="12345"), now=NOW) == []
+
+
+def test_ringing_fixture_is_verified_and_parsed() -> None:
+    event = parse_one(form_request(fixture("ringing.txt")))
+    assert event == CallEvent(
+        provider="twilio",
+        call_id=PARENT_SID,
+        kind=EventKind.RINGING,
+        from_raw="+31612345678",
+        to_raw="+31201234567",
+        direction=Direction.INBOUND,
+        caller_name="ADA L",
+        raw=event.raw,
+    )
+    assert event.raw["AccountSid"].startswith("AC")
+    assert event.raw["CalledCity"] == ""  # blank fields are kept (and were signed)
+
+
+def test_wrong_token_is_refused() -> None:
+    body = fixture("ringing.txt")
+    request = form_request(body, signature=sdk_signature(URL, body, token="not-the-token"))
+    with pytest.raises(SignatureError, match="does not match for URL https://stamgast"):
+        adapter.parse(request, AdapterConfig(secret=TOKEN), now=NOW)
+
+
+def test_altered_body_is_refused() -> None:
+    body = fixture("ringing.txt")
+    signature = sdk_signature(URL, body)
+    altered = body.replace(b"From=%2B31612345678", b"From=%2B31699999999")
+    assert altered != body
+    with pytest.raises(SignatureError):
+        adapter.parse(
+            form_request(altered, signature=signature), AdapterConfig(secret=TOKEN), now=NOW
+        )
+
+
+def test_added_param_is_refused() -> None:
+    body = fixture("ringing.txt")
+    request = form_request(body + b"&Extra=1", signature=sdk_signature(URL, body))
+    with pytest.raises(SignatureError):
+        adapter.parse(request, AdapterConfig(secret=TOKEN), now=NOW)
+
+
+def test_missing_header_is_refused() -> None:
+    request = AdapterRequest("POST", URL, {"content-type": FORM}, fixture("ringing.txt"))
+    with pytest.raises(SignatureError) as caught:
+        adapter.parse(request, AdapterConfig(secret=TOKEN), now=NOW)
+    assert caught.value.message == "missing X-Twilio-Signature header"
+
+
+def test_proxy_needs_public_base_url() -> None:
+    body = fixture("ringing.txt")
+    internal = "http://10.0.0.5:8000/webhooks/twilio/acme"
+    request = form_request(body, url=internal, signed_url=URL)
+    proxied = AdapterConfig(secret=TOKEN, public_base_url="https://stamgast.example.org")
+    assert url_for_signature(request, proxied) == URL
+    assert parse_one(request, proxied).kind is EventKind.RINGING
+    with pytest.raises(SignatureError, match=r"for URL http://10\.0\.0\.5:8000/"):
+        adapter.parse(request, AdapterConfig(secret=TOKEN), now=NOW)
+
+
+def test_public_base_url_keeps_query_and_adds_prefix() -> None:
+    request = AdapterRequest("POST", "http://10.0.0.5:8000/hook?a=1&b=%2F", {}, b"")
+    config = AdapterConfig(secret=TOKEN, public_base_url="https://proxy.example.org/stamgast/")
+    assert url_for_signature(request, config) == "https://proxy.example.org/stamgast/hook?a=1&b=%2F"
+    assert url_for_signature(request, AdapterConfig(secret=TOKEN)) == request.url
+
+
+@pytest.mark.parametrize(
+    ("received", "signed"),
+    [
+        (URL, "https://stamgast.example.org:443/webhooks/twilio/acme"),
+        ("https://stamgast.example.org:443/webhooks/twilio/acme", URL),
+        ("http://stamgast.example.org/hook?x=1", "http://stamgast.example.org:80/hook?x=1"),
+    ],
+)
+def test_default_port_variants_are_accepted(received: str, signed: str) -> None:
+    request = form_request(fixture("ringing.txt"), url=received, signed_url=signed)
+    assert parse_one(request).kind is EventKind.RINGING
+
+
+def test_other_port_is_not_a_variant() -> None:
+    signed = "https://stamgast.example.org:8443/webhooks/twilio/acme"
+    with pytest.raises(SignatureError):
+        adapter.parse(
+            form_request(fixture("ringing.txt"), signed_url=signed),
+            AdapterConfig(secret=TOKEN),
+            now=NOW,
+        )
+
+
+def test_repeated_params_match_the_sdk() -> None:
+    pairs = [("CallSid", "CA" + "2" * 32), ("CallStatus", "ringing"), ("Tag", "b"), ("Tag", "a")]
+    signature = RequestValidator(TOKEN).compute_signature(URL, MultiParams(pairs))
+    assert parse_one(form_request(urlencode(pairs).encode(), signature=signature)).raw["Tag"] == "b"
+
+
+def test_get_request_is_signed_over_the_url() -> None:
+    url = (
+        f"{URL}?{urlencode({'CallSid': 'CA' + '3' * 32, 'CallStatus': 'ringing', 'From': '+3161'})}"
+    )
+    signature = RequestValidator(TOKEN).compute_signature(url, {})
+    request = AdapterRequest("GET", url, {"x-twilio-signature": signature}, b"")
+    event = parse_one(request)
+    assert (event.call_id, event.kind, event.from_raw) == (
+        "CA" + "3" * 32,
+        EventKind.RINGING,
+        "+3161",
+    )
+    tampered = AdapterRequest("GET", url.replace("%2B3161", "%2B3162"), request.headers, b"")
+    with pytest.raises(SignatureError):
+        adapter.parse(tampered, AdapterConfig(secret=TOKEN), now=NOW)
+
+
+def test_hmac_sha256_webhook_rule() -> None:
+    body = fixture("ringing.txt")
+    request = form_request(body, signature=sdk_signature(URL, body, algorithm="HMAC_SHA256"))
+    headers = {
+        **request.headers,
+        "x-twilio-webhooks-signature-settings": "key=k1,algorithm=HMAC_SHA256",
+    }
+    sha256_request = AdapterRequest("POST", URL, headers, body)
+    assert parse_one(sha256_request).kind is EventKind.RINGING
+    with pytest.raises(SignatureError):  # the same signature read as SHA-1 does not match
+        adapter.parse(request, AdapterConfig(secret=TOKEN), now=NOW)
+    unknown = AdapterRequest(
+        "POST", URL, {**headers, "x-twilio-webhooks-signature-settings": "algorithm=MD5"}, body
+    )
+    with pytest.raises(SignatureError, match='unsupported algorithm "MD5"'):
+        adapter.parse(unknown, AdapterConfig(secret=TOKEN), now=NOW)
+
+
+# --- JSON bodies --------------------------------------------------------------------------
+
+
+def json_request(body: str, *, tamper: bool = False, hash_in_url: bool = True) -> AdapterRequest:
+    validator = RequestValidator("12345")
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    if hash_in_url:
+        url += f"&bodySHA256={validator.compute_hash(body)}"
+    headers = {
+        "content-type": "application/json",
+        "x-twilio-signature": validator.compute_signature(url, {}),
+    }
+    sent = body.replace("value", "VALUE") if tamper else body
+    return AdapterRequest("POST", url, headers, sent.encode())
+
+
+def test_json_documented_vector() -> None:
+    body = '{"property": "value", "boolean": true}'
+    request = json_request(body)
+    assert request.url.endswith("0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620")
+    assert request.headers["x-twilio-signature"] == "a9nBmqA0ju/hNViExpshrM61xv4="
+    with pytest.raises(PayloadError, match="CallSid"):  # verified; it just is no call event
+        adapter.parse(request, AdapterConfig(secret="12345"), now=NOW)
+
+
+def test_json_call_event() -> None:
+    body = (
+        '{"CallSid": "CA'
+        + "4" * 32
+        + '", "CallStatus": "completed", "From": "+3161", "To": "+3120"}'
+    )
+    event = parse_one(json_request(body), AdapterConfig(secret="12345"))
+    assert (event.kind, event.from_raw, event.to_raw) == (EventKind.ENDED, "+3161", "+3120")
+
+
+def test_json_tampered_body_is_refused() -> None:
+    request = json_request('{"property": "value", "boolean": true}', tamper=True)
+    with pytest.raises(SignatureError, match="bodySHA256"):
+        adapter.parse(request, AdapterConfig(secret="12345"), now=NOW)
+
+
+def test_json_without_body_hash_is_refused() -> None:
+    request = json_request('{"property": "value"}', hash_in_url=False)
+    with pytest.raises(SignatureError, match="no bodySHA256"):
+        adapter.parse(request, AdapterConfig(secret="12345"), now=NOW)
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        ("queued", EventKind.RINGING),
+        ("initiated", EventKind.RINGING),
+        ("ringing", EventKind.RINGING),
+        ("in-progress", EventKind.ANSWERED),
+        ("completed", EventKind.ENDED),
+        ("busy", EventKind.MISSED),
+        ("no-answer", EventKind.MISSED),
+        ("canceled", EventKind.MISSED),
+        ("failed", EventKind.MISSED),
+    ],
+)
+def test_call_status_mapping(status: str, kind: EventKind) -> None:
+    assert parse_one(form_request(params_body(CallStatus=status))).kind is kind
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("in-progress.txt", EventKind.ANSWERED),
+        ("completed.txt", EventKind.ENDED),
+        ("no-answer.txt", EventKind.MISSED),
+        ("canceled.txt", EventKind.MISSED),
+    ],
+)
+def test_status_callback_fixtures(name: str, kind: EventKind) -> None:
+    event = parse_one(form_request(fixture(name)))
+    assert (event.call_id, event.kind, event.from_raw) == (PARENT_SID, kind, "+31612345678")
+    assert event.answered_by is None
+
+
+def test_timestamp_is_aware_utc() -> None:
+    event = parse_one(form_request(fixture("completed.txt")))
+    assert event.occurred_at == datetime(2026, 11, 25, 10, 42, tzinfo=UTC)
+    odd = parse_one(form_request(params_body(CallStatus="completed", Timestamp="yesterday")))
+    assert odd.occurred_at is None
+
+
+def test_unknown_status_is_ignored_and_answered() -> None:
+    request = form_request(params_body(CallStatus="teleported"))
+    assert adapter.parse(request, AdapterConfig(secret=TOKEN), now=NOW) == []
+    response = adapter.respond(request, AdapterConfig(secret=TOKEN), [], Outcome())
+    assert response.status_code == 200
+    assert len(twiml(response.body)) == 0
+
+
+def test_missing_call_sid_is_a_payload_error() -> None:
+    with pytest.raises(PayloadError, match='"CallSid" is required'):
+        adapter.parse(
+            form_request(b"CallStatus=ringing&From=%2B3161"), AdapterConfig(secret=TOKEN), now=NOW
+        )
+
+
+def test_legacy_caller_called_and_directions() -> None:
+    body = urlencode(
+        {
+            "CallSid": "CA" + "5" * 32,
+            "CallStatus": "ringing",
+            "Caller": "+3161",
+            "Called": "+3120",
+            "Direction": "outbound-api",
+        }
+    )
+    event = parse_one(form_request(body.encode()))
+    assert (event.from_raw, event.to_raw, event.direction) == ("+3161", "+3120", Direction.OUTBOUND)
+    assert event.caller_name is None
+
+
+def test_status_callback_event_takes_precedence() -> None:
+    ended = params_body(CallStatus="in-progress", StatusCallbackEvent="completed")
+    assert parse_one(form_request(ended)).kind is EventKind.ENDED
+    rung = params_body(CallStatus="in-progress", StatusCallbackEvent="ringing")
+    assert parse_one(form_request(rung)).kind is EventKind.RINGING
+    unanswered = params_body(CallStatus="no-answer", StatusCallbackEvent="completed")
+    assert parse_one(form_request(unanswered)).kind is EventKind.MISSED
+
+
+def test_child_leg_groups_under_parent() -> None:
+    answered = parse_one(form_request(fixture("child-answered.txt")))
+    assert answered.call_id == PARENT_SID
+    assert (answered.kind, answered.answered_by) == (EventKind.ANSWERED, "101")
+    assert answered.raw["CallSid"] != PARENT_SID  # the leg's own id stays in raw
+    assert answered.direction is Direction.INBOUND
+    ringing = parse_one(form_request(fixture("child-ringing.txt")))
+    assert (ringing.call_id, ringing.kind) == (PARENT_SID, EventKind.RINGING)
+    assert (ringing.ringing_extension, ringing.answered_by) == ("alice", None)
+
+
+def test_unanswered_child_leg_is_not_a_missed_call() -> None:
+    body = params_body(
+        ParentCallSid=PARENT_SID,
+        CallStatus="no-answer",
+        StatusCallbackEvent="completed",
+        To="client:bob",
+    )
+    assert adapter.parse(form_request(body), AdapterConfig(secret=TOKEN), now=NOW) == []
+
+
+def test_dial_action() -> None:
+    event = parse_one(form_request(fixture("dial-action-completed.txt")))
+    assert (event.call_id, event.kind) == (PARENT_SID, EventKind.ANSWERED)
+    missed = parse_one(
+        form_request(params_body(CallStatus="in-progress", DialCallStatus="no-answer"))
+    )
+    assert missed.kind is EventKind.MISSED
+
+
+@pytest.mark.parametrize(
+    ("address", "agent"),
+    [
+        ("client:alice", "alice"),
+        ("sip:101@pbx.example.org", "101"),
+        ("sips:102@pbx;transport=tls", "102"),
+        ("+31201234567", "+31201234567"),
+    ],
+)
+def test_agent_from_address(address: str, agent: str) -> None:
+    assert agent_from_address(address) == agent
+
+
+def test_events_filter_from_config() -> None:
+    config = AdapterConfig(secret=TOKEN, events=frozenset({EventKind.ANSWERED, EventKind.ENDED}))
+    assert adapter.parse(form_request(fixture("ringing.txt")), config, now=NOW) == []
+    assert parse_one(form_request(fixture("completed.txt")), config).kind is EventKind.ENDED
+
+
+# --- TwiML --------------------------------------------------------------------------------
+
+
+def voice(options: Mapping[str, str]) -> ET.Element:
+    request = form_request(fixture("ringing.txt"))
+    config = AdapterConfig(secret=TOKEN, options=options)
+    response = adapter.respond(request, config, adapter.parse(request, config, now=NOW), Outcome())
+    assert (response.status_code, response.media_type) == (200, "text/xml")
+    return twiml(response.body)
+
+
+def test_voice_response_empty_by_default() -> None:
+    request = form_request(fixture("ringing.txt"))
+    body = adapter.respond(request, AdapterConfig(secret=TOKEN), [], Outcome()).body
+    assert body == b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+    assert len(voice({"voice_response": "empty"})) == 0
+
+
+def test_dial_number() -> None:
+    root = voice({"voice_response": "dial", "dial_target": "+31201234567"})
+    assert root.find("Dial/Number") is not None
+    assert root.findtext("Dial/Number") == "+31201234567"
+
+
+def test_dial_sip_is_escaped() -> None:
+    target = "sip:queue@pbx.example.org?X-Tenant=acme&X-Lang=nl"
+    request = form_request(fixture("ringing.txt"))
+    config = AdapterConfig(secret=TOKEN, options={"voice_response": "dial", "dial_target": target})
+    body = adapter.respond(request, config, [], Outcome()).body
+    assert b"&amp;X-Lang" in body
+    assert twiml(body).findtext("Dial/Sip") == target
+
+
+def test_dial_client() -> None:
+    assert (
+        voice({"voice_response": "dial", "dial_target": "client:<alice>"}).findtext("Dial/Client")
+        == "<alice>"
+    )
+
+
+def test_voice_response_even_when_ringing_is_filtered_out() -> None:
+    request = form_request(fixture("ringing.txt"))
+    config = AdapterConfig(
+        secret=TOKEN,
+        events=frozenset({EventKind.ENDED}),
+        options={"voice_response": "dial", "dial_target": "+3120"},
+    )
+    assert adapter.parse(request, config, now=NOW) == []
+    assert (
+        twiml(adapter.respond(request, config, [], Outcome()).body).findtext("Dial/Number")
+        == "+3120"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["completed.txt", "child-answered.txt", "dial-action-completed.txt", "in-progress.txt"]
+)
+def test_callbacks_get_empty_response(name: str) -> None:
+    request = form_request(fixture(name))
+    config = AdapterConfig(secret=TOKEN, options={"voice_response": "dial", "dial_target": "+3120"})
+    events = adapter.parse(request, config, now=NOW)
+    assert (
+        len(twiml(adapter.respond(request, config, events, Outcome(recognised_name="Ada")).body))
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"voice_response": "dial"},
+        {"voice_response": "dial", "dial_target": "   "},
+        {"voice_response": "dial", "dial_target": "+3120\x00"},
+        {"voice_response": "sing"},
+        None,  # not even a mapping
+    ],
+)
+def test_fail_open_never_raises(options: Any) -> None:
+    config = AdapterConfig(secret=TOKEN, options=options)
+    for request in (
+        form_request(fixture("ringing.txt")),
+        AdapterRequest("POST", URL, {"content-type": FORM}, b"\xff\xfe%%%"),
+        AdapterRequest("POST", "::not a url::", {}, b""),
+    ):
+        response = adapter.fail_open(request, config)
+        assert response.status_code == 200
+        assert len(twiml(response.body)) == 0
+
+
+def test_fail_open_connects_the_caller() -> None:
+    config = AdapterConfig(
+        secret=TOKEN, options={"voice_response": "dial", "dial_target": "sip:q@pbx"}
+    )
+    response = adapter.fail_open(form_request(fixture("ringing.txt")), config)
+    assert twiml(response.body).findtext("Dial/Sip") == "sip:q@pbx"
+    # A <Dial action> retried into the same Dial would ring the same agents in a loop.
+    after_dial = adapter.fail_open(form_request(fixture("dial-action-completed.txt")), config)
+    assert len(twiml(after_dial.body)) == 0
