@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 
 
 class FieldProblem(BaseModel):
@@ -111,5 +112,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return JSONResponse(body.model_dump(), status_code=422)
 
+    async def on_integrity_error(_request: Request, _exc: Exception) -> JSONResponse:
+        # Two requests raced past a uniqueness check; the database kept the first.
+        body = ErrorBody(
+            code="conflict",
+            message="This conflicts with a record that was just stored (a unique value is "
+            "already taken): read it back and retry with another value.",
+        )
+        return JSONResponse(body.model_dump(), status_code=409)
+
     app.add_exception_handler(StamgastError, on_stamgast_error)
+    app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

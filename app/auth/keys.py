@@ -34,11 +34,12 @@ class Principal:
     key_id: int
     name: str
     scopes: frozenset[str]
+    agent_id: int | None = None
 
     @property
     def actor(self) -> str:
-        """How the audit trail names this caller."""
-        return f"api-key:{self.name}"
+        """How the audit trail names this caller: an API key or an agent's widget."""
+        return f"agent:{self.name}" if self.agent_id is not None else f"api-key:{self.name}"
 
     def allows(self, scope: Scope) -> bool:
         """True when the key carries the scope or is an admin key."""

@@ -1,0 +1,1 @@
+"""Callback requests: promises to call someone back, shown until kept."""

@@ -1,0 +1,140 @@
+"""Callback requests: promising, finding and keeping them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import and_, case, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.inputs import number_key, require_in_tenant
+from app.audit import record
+from app.callbacks.schemas import CLOSED_STATUSES, CallbackCreate, CallbackUpdate
+from app.errors import NotFound
+from app.models import Agent, CallbackRequest, Contact, ContactNumber, utcnow
+from app.phone import normalise
+
+StatusFilter = Literal["open", "done", "cancelled", "all"]
+
+
+def _masked(row: CallbackRequest, region: str) -> str | None:
+    return None if row.number_e164 is None else normalise(row.number_e164, region).masked
+
+
+async def get_callback(
+    session: AsyncSession, *, tenant_id: int, callback_id: int
+) -> CallbackRequest:
+    """One callback request; NotFound if not this tenant's."""
+    row = await session.scalar(
+        select(CallbackRequest).where(
+            CallbackRequest.tenant_id == tenant_id, CallbackRequest.id == callback_id
+        )
+    )
+    if row is None:
+        raise NotFound(f"No callback request {callback_id} in this tenant.")
+    return row
+
+
+async def create_callback(
+    session: AsyncSession, *, tenant_id: int, region: str, actor: str, data: CallbackCreate
+) -> CallbackRequest:
+    """Promise a callback to a contact of this tenant and/or a number."""
+    key = None if data.number is None else number_key(data.number, region=region, field="number")[0]
+    await require_in_tenant(
+        session, Contact, tenant_id=tenant_id, row_id=data.contact_id, field="contact_id"
+    )
+    await require_in_tenant(
+        session, Agent, tenant_id=tenant_id, row_id=data.assignee_agent_id,
+        field="assignee_agent_id",
+    )
+    row = CallbackRequest(
+        tenant_id=tenant_id,
+        contact_id=data.contact_id,
+        number_e164=key,
+        reason=data.reason,
+        requested_at=utcnow(),
+        due_by=data.due_by,
+        status="open",
+        attempts=0,
+        assignee_agent_id=data.assignee_agent_id,
+    )
+    session.add(row)
+    await session.flush()
+    record(
+        session, tenant_id=tenant_id, actor=actor, action="create", subject_type="callback",
+        subject_id=row.id, contact_id=row.contact_id, number_masked=_masked(row, region),
+    )
+    return row
+
+
+async def list_callbacks(
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    region: str,
+    now: datetime,
+    status: StatusFilter = "open",
+    contact_id: int | None = None,
+    number: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Sequence[CallbackRequest]:
+    """Callbacks matching the filters: overdue ones first, then by due time."""
+    query = select(CallbackRequest).where(CallbackRequest.tenant_id == tenant_id)
+    if status != "all":
+        query = query.where(CallbackRequest.status == status)
+    if contact_id is not None:
+        query = query.where(CallbackRequest.contact_id == contact_id)
+    if number is not None:
+        key, _ = number_key(number, region=region, field="number")
+        # A number's callbacks are those promised to the bare number or to a contact on it.
+        on_number = select(ContactNumber.contact_id).where(
+            ContactNumber.tenant_id == tenant_id, ContactNumber.e164 == key
+        )
+        query = query.where(
+            or_(CallbackRequest.number_e164 == key, CallbackRequest.contact_id.in_(on_number))
+        )
+    overdue = and_(
+        CallbackRequest.status == "open",
+        CallbackRequest.due_by.is_not(None),
+        CallbackRequest.due_by < now,
+    )
+    query = query.order_by(
+        case((overdue, 0), else_=1),
+        CallbackRequest.due_by.asc().nulls_last(),
+        CallbackRequest.id,
+    )
+    return (await session.scalars(query.limit(limit).offset(offset))).all()
+
+
+async def update_callback(
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    region: str,
+    actor: str,
+    callback_id: int,
+    data: CallbackUpdate,
+) -> CallbackRequest:
+    """Change a callback; closing it stamps `closed_at`, reopening clears it."""
+    row = await get_callback(session, tenant_id=tenant_id, callback_id=callback_id)
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    if "assignee_agent_id" in changes:
+        await require_in_tenant(
+            session, Agent, tenant_id=tenant_id, row_id=changes["assignee_agent_id"],
+            field="assignee_agent_id",
+        )
+    new_status = changes.pop("status", row.status)
+    if new_status != row.status:
+        row.closed_at = utcnow() if new_status in CLOSED_STATUSES else None
+        row.status = new_status
+    for name, value in changes.items():
+        setattr(row, name, value)
+    await session.flush()
+    record(
+        session, tenant_id=tenant_id, actor=actor, action="update", subject_type="callback",
+        subject_id=row.id, contact_id=row.contact_id, number_masked=_masked(row, region),
+    )
+    return row

@@ -1,0 +1,1 @@
+"""Cases: referrals, waiting-list places and applications, found by reference."""

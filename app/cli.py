@@ -1,0 +1,285 @@
+"""The `stamgast` command: serve, migrate, issue keys, seed the demo, export the OpenAPI file.
+
+Thin by design: each command parses its options and calls a module that does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from alembic.script import ScriptDirectory
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import demo, openapi_export
+from app.auth.keys import Scope, issue_key
+from app.db import create_engine, create_sessionmaker, session_scope
+from app.migrate import alembic_config, upgrade
+from app.models import Tenant
+from app.phone import is_valid_region
+from app.settings import get_settings
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="stamgast",
+    help="Stamgast: who is calling, before hello.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+class CliError(Exception):
+    """A failure the user can fix: printed as one message, exit code 1."""
+
+
+def main() -> None:
+    """Entry point of the `stamgast` console script."""
+    cli()
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def _database_label(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one committed transaction on the configured database."""
+    engine = create_engine(get_settings().database_url)
+    scope = asynccontextmanager(session_scope)
+    try:
+        async with scope(create_sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(_run_in_session(work))
+    except CliError as exc:
+        raise _fail(str(exc)) from None
+    except DBAPIError as exc:
+        raise _fail(
+            f"database error: {exc.orig}\nIs the schema up to date? Run `stamgast migrate`."
+        ) from None
+
+
+def _migrate() -> str:
+    """Apply all migrations; the revision the database is now at."""
+    url = get_settings().database_url
+    upgrade(url)
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    return head or "base"
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date (idempotent)."""
+    revision = _migrate()
+    label = _database_label(get_settings().database_url)
+    console.print(f"Database at revision [bold]{revision}[/] (head): {escape(label)}")
+
+
+def _parse_scopes(values: list[str] | None) -> list[Scope]:
+    known = {s.value: s for s in Scope}
+    # Accept repeated options and comma-separated lists alike.
+    names = [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise _fail(
+            f"unknown scope {', '.join(repr(n) for n in unknown)}; choose from {', '.join(known)}"
+        )
+    return [known[n] for n in names] or [Scope.LOOKUP_READ]
+
+
+@cli.command("create-api-key")
+def create_api_key(
+    tenant: Annotated[str, typer.Option("--tenant", help="Slug of the tenant the key is for.")],
+    name: Annotated[str, typer.Option(help="What the key is for (shown in the audit trail).")] = (
+        "cli"
+    ),
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="admin, lookup:read or contacts:write; repeat for more. Default: lookup:read.",
+        ),
+    ] = None,
+    create_tenant: Annotated[
+        bool, typer.Option("--create-tenant", help="Create the tenant if it does not exist.")
+    ] = False,
+    tenant_name: Annotated[
+        str | None, typer.Option("--tenant-name", help="Display name for a new tenant.")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Default number region for a new tenant.")
+    ] = None,
+) -> None:
+    """Issue an API key for a tenant; the key is printed once and only its hash is kept."""
+    scopes = _parse_scopes(scope)
+    new_region = (region or get_settings().default_region).strip().upper()
+    if create_tenant:
+        if not _SLUG.fullmatch(tenant):
+            raise _fail(f"invalid tenant slug {tenant!r}: use lowercase letters, digits and -")
+        if not is_valid_region(new_region):
+            raise _fail(f"unknown region {new_region!r}: use an ISO country code such as NL")
+
+    async def work(session: AsyncSession) -> tuple[Tenant, bool, str]:
+        row = await session.scalar(select(Tenant).where(Tenant.slug == tenant))
+        created = False
+        if row is None:
+            if not create_tenant:
+                raise CliError(
+                    f"tenant {tenant!r} does not exist; add --create-tenant "
+                    "(with --tenant-name and --region) to create it"
+                )
+            row = Tenant(slug=tenant, name=tenant_name or tenant, default_region=new_region)
+            session.add(row)
+            await session.flush()
+            created = True
+        _key_row, key = await issue_key(session, tenant_id=row.id, name=name, scopes=scopes)
+        return row, created, key
+
+    row, created, key = _in_session(work)
+    if created:
+        console.print(
+            f"Created tenant [bold]{escape(row.slug)}[/] ({escape(row.name)}, "
+            f"region {row.default_region})"
+        )
+    console.print(
+        f"API key [bold]{escape(name)}[/] for tenant [bold]{escape(row.slug)}[/], "
+        f"scopes: {', '.join(sorted(s.value for s in scopes))}"
+    )
+    console.print(key, markup=False, soft_wrap=True)
+    console.print("[yellow]Store it now: it is shown only this once.[/]")
+
+
+@cli.command()
+def openapi(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write.")] = Path(
+        "openapi.yaml"
+    ),
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the file is out of date.")
+    ] = False,
+) -> None:
+    """Write the API's OpenAPI document as YAML (CI checks the committed copy)."""
+    if check:
+        if not openapi_export.is_current(output):
+            raise _fail(openapi_export.OUT_OF_DATE)
+        console.print(f"{output} is up to date", markup=False)
+        return
+    openapi_export.write_openapi(output)
+    console.print(f"Wrote {output}", markup=False)
+
+
+def _print_seed(seed: demo.DemoSeed) -> None:
+    console.print(f"Seeded demo tenant '{demo.DEMO_SLUG}' (id {seed.tenant_id}):")
+    table = Table()
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    for what, count in seed.counts.items():
+        table.add_row(what.replace("_", " "), str(count))
+    console.print(table)
+
+
+def _print_demo_key() -> None:
+    console.print("Demo API key (admin; never use in production):")
+    console.print(demo.DEMO_API_KEY, markup=False, soft_wrap=True)
+
+
+async def _seed_if(
+    session: AsyncSession, *, only_if_empty: bool
+) -> tuple[demo.DemoSeed | None, bool]:
+    """Seed the demo when it (with only_if_empty: any tenant) is absent; (seed, demo present)."""
+    if await demo.find_demo_tenant(session) is not None:
+        return None, True
+    if only_if_empty and await demo.has_tenants(session):
+        return None, False
+    return await demo.seed_demo(session), True
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Add the demo tenant 'demo' with callers, history and a fixed admin key (once)."""
+    _migrate()
+    seed, _present = _in_session(lambda s: _seed_if(s, only_if_empty=False))
+    if seed is None:
+        console.print(f"Demo tenant '{demo.DEMO_SLUG}' already exists; nothing seeded.")
+    else:
+        _print_seed(seed)
+    _print_demo_key()
+
+
+@cli.command()
+def serve(
+    demo_data: Annotated[
+        bool, typer.Option("--demo", help="Seed demo data when the database has no tenant.")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Migrate the database, then run the server (add --demo to try it with demo data)."""
+    import uvicorn
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    revision = _migrate()
+    demo_present = False
+    if demo_data:
+        seed, demo_present = _in_session(lambda s: _seed_if(s, only_if_empty=True))
+        if seed is not None:
+            _print_seed(seed)
+        if not demo_present:
+            console.print(
+                "The database already has tenants: demo data not seeded "
+                "(`stamgast seed-demo` adds it anyway)."
+            )
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
+    console.print(
+        f"Database: {_database_label(settings.database_url)} (revision {revision})", markup=False
+    )
+    console.print(f"API docs: {base}/docs", markup=False)
+    console.print(f"Widget:   {base}/widget", markup=False)
+    if demo_present:
+        _print_demo_key()
+        console.print(
+            f'Try:      curl -H "Authorization: Bearer {demo.DEMO_API_KEY}" '
+            f'"{base}/v1/lookup?number=%2B31612345678"',
+            markup=False,
+            soft_wrap=True,
+        )
+    uvicorn.run(
+        "app.main:app",
+        host=host,
+        port=port,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The directory: lines (called numbers), teams and agents of a tenant."""

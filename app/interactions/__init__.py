@@ -1,0 +1,1 @@
+"""Interactions: every contact moment with a caller, newest first."""
