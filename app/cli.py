@@ -1,4 +1,5 @@
-"""The `stamgast` command: serve, migrate, issue keys, seed the demo, export the OpenAPI file.
+"""The `stamgast` command: serve, migrate, issue keys, seed the demo, export the OpenAPI file,
+and simulate a phone system's call events against a running server.
 
 Thin by design: each command parses its options and calls a module that does the work.
 """
@@ -6,12 +7,18 @@ Thin by design: each command parses its options and calls a module that does the
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import httpx
 import typer
 from alembic.script import ScriptDirectory
 from rich.console import Console
@@ -26,9 +33,10 @@ from app import demo, openapi_export
 from app.auth.keys import Scope, issue_key
 from app.db import create_engine, create_sessionmaker, session_scope
 from app.migrate import alembic_config, upgrade
-from app.models import Tenant
+from app.models import ProviderConfig, Tenant
 from app.phone import is_valid_region
 from app.settings import get_settings
+from telephony_adapters.generic import sign_generic
 
 T = TypeVar("T")
 
@@ -212,8 +220,17 @@ def _print_demo_key() -> None:
 async def _seed_if(
     session: AsyncSession, *, only_if_empty: bool
 ) -> tuple[demo.DemoSeed | None, bool]:
-    """Seed the demo when it (with only_if_empty: any tenant) is absent; (seed, demo present)."""
-    if await demo.find_demo_tenant(session) is not None:
+    """Seed the demo when it (with only_if_empty: any tenant) is absent; (seed, demo present).
+
+    A demo seeded by an older version gets what it lacks since (its phone system).
+    """
+    tenant_id = await demo.find_demo_tenant(session)
+    if tenant_id is not None:
+        if await demo.ensure_demo_provider(session, tenant_id):
+            console.print(
+                f"Connected the demo's '{demo.DEMO_GENERIC_PROVIDER}' phone system "
+                "(for `stamgast simulate-call`)."
+            )
         return None, True
     if only_if_empty and await demo.has_tenants(session):
         return None, False
@@ -230,6 +247,14 @@ def seed_demo() -> None:
     else:
         _print_seed(seed)
     _print_demo_key()
+    _print_simulate_hint()
+
+
+def _print_simulate_hint() -> None:
+    console.print(
+        f"Ring:     stamgast simulate-call {demo.ADA_NUMBER}   (pops Ada's card in the widget)",
+        markup=False,
+    )
 
 
 @cli.command()
@@ -272,6 +297,7 @@ def serve(
             markup=False,
             soft_wrap=True,
         )
+        _print_simulate_hint()
     uvicorn.run(
         "app.main:app",
         host=host,
@@ -279,6 +305,151 @@ def serve(
         proxy_headers=True,
         log_level=settings.log_level.lower(),
     )
+
+
+class SimulatedEvent(StrEnum):
+    """The call events `simulate-call` can send."""
+
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+    MISSED = "missed"
+
+
+SECRET_ENV = "STAMGAST_SIMULATOR_SECRET"
+SIMULATOR_PROVIDER = "generic"
+SIMULATOR_TIMEOUT = 10.0
+
+
+async def _provider_secret(session: AsyncSession, tenant: str) -> str:
+    secret = await session.scalar(
+        select(ProviderConfig.secret)
+        .join(Tenant, Tenant.id == ProviderConfig.tenant_id)
+        .where(Tenant.slug == tenant, ProviderConfig.provider == SIMULATOR_PROVIDER)
+    )
+    if secret is None:
+        raise CliError(
+            f"tenant {tenant!r} has no {SIMULATOR_PROVIDER!r} phone system in the database "
+            f"({_database_label(get_settings().database_url)}): pass --secret, set "
+            f"{SECRET_ENV}, or connect it with PUT /v1/providers/{SIMULATOR_PROVIDER}"
+        )
+    return secret
+
+
+def _simulator_secret(given: str | None, tenant: str) -> str:
+    """--secret, else the environment, else the tenant's provider config in the database."""
+    if given:
+        return given
+    from_env = os.environ.get(SECRET_ENV)
+    if from_env:
+        return from_env
+    url = make_url(get_settings().database_url)
+    on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    # Connecting would create an empty SQLite file: say what is missing instead.
+    if on_disk and not Path(str(url.database)).exists():
+        raise _fail(
+            f"no database at {url.database} to read the {SIMULATOR_PROVIDER!r} secret "
+            f"from: pass --secret or set {SECRET_ENV} (or STAMGAST_DATABASE_URL)"
+        )
+    return _in_session(lambda session: _provider_secret(session, tenant))
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The error message of a Stamgast error body, else the body as text."""
+    try:
+        document = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        return str(document["message"])
+    return response.text.strip()
+
+
+@cli.command("simulate-call")
+def simulate_call(
+    number: Annotated[str, typer.Argument(help="The caller's number, as a phone system sends it.")],
+    tenant: Annotated[str, typer.Option(help="Slug of the tenant that is called.")] = (
+        demo.DEMO_SLUG
+    ),
+    to: Annotated[str, typer.Option("--to", help="The called number (a line).")] = "+31331234567",
+    event: Annotated[
+        SimulatedEvent, typer.Option(help="What happens to the call.")
+    ] = SimulatedEvent.RINGING,
+    call_id: Annotated[
+        str | None,
+        typer.Option("--call-id", help="The call to send the event for (default: a new call)."),
+    ] = None,
+    extension: Annotated[
+        str | None, typer.Option(help="The extension that rings (else the line's team).")
+    ] = None,
+    answered_by: Annotated[
+        str | None, typer.Option("--answered-by", help="Extension of the agent who answered.")
+    ] = None,
+    server: Annotated[str, typer.Option(help="Base URL of the running server.")] = (
+        "http://127.0.0.1:8000"
+    ),
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            help=f"The {SIMULATOR_PROVIDER!r} provider's secret; default: ${SECRET_ENV}, "
+            "else the tenant's provider config in the database.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Send a signed call event to a running server, as a phone system would (`generic`)."""
+    signing_secret = _simulator_secret(secret, tenant)
+    the_call_id = call_id or f"sim-{uuid.uuid4().hex[:12]}"
+    document: dict[str, str] = {
+        "call_id": the_call_id,
+        "event": event.value,
+        "from": number,
+        "to": to,
+        "direction": "inbound",
+    }
+    if extension:
+        document["extension"] = extension
+    if answered_by:
+        document["answered_by"] = answered_by
+    body = json.dumps(document).encode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        **sign_generic(signing_secret, body, int(time.time())),
+    }
+    url = f"{server.rstrip('/')}/webhooks/{SIMULATOR_PROVIDER}/{tenant}"
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=SIMULATOR_TIMEOUT)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+        raise _fail(
+            f"--server must be a URL such as http://127.0.0.1:8000; got {server!r}"
+        ) from None
+    except httpx.TimeoutException:
+        raise _fail(f"{server} did not answer within {SIMULATOR_TIMEOUT:.0f} s") from None
+    except httpx.TransportError as exc:
+        raise _fail(
+            f"cannot reach the server at {server} ({type(exc).__name__}): is `make run` running?"
+        ) from None
+    if response.status_code in (401, 404):
+        what = "refused the signature" if response.status_code == 401 else "answered 404"
+        raise _fail(f"the server {what}: {_server_message(response)}")
+    if response.is_error:
+        raise _fail(f"the server answered {response.status_code}: {_server_message(response)}")
+    console.print(
+        f"Sent {event.value} for {number} to tenant {tenant}: server answered "
+        f"{response.status_code} {response.text.strip()}",
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print(f"Call id: {the_call_id}", markup=False)
+    if '"degraded":true' in response.text.replace(" ", ""):
+        console.print("[yellow]The server answered fail-open: the event is held for later.[/]")
+    if event is SimulatedEvent.RINGING:
+        console.print(
+            f"Next:    stamgast simulate-call {number} --tenant {tenant} --event answered "
+            f"--answered-by 201 --call-id {the_call_id}",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from app.models import (
     Interaction,
     Line,
     Notice,
+    ProviderConfig,
     ServiceProfile,
     Team,
     Tenant,
@@ -39,6 +40,9 @@ REGION = "NL"
 # Fixed and documented so the README's curl works; never use it outside a demo.
 DEMO_KEY_PREFIX = "demo0000"
 DEMO_API_KEY = f"sg_{DEMO_KEY_PREFIX}_stamgast-demo-key-do-not-use-in-production"
+# The demo's `generic` phone system signs with this, so `stamgast simulate-call` works at once.
+DEMO_GENERIC_PROVIDER = "generic"
+DEMO_GENERIC_SECRET = "stamgast-demo-generic-secret"
 ADA_NUMBER = demo_data.ADA_NUMBER
 ADA_CASE_REFERENCE = demo_data.ADA_CASE_REFERENCE
 
@@ -55,6 +59,31 @@ class DemoSeed:
 async def find_demo_tenant(session: AsyncSession) -> int | None:
     """The id of the demo tenant, if it has been seeded."""
     return await session.scalar(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))
+
+
+async def ensure_demo_provider(session: AsyncSession, tenant_id: int) -> bool:
+    """Connect the demo's `generic` provider unless it is; True when it was added.
+
+    Databases seeded before the provider was part of the demo get it here. A secret
+    someone set since (PUT /v1/providers/generic) is left alone.
+    """
+    existing = await session.scalar(
+        select(ProviderConfig.id).where(
+            ProviderConfig.tenant_id == tenant_id,
+            ProviderConfig.provider == DEMO_GENERIC_PROVIDER,
+        )
+    )
+    if existing is not None:
+        return False
+    session.add(_demo_provider(tenant_id))
+    await session.flush()
+    return True
+
+
+def _demo_provider(tenant_id: int) -> ProviderConfig:
+    return ProviderConfig(
+        tenant_id=tenant_id, provider=DEMO_GENERIC_PROVIDER, secret=DEMO_GENERIC_SECRET
+    )
 
 
 async def has_tenants(session: AsyncSession) -> bool:
@@ -177,7 +206,7 @@ async def seed_demo(session: AsyncSession, *, now: datetime | None = None) -> De
         scopes=[Scope.ADMIN.value],
     )
     team = Team(tenant_id=tid, name=demo_data.TEAM)
-    session.add_all([key, team])
+    session.add_all([key, team, _demo_provider(tid)])
     await session.flush()
     lines = {
         location: Line(
@@ -270,6 +299,7 @@ async def seed_demo(session: AsyncSession, *, now: datetime | None = None) -> De
         "callback_requests": len(callbacks),
         "cases": len(cases),
         "notices": len(notices),
+        "phone_systems": 1,
     }
     return DemoSeed(tenant_id=tid, api_key=DEMO_API_KEY, counts=counts)
 

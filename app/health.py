@@ -26,7 +26,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Health,
-    summary="The database is reachable",
+    summary="The database and the screen-pop broker are reachable",
     responses={503: {"model": Health, "description": "A dependency is down"}},
 )
 async def readyz(request: Request) -> Health | JSONResponse:
@@ -38,6 +38,7 @@ async def readyz(request: Request) -> Health | JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
+    checks["screen_pop"] = "ok" if request.app.state.hub.healthy() else "broker unreachable"
     if all(v == "ok" for v in checks.values()):
         return Health(status="ok", checks=checks)
     return JSONResponse(Health(status="unavailable", checks=checks).model_dump(), status_code=503)

@@ -6,14 +6,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.routes import api_router
 from app.auth.keys import KeyVerifier
+from app.auth.router import router as me_router
+from app.calls.providers import ProviderDirectory
+from app.calls.receiver import WebhookReceiver
+from app.calls.router import config_router as provider_router
+from app.calls.router import webhook_router
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.health import router as health_router
 from app.recognition.router import router as lookup_router
+from app.screen_pop.broker import make_broker
+from app.screen_pop.hub import ScreenPopHub
+from app.screen_pop.router import router as screen_pop_router
 from app.settings import Settings, get_settings
+from app.widget.router import router as widget_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,7 +35,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        hub = ScreenPopHub(make_broker(settings), settings)
+        app.state.hub = hub
+        await hub.start()
+        app.state.provider_directory = ProviderDirectory(public_base_url=settings.public_base_url)
+        app.state.webhooks = WebhookReceiver(
+            sessionmaker=app.state.sessionmaker,
+            hub=hub,
+            directory=app.state.provider_directory,
+            budget_seconds=settings.webhook_budget_seconds,
+        )
         yield
+        await app.state.webhooks.stop()
+        await hub.stop()
         await engine.dispose()
 
     app = FastAPI(
@@ -37,9 +59,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            max_age=600,
+        )
     app.include_router(health_router)
     app.include_router(lookup_router, prefix="/v1")
     app.include_router(api_router, prefix="/v1")
+    app.include_router(me_router, prefix="/v1")
+    app.include_router(provider_router, prefix="/v1")
+    app.include_router(screen_pop_router, prefix="/v1")
+    app.include_router(webhook_router)
+    app.include_router(widget_router)
     return app
 
 

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=30.0, description="How long a verified API key is trusted without a query."
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Web apps allowed to embed the widget and call the API from a browser, "
+        'e.g. ["https://crm.example.org"]; empty allows only our own origin.',
+    )
     log_level: str = "INFO"
 
 

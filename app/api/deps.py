@@ -22,7 +22,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-DbSession = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that reads right after
+# a write sees it, and a failed commit is the response (not a 201 for a lost write).
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
@@ -60,7 +62,7 @@ class Page:
     def __init__(
         self,
         limit: Annotated[int, Query(ge=1, le=500, description="At most this many items")] = 50,
-        offset: Annotated[int, Query(ge=0, description="Skip this many items")] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Skip this many items")] = 0,
     ) -> None:
         self.limit = limit
         self.offset = offset

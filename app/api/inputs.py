@@ -63,6 +63,7 @@ Language = Annotated[
 ]
 """A BCP 47-ish language tag (`nl`, `en-GB`, `pap-AW`)."""
 
+
 def refuse_nulls(patch: BaseModel, names: tuple[str, ...]) -> None:
     """Refuse an explicit null for fields a PATCH may leave out but whose column holds no null."""
     for name in names:

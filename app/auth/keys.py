@@ -13,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ApiKey, Tenant
+from app.screen_pop.tokens import TOKEN_PREFIX as AGENT_TOKEN_PREFIX
+from app.screen_pop.tokens import verify_agent_token
 
 KEY_PREFIX = "sg_"
 
@@ -97,14 +99,16 @@ class KeyVerifier:
 
     async def verify(self, session: AsyncSession, key: str) -> Principal | None:
         """The principal for a valid, unrevoked key; None otherwise."""
-        parts = _split(key)
-        if parts is None:
-            return None
         digest = hash_key(key)
         cached = self._cache.get(digest)
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
+        if key.startswith(AGENT_TOKEN_PREFIX):
+            return self._remember(digest, now, await _agent_principal(session, key))
+        parts = _split(key)
+        if parts is None:
+            return None
         row = (
             await session.execute(
                 select(ApiKey, Tenant.default_region)
@@ -123,7 +127,30 @@ class KeyVerifier:
             name=api_key.name,
             scopes=frozenset(api_key.scopes),
         )
+        return self._remember(digest, now, principal)
+
+    def _remember(self, digest: str, now: float, principal: Principal | None) -> Principal | None:
+        if principal is None:
+            return None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now, principal)
         return principal
+
+
+async def _agent_principal(session: AsyncSession, token: str) -> Principal | None:
+    """An agent's widget token acts for that agent: reading and noting, never admin."""
+    identity = await verify_agent_token(session, token)
+    if identity is None:
+        return None
+    region = await session.scalar(
+        select(Tenant.default_region).where(Tenant.id == identity.tenant_id)
+    )
+    return Principal(
+        tenant_id=identity.tenant_id,
+        tenant_region=region or "NL",
+        key_id=-identity.token_id,
+        name=identity.agent_name,
+        scopes=frozenset({Scope.LOOKUP_READ.value, Scope.CONTACTS_WRITE.value}),
+        agent_id=identity.agent_id,
+    )

@@ -46,7 +46,10 @@ async def create_callback(
         session, Contact, tenant_id=tenant_id, row_id=data.contact_id, field="contact_id"
     )
     await require_in_tenant(
-        session, Agent, tenant_id=tenant_id, row_id=data.assignee_agent_id,
+        session,
+        Agent,
+        tenant_id=tenant_id,
+        row_id=data.assignee_agent_id,
         field="assignee_agent_id",
     )
     row = CallbackRequest(
@@ -63,8 +66,14 @@ async def create_callback(
     session.add(row)
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="create", subject_type="callback",
-        subject_id=row.id, contact_id=row.contact_id, number_masked=_masked(row, region),
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="create",
+        subject_type="callback",
+        subject_id=row.id,
+        contact_id=row.contact_id,
+        number_masked=_masked(row, region),
     )
     return row
 
@@ -123,7 +132,10 @@ async def update_callback(
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     if "assignee_agent_id" in changes:
         await require_in_tenant(
-            session, Agent, tenant_id=tenant_id, row_id=changes["assignee_agent_id"],
+            session,
+            Agent,
+            tenant_id=tenant_id,
+            row_id=changes["assignee_agent_id"],
             field="assignee_agent_id",
         )
     new_status = changes.pop("status", row.status)
@@ -134,7 +146,13 @@ async def update_callback(
         setattr(row, name, value)
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="update", subject_type="callback",
-        subject_id=row.id, contact_id=row.contact_id, number_masked=_masked(row, region),
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="update",
+        subject_type="callback",
+        subject_id=row.id,
+        contact_id=row.contact_id,
+        number_masked=_masked(row, region),
     )
     return row

@@ -58,8 +58,13 @@ async def create_case(
     session.add(row)
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="create", subject_type="case",
-        subject_id=row.id, contact_id=row.contact_id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="create",
+        subject_type="case",
+        subject_id=row.id,
+        contact_id=row.contact_id,
     )
     return row
 
@@ -94,7 +99,10 @@ async def update_case(
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     if "contact_id" in changes:
         await require_in_tenant(
-            session, Contact, tenant_id=tenant_id, row_id=changes["contact_id"],
+            session,
+            Contact,
+            tenant_id=tenant_id,
+            row_id=changes["contact_id"],
             field="contact_id",
         )
     if "reference" in changes:
@@ -106,8 +114,13 @@ async def update_case(
     row.updated_at = utcnow()
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="update", subject_type="case",
-        subject_id=row.id, contact_id=row.contact_id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="update",
+        subject_type="case",
+        subject_id=row.id,
+        contact_id=row.contact_id,
     )
     return row
 
@@ -117,6 +130,11 @@ async def delete_case(session: AsyncSession, *, tenant_id: int, actor: str, case
     row = await get_case(session, tenant_id=tenant_id, case_id=case_id)
     await session.execute(delete(Case).where(Case.tenant_id == tenant_id, Case.id == case_id))
     record(
-        session, tenant_id=tenant_id, actor=actor, action="delete", subject_type="case",
-        subject_id=case_id, contact_id=row.contact_id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="delete",
+        subject_type="case",
+        subject_id=case_id,
+        contact_id=row.contact_id,
     )

@@ -97,9 +97,7 @@ class ServiceProfileOut(BaseModel):
 class _ContactFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    form_of_address: str | None = Field(
-        default=None, max_length=200, examples=["Mevrouw De Vries"]
-    )
+    form_of_address: str | None = Field(default=None, max_length=200, examples=["Mevrouw De Vries"])
     language: Language | None = None
     organisation: str | None = Field(default=None, max_length=200)
     household: str | None = Field(default=None, max_length=200)

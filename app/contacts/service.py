@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, select
+from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -13,7 +13,7 @@ from app.api.inputs import number_key
 from app.audit import record
 from app.contacts.schemas import ContactCreate, ContactUpdate, NumberIn, ServiceProfileIn
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Contact, ContactNumber, ServiceProfile, utcnow
+from app.models import Call, CallbackRequest, Contact, ContactNumber, ServiceProfile, utcnow
 from app.phone import normalise
 
 
@@ -33,9 +33,7 @@ async def load_contact(session: AsyncSession, *, tenant_id: int, contact_id: int
     return contact
 
 
-def _number_row(
-    given: NumberIn, *, tenant_id: int, region: str, field: str
-) -> ContactNumber:
+def _number_row(given: NumberIn, *, tenant_id: int, region: str, field: str) -> ContactNumber:
     key, number = number_key(given.number, region=region, field=field)
     kind = given.kind or ("mobile" if str(number.kind) == "mobile" else "landline")
     return ContactNumber(
@@ -43,9 +41,7 @@ def _number_row(
     )
 
 
-def _number_rows(
-    given: Sequence[NumberIn], *, tenant_id: int, region: str
-) -> list[ContactNumber]:
+def _number_rows(given: Sequence[NumberIn], *, tenant_id: int, region: str) -> list[ContactNumber]:
     """Normalise every number before anything is stored, refusing the same number twice."""
     rows: list[ContactNumber] = []
     seen: dict[str, int] = {}
@@ -102,8 +98,13 @@ async def create_contact(
     session.add(contact)
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="create",
-        subject_type="contact", subject_id=contact.id, contact_id=contact.id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="create",
+        subject_type="contact",
+        subject_id=contact.id,
+        contact_id=contact.id,
     )
     return contact
 
@@ -152,8 +153,13 @@ async def view_contact(
     """One contact, its reading audited."""
     contact = await load_contact(session, tenant_id=tenant_id, contact_id=contact_id)
     record(
-        session, tenant_id=tenant_id, actor=actor, action="view",
-        subject_type="contact", subject_id=contact.id, contact_id=contact.id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="view",
+        subject_type="contact",
+        subject_id=contact.id,
+        contact_id=contact.id,
     )
     return contact
 
@@ -216,8 +222,13 @@ async def update_contact(
     contact.updated_at = utcnow()
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="update",
-        subject_type="contact", subject_id=contact.id, contact_id=contact.id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="update",
+        subject_type="contact",
+        subject_id=contact.id,
+        contact_id=contact.id,
     )
     return contact
 
@@ -228,19 +239,64 @@ async def erase_contact(
     """Erase a contact and everything pointing to it; the trail keeps only masked numbers."""
     contact = await load_contact(session, tenant_id=tenant_id, contact_id=contact_id)
     numbers = [(n.id, normalise(n.raw, region).masked) for n in contact.numbers]
+    await _erase_number_traces(session, tenant_id, contact_id, [n.e164 for n in contact.numbers])
     # The foreign keys cascade to numbers, profile, interactions, callbacks, cases and
     # number choices, and set the contact of calls and audit events to NULL.
     await session.execute(
         delete(Contact).where(Contact.tenant_id == tenant_id, Contact.id == contact_id)
     )
     record(
-        session, tenant_id=tenant_id, actor=actor, action="erase",
-        subject_type="contact", subject_id=contact_id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="erase",
+        subject_type="contact",
+        subject_id=contact_id,
     )
     for number_id, masked in numbers:
         record(
-            session, tenant_id=tenant_id, actor=actor, action="erase",
-            subject_type="contact_number", subject_id=number_id, number_masked=masked,
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="erase",
+            subject_type="contact_number",
+            subject_id=number_id,
+            number_masked=masked,
+        )
+
+
+async def _erase_number_traces(
+    session: AsyncSession, tenant_id: int, contact_id: int, keys: list[str]
+) -> None:
+    """Forget the contact's numbers where rows hold them bare: calls and callbacks by number.
+
+    A number someone else still has (a household line) is theirs too, and stays.
+    """
+    shared = set(
+        await session.scalars(
+            select(ContactNumber.e164).where(
+                ContactNumber.tenant_id == tenant_id,
+                ContactNumber.e164.in_(keys),
+                ContactNumber.contact_id != contact_id,
+            )
+        )
+    )
+    own = [key for key in keys if key not in shared]
+    await session.execute(
+        update(Call)
+        .where(
+            Call.tenant_id == tenant_id,
+            or_(Call.contact_id == contact_id, Call.from_e164.in_(own)),
+        )
+        .values(from_e164=None)
+    )
+    if own:
+        await session.execute(
+            delete(CallbackRequest).where(
+                CallbackRequest.tenant_id == tenant_id,
+                CallbackRequest.contact_id.is_(None),
+                CallbackRequest.number_e164.in_(own),
+            )
         )
 
 
@@ -265,8 +321,13 @@ async def add_number(
     contact.updated_at = utcnow()
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="create",
-        subject_type="contact_number", subject_id=row.id, contact_id=contact_id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="create",
+        subject_type="contact_number",
+        subject_id=row.id,
+        contact_id=contact_id,
         number_masked=normalise(row.raw, region).masked,
     )
     return row
@@ -290,8 +351,13 @@ async def remove_number(
     contact.updated_at = utcnow()
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="delete",
-        subject_type="contact_number", subject_id=number_id, contact_id=contact_id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="delete",
+        subject_type="contact_number",
+        subject_id=number_id,
+        contact_id=contact_id,
         number_masked=normalise(row.raw, region).masked,
     )
 
@@ -309,7 +375,12 @@ async def put_service_profile(
     contact.updated_at = utcnow()
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="create" if created else "update",
-        subject_type="service_profile", subject_id=contact_id, contact_id=contact_id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="create" if created else "update",
+        subject_type="service_profile",
+        subject_id=contact_id,
+        contact_id=contact_id,
     )
     return profile

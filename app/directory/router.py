@@ -41,8 +41,11 @@ NO_CONTENT = http_status.HTTP_204_NO_CONTENT
 async def create_line(data: LineCreate, session: DbSession, principal: Admin) -> LineOut:
     """Configure a called number; it is normalised and must not be configured yet."""
     row = await service.create_line(
-        session, tenant_id=principal.tenant_id, region=principal.tenant_region,
-        actor=principal.actor, data=data,
+        session,
+        tenant_id=principal.tenant_id,
+        region=principal.tenant_region,
+        actor=principal.actor,
+        data=data,
     )
     return LineOut.of(row, principal.tenant_region)
 
@@ -84,8 +87,12 @@ async def update_line(
 ) -> LineOut:
     """Change the fields given; a new number must not be configured yet."""
     row = await service.update_line(
-        session, tenant_id=principal.tenant_id, region=principal.tenant_region,
-        actor=principal.actor, line_id=line_id, data=data,
+        session,
+        tenant_id=principal.tenant_id,
+        region=principal.tenant_region,
+        actor=principal.actor,
+        line_id=line_id,
+        data=data,
     )
     return LineOut.of(row, principal.tenant_region)
 
@@ -206,7 +213,10 @@ async def list_agents(
 ) -> list[AgentOut]:
     """The tenant's agents with their teams, by name."""
     rows = await service.list_agents(
-        session, tenant_id=principal.tenant_id, team_id=team_id, limit=page.limit,
+        session,
+        tenant_id=principal.tenant_id,
+        team_id=team_id,
+        limit=page.limit,
         offset=page.offset,
     )
     return [AgentOut.of(row) for row in rows]
@@ -235,7 +245,10 @@ async def update_agent(
 ) -> AgentOut:
     """Change the fields given; `team_ids` replaces the agent's teams."""
     row = await service.update_agent(
-        session, tenant_id=principal.tenant_id, actor=principal.actor, agent_id=agent_id,
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal.actor,
+        agent_id=agent_id,
         data=data,
     )
     return AgentOut.of(row)

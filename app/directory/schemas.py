@@ -88,7 +88,10 @@ class AgentCreate(BaseModel):
     name: str = Field(min_length=1, max_length=120, examples=["Sanne Jansen"])
     email: str | None = Field(default=None, max_length=200)
     extension: str | None = Field(
-        default=None, min_length=1, max_length=32, description="Unique in the tenant",
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="Unique in the tenant",
         examples=["201"],
     )
     sip_uri: str | None = Field(default=None, max_length=200, examples=["sip:201@pbx.example"])

@@ -61,7 +61,10 @@ async def create_line(
     )
     await _check_line_number(session, tenant_id=tenant_id, key=key, line_id=None)
     row = Line(
-        tenant_id=tenant_id, number_e164=key, label=data.label, location=data.location,
+        tenant_id=tenant_id,
+        number_e164=key,
+        label=data.label,
+        location=data.location,
         team_id=data.team_id,
     )
     session.add(row)
@@ -138,9 +141,7 @@ async def _check_team_name(
         raise Conflict(f"Team '{name}' already exists (team {other}).")
 
 
-async def create_team(
-    session: AsyncSession, *, tenant_id: int, actor: str, data: TeamIn
-) -> Team:
+async def create_team(session: AsyncSession, *, tenant_id: int, actor: str, data: TeamIn) -> Team:
     """Create a team with a name new in the tenant."""
     await _check_team_name(session, tenant_id=tenant_id, name=data.name, team_id=None)
     row = Team(tenant_id=tenant_id, name=data.name, agents=[])

@@ -32,8 +32,13 @@ async def create_interaction(
     session.add(interaction)
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="create",
-        subject_type="interaction", subject_id=interaction.id, contact_id=data.contact_id,
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="create",
+        subject_type="interaction",
+        subject_id=interaction.id,
+        contact_id=data.contact_id,
     )
     return interaction
 

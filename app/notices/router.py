@@ -88,7 +88,10 @@ async def update_notice(
 ) -> NoticeOut:
     """Change the fields given; ends_at must stay after starts_at."""
     row = await service.update_notice(
-        session, tenant_id=principal.tenant_id, actor=principal.actor, notice_id=notice_id,
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal.actor,
+        notice_id=notice_id,
         data=data,
     )
     return NoticeOut.of(row, utcnow())

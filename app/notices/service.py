@@ -47,7 +47,11 @@ async def create_notice(
     session.add(row)
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="create", subject_type="notice",
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="create",
+        subject_type="notice",
         subject_id=row.id,
     )
     return row
@@ -66,9 +70,7 @@ async def list_notices(
     """Notices, latest start first; `active` keeps those within (or outside) their period."""
     query = select(Notice).where(Notice.tenant_id == tenant_id)
     if active is not None:
-        within = and_(
-            Notice.starts_at <= now, or_(Notice.ends_at.is_(None), Notice.ends_at > now)
-        )
+        within = and_(Notice.starts_at <= now, or_(Notice.ends_at.is_(None), Notice.ends_at > now))
         query = query.where(within if active else not_(within))
     if line_id is not None:
         query = query.where(Notice.line_id == line_id)
@@ -91,7 +93,11 @@ async def update_notice(
         setattr(row, name, value)
     await session.flush()
     record(
-        session, tenant_id=tenant_id, actor=actor, action="update", subject_type="notice",
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="update",
+        subject_type="notice",
         subject_id=row.id,
     )
     return row
@@ -106,6 +112,10 @@ async def delete_notice(
         delete(Notice).where(Notice.tenant_id == tenant_id, Notice.id == notice_id)
     )
     record(
-        session, tenant_id=tenant_id, actor=actor, action="delete", subject_type="notice",
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="delete",
+        subject_type="notice",
         subject_id=notice_id,
     )

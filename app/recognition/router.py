@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from app import audit
 from app.api.deps import DbSession, LookupReader
+from app.api.inputs import RowId, id_path
 from app.errors import InvalidInput, NotFound, error_responses
 from app.phone import PhoneNumber, normalise
 from app.recognition.schemas import Card
@@ -94,7 +95,7 @@ async def lookup(
 async def contact_card(
     session: DbSession,
     principal: LookupReader,
-    contact_id: int,
+    contact_id: Annotated[int, id_path("contact")],
     number: Annotated[str | None, Query(description="The number they call from")] = None,
 ) -> Card:
     """Everything about one contact, as on a ringing card."""
@@ -120,8 +121,8 @@ class NumberChoiceIn(BaseModel):
     """An agent's pick among the contacts sharing a number."""
 
     number: str = Field(max_length=200, examples=["+31334567890"])
-    contact_id: int
-    agent_id: int | None = None
+    contact_id: RowId
+    agent_id: RowId | None = None
 
 
 @router.post(

@@ -1,0 +1,131 @@
+"""Which phone systems each tenant has connected, cached so a ringing phone waits on no query."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calls.schemas import ProviderConfigIn
+from app.errors import InvalidInput
+from app.models import ProviderConfig, Tenant
+from telephony_adapters.base import AdapterConfig, EventKind
+from telephony_adapters.registry import ADAPTERS
+
+
+@dataclass(frozen=True, slots=True)
+class TenantProvider:
+    """A tenant's view of one connected phone system, ready for its adapter."""
+
+    tenant_id: int
+    tenant_slug: str
+    region: str
+    timezone: str
+    enabled: bool
+    config: AdapterConfig
+
+
+class ProviderDirectory:
+    """Looks up (tenant slug, provider) → config, trusting an answer for `ttl_seconds`."""
+
+    def __init__(self, ttl_seconds: float = 30.0, public_base_url: str | None = None) -> None:
+        self._ttl = ttl_seconds
+        self._public_base_url = public_base_url
+        self._cache: dict[tuple[str, str], tuple[float, TenantProvider | None]] = {}
+
+    def forget(self, tenant_slug: str, provider: str) -> None:
+        """Drop a cached entry after the config changed."""
+        self._cache.pop((tenant_slug, provider), None)
+
+    async def find(
+        self, session: AsyncSession, tenant_slug: str, provider: str
+    ) -> TenantProvider | None:
+        """The tenant's config for this provider, or None when not connected."""
+        key = (tenant_slug, provider)
+        cached = self._cache.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        row = (
+            await session.execute(
+                select(Tenant, ProviderConfig)
+                .join(ProviderConfig, ProviderConfig.tenant_id == Tenant.id)
+                .where(Tenant.slug == tenant_slug, ProviderConfig.provider == provider)
+            )
+        ).first()
+        found = None if row is None else self._to_tenant_provider(row[0], row[1])
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (now, found)
+        return found
+
+    def _to_tenant_provider(self, tenant: Tenant, config: ProviderConfig) -> TenantProvider:
+        events = frozenset(EventKind(e) for e in config.events) if config.events else None
+        base = config.options.get("public_base_url") or self._public_base_url
+        return TenantProvider(
+            tenant_id=tenant.id,
+            tenant_slug=tenant.slug,
+            region=tenant.default_region,
+            timezone=tenant.timezone,
+            enabled=config.enabled,
+            config=AdapterConfig(
+                secret=config.secret,
+                public_base_url=base,
+                events=events,
+                options={str(k): str(v) for k, v in config.options.items()},
+            ),
+        )
+
+
+def check_provider_name(provider: str) -> None:
+    """Refuse a provider we have no adapter for, listing the ones we have."""
+    if provider not in ADAPTERS:
+        known = ", ".join(sorted(ADAPTERS))
+        raise InvalidInput(f"Unknown provider {provider!r}: choose one of {known}.")
+
+
+async def list_configs(session: AsyncSession, *, tenant_id: int) -> list[ProviderConfig]:
+    """Every phone system this tenant connected."""
+    result = await session.scalars(
+        select(ProviderConfig)
+        .where(ProviderConfig.tenant_id == tenant_id)
+        .order_by(ProviderConfig.provider)
+    )
+    return list(result)
+
+
+async def upsert_config(
+    session: AsyncSession, *, tenant_id: int, provider: str, data: ProviderConfigIn
+) -> ProviderConfig:
+    """Connect a phone system, or change its secret and settings."""
+    check_provider_name(provider)
+    row = await session.scalar(
+        select(ProviderConfig).where(
+            ProviderConfig.tenant_id == tenant_id, ProviderConfig.provider == provider
+        )
+    )
+    if row is None:
+        row = ProviderConfig(tenant_id=tenant_id, provider=provider, secret=data.secret)
+        session.add(row)
+    row.secret = data.secret
+    row.enabled = data.enabled
+    row.events = list(data.events)
+    row.options = dict(data.options)
+    await session.flush()
+    return row
+
+
+async def delete_config(session: AsyncSession, *, tenant_id: int, provider: str) -> bool:
+    """Disconnect a phone system; False when it was not connected."""
+    row = await session.scalar(
+        select(ProviderConfig).where(
+            ProviderConfig.tenant_id == tenant_id, ProviderConfig.provider == provider
+        )
+    )
+    if row is None:
+        return False
+    await session.delete(row)
+    await session.flush()
+    return True

@@ -1,0 +1,198 @@
+"""Webhook and provider-configuration routes: HTTP in, a receiver or service call out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from app import audit
+from app.api.deps import Admin, ContactsWriter, DbSession
+from app.api.inputs import id_path
+from app.calls import providers
+from app.calls.receiver import ProviderNotConnected, WebhookReceiver
+from app.calls.schemas import ProviderConfigIn, ProviderConfigOut, WrapUpIn, WrapUpOut
+from app.calls.wrapup import wrap_up
+from app.errors import ErrorBody, NotFound, error_responses
+from app.models import ProviderConfig, Tenant
+from telephony_adapters.base import AdapterError, AdapterRequest, PayloadError, SignatureError
+from telephony_adapters.registry import get_adapter
+
+webhook_router = APIRouter(tags=["webhooks"])
+config_router = APIRouter(tags=["providers"])
+
+
+def _error(status_code: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(ErrorBody(code=code, message=message).model_dump(), status_code)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it grows past `limit` (never buffered beyond it)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_WEBHOOK_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "The vendor's expected response (TwiML, JSON, XML …)"},
+    **error_responses(400, 401, 404, 413),
+}
+
+
+@webhook_router.get(
+    "/webhooks/{provider}/{tenant}",
+    summary="Receive a phone system's call event (vendors that call with GET)",
+    response_class=Response,
+    responses=_WEBHOOK_RESPONSES,
+    operation_id="receive_webhook_get",
+)
+async def receive_webhook_get(provider: str, tenant: str, request: Request) -> Response:
+    """Vonage-style answer URLs request with GET and query parameters."""
+    return await receive_webhook(provider, tenant, request)
+
+
+@webhook_router.post(
+    "/webhooks/{provider}/{tenant}",
+    summary="Receive a phone system's call event",
+    response_class=Response,
+    responses=_WEBHOOK_RESPONSES,
+    operation_id="receive_webhook",
+)
+async def receive_webhook(provider: str, tenant: str, request: Request) -> Response:
+    """Verify the vendor's signature, record the event, pop the card, answer the vendor."""
+    adapter = get_adapter(provider)
+    if adapter is None:
+        return _error(404, "unknown_provider", f"No adapter for provider {provider!r}.")
+    settings = request.app.state.settings
+    body = await _read_body(request, settings.webhook_max_body_bytes)
+    if body is None:
+        return _error(
+            413,
+            "body_too_large",
+            f"Webhook bodies are limited to {settings.webhook_max_body_bytes} bytes.",
+        )
+    adapter_request = AdapterRequest(
+        method=request.method,
+        url=str(request.url),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+    )
+    receiver: WebhookReceiver = request.app.state.webhooks
+    try:
+        answer = await receiver.receive(adapter, provider, tenant, adapter_request)
+    except ProviderNotConnected as exc:
+        return _error(404, "provider_not_connected", str(exc))
+    except SignatureError as exc:
+        return _error(401, "bad_signature", exc.message)
+    except PayloadError as exc:
+        return _error(400, "malformed_body", exc.message)
+    except AdapterError as exc:
+        return _error(400, "bad_request", exc.message)
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
+
+
+def _out(request: Request, tenant: Tenant, row: ProviderConfig) -> ProviderConfigOut:
+    base = request.app.state.settings.public_base_url or str(request.base_url).rstrip("/")
+    return ProviderConfigOut(
+        provider=row.provider,
+        enabled=row.enabled,
+        events=list(row.events),
+        options={str(k): str(v) for k, v in row.options.items()},
+        webhook_url=f"{base.rstrip('/')}/webhooks/{row.provider}/{tenant.slug}",
+        updated_at=row.updated_at,
+    )
+
+
+@config_router.get(
+    "/providers",
+    response_model=list[ProviderConfigOut],
+    summary="Phone systems connected to this tenant",
+    responses=error_responses(401, 403),
+)
+async def list_providers(
+    request: Request, session: DbSession, principal: Admin
+) -> list[ProviderConfigOut]:
+    """Each connected phone system with the webhook URL to configure on its side."""
+    tenant = await session.get_one(Tenant, principal.tenant_id)
+    rows = await providers.list_configs(session, tenant_id=principal.tenant_id)
+    return [_out(request, tenant, row) for row in rows]
+
+
+@config_router.put(
+    "/providers/{provider}",
+    response_model=ProviderConfigOut,
+    summary="Connect a phone system (or change its secret and settings)",
+    responses=error_responses(401, 403, 422),
+)
+async def put_provider(
+    provider: str, body: ProviderConfigIn, request: Request, session: DbSession, principal: Admin
+) -> ProviderConfigOut:
+    """Store the secret the vendor signs with; the response names the URL to paste there."""
+    tenant = await session.get_one(Tenant, principal.tenant_id)
+    row = await providers.upsert_config(
+        session, tenant_id=principal.tenant_id, provider=provider, data=body
+    )
+    request.app.state.provider_directory.forget(tenant.slug, provider)
+    return _out(request, tenant, row)
+
+
+@config_router.delete(
+    "/providers/{provider}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Disconnect a phone system",
+    responses=error_responses(401, 403, 404),
+)
+async def delete_provider(
+    provider: str, request: Request, session: DbSession, principal: Admin
+) -> None:
+    """Its webhooks are refused (404) from now on."""
+    tenant = await session.get_one(Tenant, principal.tenant_id)
+    if not await providers.delete_config(session, tenant_id=principal.tenant_id, provider=provider):
+        raise NotFound(f"Provider {provider!r} is not connected for this tenant.")
+    request.app.state.provider_directory.forget(tenant.slug, provider)
+
+
+@config_router.post(
+    "/calls/{call_id}/wrap-up",
+    response_model=WrapUpOut,
+    summary="Save the agent's wrap-up (outcome and note) into the call's interaction",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def post_wrap_up(
+    call_id: Annotated[int, id_path("call")],
+    body: WrapUpIn,
+    session: DbSession,
+    principal: ContactsWriter,
+) -> WrapUpOut:
+    """The widget calls this from the wrap-up form after the call ended."""
+    interaction = await wrap_up(
+        session,
+        tenant_id=principal.tenant_id,
+        call_id=call_id,
+        data=body,
+        agent_id=principal.agent_id,
+    )
+    audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal.actor,
+        action="update",
+        subject_type="interaction",
+        subject_id=interaction.id,
+        contact_id=interaction.contact_id,
+    )
+    return WrapUpOut(
+        interaction_id=interaction.id,
+        contact_id=interaction.contact_id,
+        summary=interaction.summary,
+        outcome=interaction.outcome,
+    )

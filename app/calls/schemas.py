@@ -1,0 +1,62 @@
+"""How an admin connects a phone system to a tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+EventName = Literal["ringing", "answered", "ended", "missed", "voicemail"]
+
+
+class ProviderConfigIn(BaseModel):
+    """The secret a phone system signs with, and what to accept from it."""
+
+    secret: str = Field(
+        min_length=8,
+        max_length=4096,
+        description="Shared secret, auth token or public key, as the phone system needs it",
+    )
+    enabled: bool = True
+    events: list[EventName] = Field(
+        default_factory=list, description="Event kinds to accept; empty accepts all"
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Vendor options, e.g. twilio voice_response=dial, dial_target=sip:queue@pbx",
+    )
+
+
+class ProviderConfigOut(BaseModel):
+    """A connected phone system (its secret is never shown again)."""
+
+    provider: str
+    enabled: bool
+    events: list[str]
+    options: dict[str, str]
+    webhook_url: str = Field(description="The URL to configure in the phone system")
+    updated_at: datetime
+
+
+class WrapUpIn(BaseModel):
+    """What the agent records when a call ends."""
+
+    outcome: str = Field(min_length=1, max_length=64, examples=["resolved", "callback_planned"])
+    note: str = Field(default="", max_length=4000)
+    satisfaction: int | None = Field(default=None, ge=1, le=5)
+    contact_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Who it really was, if the agent picked or created the contact",
+    )
+
+
+class WrapUpOut(BaseModel):
+    """The interaction the wrap-up was saved into."""
+
+    interaction_id: int
+    contact_id: int | None
+    summary: str
+    outcome: str | None

@@ -1,0 +1,51 @@
+"""After the call: the agent's outcome and note saved into the call's interaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calls.schemas import WrapUpIn
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Call, Contact, Interaction
+
+
+async def wrap_up(
+    session: AsyncSession, *, tenant_id: int, call_id: int, data: WrapUpIn, agent_id: int | None
+) -> Interaction:
+    """Record how the call went; the interaction exists once the call has ended."""
+    call = await session.scalar(select(Call).where(Call.tenant_id == tenant_id, Call.id == call_id))
+    if call is None:
+        raise NotFound(f"No call {call_id} in this tenant.")
+    # The call's own interaction is dated at the call's start; notes taken during the
+    # call may carry the call id too, but are dated when they were written.
+    interaction = await session.scalar(
+        select(Interaction)
+        .where(
+            Interaction.tenant_id == tenant_id,
+            Interaction.call_id == call_id,
+            Interaction.occurred_at == call.started_at,
+        )
+        .order_by(Interaction.id)
+        .limit(1)
+    )
+    if interaction is None:
+        raise Conflict(f"Call {call_id} has not ended yet: wrap it up after it ends.")
+    if data.contact_id is not None and data.contact_id != interaction.contact_id:
+        # The agent picked the caller among a household, or created them during the call.
+        owner = await session.scalar(
+            select(Contact.id).where(Contact.tenant_id == tenant_id, Contact.id == data.contact_id)
+        )
+        if owner is None:
+            raise InvalidInput(f"contact_id {data.contact_id} does not exist in this tenant.")
+        interaction.contact_id = call.contact_id = data.contact_id
+        call.match = "known"
+    automatic = interaction.summary.split(" — ", 1)[0]
+    interaction.summary = f"{automatic} — {data.note}" if data.note else automatic
+    interaction.outcome = data.outcome
+    if data.satisfaction is not None:
+        interaction.satisfaction = data.satisfaction
+    if interaction.agent_id is None and agent_id is not None:
+        interaction.agent_id = agent_id
+    await session.flush()
+    return interaction

@@ -1,0 +1,1 @@
+"""Screen-pops: a call's card pushed to the agents it concerns, over WebSocket or SSE."""

@@ -1,0 +1,273 @@
+"""The glue between the app and the broker: publishing, open streams, graceful shutdown.
+
+A `Stream` is one agent connection's view: it subscribes before reading the log, so a pop
+is either replayed or arrives live (or both, and then sent once), and keeps a cursor so
+nothing is sent twice. The WebSocket and SSE routes only format its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+from typing import Any, Literal
+
+from app.screen_pop.broker import CATCH_UP_SEQ, Broker, Subscription
+from app.screen_pop.schemas import Pop, StreamNotice
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+EventKind = Literal["hello", "resync", "bye", "pop", "keepalive"]
+SHUTDOWN_GRACE_SECONDS = 5.0
+# Clients reconnect after a random delay in this range, so a restart is not met by every
+# widget of every tenant in the same millisecond.
+RETRY_MS_RANGE = (1000, 5000)
+OVERFLOW_RETRY_MS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """Something to send: a notice or a pop (`data` is its JSON), or a keepalive."""
+
+    kind: EventKind
+    cursor: int  # the last seq this connection has been given, after this event
+    data: str = ""
+
+
+def _notice(
+    kind: Literal["hello", "resync", "bye"], seq: int, cursor: int, **extra: Any
+) -> StreamEvent:
+    notice = StreamNotice(type=kind, seq=seq, **extra)
+    return StreamEvent(kind, cursor, notice.model_dump_json())
+
+
+class Stream:
+    """One open connection of one agent; enter it, then iterate `events()`."""
+
+    def __init__(
+        self, hub: ScreenPopHub, tenant_id: int, agent_id: int, after_seq: int | None
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.agent_id = agent_id
+        self._hub = hub
+        self._after_seq = after_seq
+        self._subscription: Subscription | None = None
+        self.cursor = 0
+
+    @property
+    def end_reason(self) -> str | None:
+        """Why the live feed ended: "overflow" (too slow), "shutdown", or None."""
+        return None if self._subscription is None else self._subscription.close_reason
+
+    async def __aenter__(self) -> Stream:
+        self._subscription = self._hub.broker.subscribe(self.tenant_id, self.agent_id)
+        await self._subscription.__aenter__()
+        self._hub._track(self)
+        if self._hub.closing:
+            self._subscription.close("shutdown")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._subscription is not None
+        await self._subscription.__aexit__(exc_type, exc, tb)
+        self._hub._forget(self)
+
+    def close(self) -> None:
+        """End the stream with a `bye` (shutdown)."""
+        if self._subscription is not None:
+            self._subscription.close("shutdown")
+
+    async def events(self, keepalive: float | None = None) -> AsyncIterator[StreamEvent]:
+        """hello, resync when pops are gone, the replay, then live pops; `bye` at the end."""
+        assert self._subscription is not None, "enter the stream first"
+        broker, tenant_id, agent_id = self._hub.broker, self.tenant_id, self.agent_id
+        last = await broker.last_seq(tenant_id, agent_id)
+        after = self._after_seq
+        # A cursor beyond `last` means the log was reset (embedded broker restarted).
+        self.cursor = last if after is None else min(after, last)
+        yield _notice("hello", last, self.cursor)
+        if after is not None:
+            async for event in self._catch_up(after, last):
+                yield event
+        while True:
+            try:
+                async with asyncio.timeout(keepalive):
+                    item = await self._subscription.get()
+            except TimeoutError:
+                yield StreamEvent("keepalive", self.cursor)
+                continue
+            if item is None:
+                break
+            seq, message = item
+            if seq == CATCH_UP_SEQ or seq > self.cursor + 1:
+                # Live messages were lost (listener reconnected) or skipped: the log has them.
+                last = await broker.last_seq(tenant_id, agent_id)
+                async for event in self._catch_up(self.cursor, last):
+                    yield event
+            if seq > self.cursor:
+                self.cursor = seq
+                yield StreamEvent("pop", seq, message.decode())
+        if self.end_reason == "overflow":
+            yield _notice(
+                "bye", self.cursor, self.cursor, retry_ms=OVERFLOW_RETRY_MS,
+                message="Too far behind: reconnect with last_seq to replay what you missed.",
+            )  # fmt: skip
+        elif self.end_reason == "shutdown":
+            yield _notice(
+                "bye", self.cursor, self.cursor, retry_ms=random.randint(*RETRY_MS_RANGE),
+                message="Server restarting: reconnect with last_seq after retry_ms.",
+            )  # fmt: skip
+
+    async def _catch_up(self, after: int, last: int) -> AsyncIterator[StreamEvent]:
+        """Replay after `after`; `last` must have been read before the replay."""
+        entries, complete = await self._hub.broker.replay(self.tenant_id, self.agent_id, after)
+        if not complete:
+            yield _notice(
+                "resync", last, self.cursor,
+                message="Pops after your last_seq are gone: reload the agent's calls.",
+            )  # fmt: skip
+        for seq, message in entries:
+            if seq > self.cursor:
+                self.cursor = seq
+                yield StreamEvent("pop", seq, message.decode())
+        # Everything up to `last` is now sent or gone for good (resync said so); anything
+        # newer is in `entries` or still to come live, as `last` was read before the replay.
+        # Without this, a fully expired log would be seen as a gap again on the next pop.
+        self.cursor = max(self.cursor, last)
+
+
+class ScreenPopHub:
+    """What the app holds in `app.state.hub`: publish pops, open streams, shut down cleanly."""
+
+    def __init__(self, broker: Broker, settings: Settings) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.closing = False
+        self._streams: set[Stream] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._restore_signals: Callable[[], None] | None = None
+
+    @property
+    def connections(self) -> int:
+        """How many streams are open in this process."""
+        return len(self._streams)
+
+    def healthy(self) -> bool:
+        """True while pops can be delivered (for /readyz)."""
+        return not self.closing and self.broker.healthy()
+
+    async def start(self) -> None:
+        """Start the broker, and say `bye` to streams as soon as the server is told to stop."""
+        await self.broker.start()
+        self._restore_signals = _chain_exit_signals(asyncio.get_running_loop(), self.drain)
+
+    async def publish(self, tenant_id: int, agent_ids: Sequence[int], pop: Pop) -> None:
+        """Deliver a pop to these agents of the tenant (raises BrokerUnavailable)."""
+        await self.broker.publish(tenant_id, agent_ids, pop)
+
+    def open_stream(self, tenant_id: int, agent_id: int, after_seq: int | None) -> Stream:
+        """A stream for one connection; `after_seq` is the client's last seq, if it has one."""
+        return Stream(self, tenant_id, agent_id, after_seq)
+
+    def begin_shutdown(self) -> None:
+        """Close every stream with `bye`; new streams get `bye` at once."""
+        self.closing = True
+        for stream in list(self._streams):
+            stream.close()
+
+    async def drain(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Say `bye` to every stream and wait (at most `grace_seconds`) for them to close."""
+        self.begin_shutdown()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), grace_seconds)
+
+    async def stop(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Drain the streams, then stop the broker."""
+        await self.drain(grace_seconds)
+        if self._streams:
+            logger.warning("screen-pop: %d streams still open at shutdown", len(self._streams))
+        if self._restore_signals is not None:
+            self._restore_signals()
+            self._restore_signals = None
+        await self.broker.stop()
+
+    def _track(self, stream: Stream) -> None:
+        self._streams.add(stream)
+        self._drained.clear()
+
+    def _forget(self, stream: Stream) -> None:
+        self._streams.discard(stream)
+        if self._streams:
+            self._drained.clear()
+        else:
+            self._drained.set()
+
+
+def _chain_exit_signals(
+    loop: asyncio.AbstractEventLoop, drain: Callable[[], Awaitable[None]]
+) -> Callable[[], None] | None:
+    """On SIGTERM/SIGINT, run `drain` first, then the handler already installed (uvicorn's).
+
+    Why: uvicorn runs the lifespan shutdown only after every connection has ended, and an
+    SSE response never ends by itself, so without this a restart would hang on open
+    streams. Handing the signal on only after the drain is what lets every WebSocket get
+    its `bye` before uvicorn closes it with a bare 1012. A second signal passes straight
+    through (uvicorn's "press again to force quit").
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None  # signals reach the main thread only; a server in a thread has none
+    previous: dict[int, Any] = {}
+    tasks: set[asyncio.Task[None]] = set()
+    started = False
+
+    def pass_on(signum: int, frame: FrameType | None) -> None:
+        chained = previous.get(signum)
+        if callable(chained):
+            chained(signum, frame)
+        elif chained == signal.SIG_DFL:
+            # Nobody else handled it: keep the default meaning (terminate).
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    async def drain_then_pass_on(signum: int, frame: FrameType | None) -> None:
+        try:
+            await drain()
+        finally:
+            pass_on(signum, frame)
+
+    def start_draining(signum: int, frame: FrameType | None) -> None:
+        task = loop.create_task(drain_then_pass_on(signum, frame))
+        tasks.add(task)  # the loop keeps only a weak reference to tasks
+        task.add_done_callback(tasks.discard)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal started
+        if started:
+            pass_on(signum, frame)
+            return
+        started = True
+        loop.call_soon_threadsafe(start_draining, signum, frame)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.getsignal(signum)
+        signal.signal(signum, handler)
+
+    def restore() -> None:
+        for signum, chained in previous.items():
+            if signal.getsignal(signum) is handler:
+                signal.signal(signum, chained)
+
+    return restore

@@ -1,0 +1,307 @@
+"""Agent tokens, and the stream an agent's widget receives its screen-pops on.
+
+GET /v1/stream       WebSocket: text frames of Delivery or StreamNotice JSON
+GET /v1/stream/sse   Server-Sent Events: the same, for clients without WebSockets
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.api.deps import Admin, DbSession
+from app.api.inputs import id_path
+from app.errors import NotFound, StamgastError, Unauthorized, error_responses
+from app.models import Agent
+from app.screen_pop.broker import BrokerUnavailable
+from app.screen_pop.hub import ScreenPopHub, Stream, StreamEvent
+from app.screen_pop.schemas import Delivery, StreamNotice
+from app.screen_pop.tokens import (
+    AgentIdentity,
+    issue_agent_token,
+    revoke_agent_token,
+    verify_agent_token,
+)
+
+router = APIRouter(tags=["screen-pop"])
+
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="AgentToken", description="An agent token: `Bearer sga_…`"
+)
+SEND_TIMEOUT = 10.0  # a client that takes longer to accept one frame is gone or stuck
+SSE_KEEPALIVE = 15.0  # below the idle timeout of common proxies and load balancers
+SSE_RETRY_MS = 3000
+BAD_TOKEN = "Unknown or revoked agent token: create one with POST /v1/agents/{agent_id}/tokens."
+WS_UNAUTHORIZED, WS_BAD_REQUEST = 4401, 4400
+WS_SERVICE_RESTART, WS_TRY_AGAIN_LATER = 1012, 1013
+
+
+class AgentTokenCreate(BaseModel):
+    """What to call the new token (e.g. the workstation it is for)."""
+
+    label: str | None = Field(default=None, max_length=120)
+
+
+class IssuedAgentToken(BaseModel):
+    """A new agent token: shown once, store it in the widget's configuration."""
+
+    token: str
+    token_id: int
+    agent_id: int
+    stream_url: str = Field(description="WebSocket URL, token included")
+    sse_url: str = Field(description="Server-Sent Events URL, token included")
+
+
+class _EventStreamSchema(JSONResponse):
+    """For OpenAPI only: documents the route's model as the `text/event-stream` schema.
+
+    FastAPI documents any non-JSON response class as `{"type": "string"}`, dropping the
+    model; a JSONResponse subclass keeps it. The route returns its own StreamingResponse.
+    """
+
+    media_type = "text/event-stream"
+
+
+def stream_openapi_components() -> dict[str, Any]:
+    """JSON schemas of what the streams carry, keyed as OpenAPI components."""
+    _, schema = models_json_schema(
+        [(Delivery, "serialization"), (StreamNotice, "serialization")],
+        ref_template="#/components/schemas/{model}",
+    )
+    return dict(schema.get("$defs", {}))
+
+
+class _Unavailable(StamgastError):
+    status_code = 503
+    code = "unavailable"
+
+
+def _hub(app: Any) -> ScreenPopHub:
+    hub: ScreenPopHub = app.state.hub
+    return hub
+
+
+async def _identify(app: Any, token: str | None) -> AgentIdentity | None:
+    """Verify with a session of its own, released before the stream starts."""
+    if not token:
+        return None
+    async with app.state.sessionmaker() as session:
+        identity: AgentIdentity | None = await verify_agent_token(session, token)
+        return identity
+
+
+def _parse_seq(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    value = int(raw)  # ValueError for callers to report
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+def _stream_urls(request: Request, token: str) -> tuple[str, str]:
+    base = request.app.state.settings.public_base_url or str(request.base_url)
+    base = base.rstrip("/")
+    ws_base = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
+    return f"{ws_base}/v1/stream?token={token}", f"{base}/v1/stream/sse?token={token}"
+
+
+@router.post(
+    "/agents/{agent_id}/tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IssuedAgentToken,
+    summary="Issue a token for an agent's screen-pop widget",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def create_agent_token(
+    agent_id: Annotated[int, id_path("agent")],
+    request: Request,
+    session: DbSession,
+    principal: Admin,
+    body: AgentTokenCreate | None = None,
+) -> IssuedAgentToken:
+    """A new token for the agent; the plaintext is in this response only."""
+    agent = await session.scalar(
+        select(Agent).where(Agent.id == agent_id, Agent.tenant_id == principal.tenant_id)
+    )
+    if agent is None:
+        raise NotFound(f"No agent {agent_id} in this tenant.")
+    row, token = await issue_agent_token(
+        session,
+        tenant_id=principal.tenant_id,
+        agent_id=agent.id,
+        label=body.label if body else None,
+    )
+    stream_url, sse_url = _stream_urls(request, token)
+    return IssuedAgentToken(
+        token=token, token_id=row.id, agent_id=agent.id, stream_url=stream_url, sse_url=sse_url
+    )
+
+
+@router.delete(
+    "/agents/{agent_id}/tokens/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an agent token",
+    responses=error_responses(401, 403, 404),
+)
+async def delete_agent_token(
+    agent_id: Annotated[int, id_path("agent")],
+    token_id: Annotated[int, id_path("token")],
+    session: DbSession,
+    principal: Admin,
+) -> Response:
+    """New connections with the token are refused; open ones end when they reconnect."""
+    found = await revoke_agent_token(
+        session, tenant_id=principal.tenant_id, agent_id=agent_id, token_id=token_id
+    )
+    if not found:
+        raise NotFound(f"No token {token_id} for agent {agent_id} in this tenant.")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.websocket("/stream")
+async def stream_websocket(websocket: WebSocket) -> None:
+    """An agent's pops as WebSocket text frames; see the SSE route for the frames."""
+    await websocket.accept()  # close codes and reasons only reach the client after accept
+    try:
+        after_seq = _parse_seq(websocket.query_params.get("last_seq"))
+    except ValueError:
+        await websocket.close(WS_BAD_REQUEST, "last_seq must be a non-negative integer.")
+        return
+    try:
+        identity = await _identify(websocket.app, websocket.query_params.get("token"))
+    except SQLAlchemyError:
+        await websocket.close(WS_TRY_AGAIN_LATER, "Cannot verify the token right now.")
+        return
+    if identity is None:
+        await websocket.close(WS_UNAUTHORIZED, BAD_TOKEN.replace("{agent_id}", "…"))
+        return
+    hub = _hub(websocket.app)
+    send_lock = asyncio.Lock()  # pongs and pops come from two tasks
+
+    async def send(text: str) -> None:
+        async with send_lock, asyncio.timeout(SEND_TIMEOUT):
+            await websocket.send_text(text)
+
+    async def answer_pings() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text and len(text) < 256 and _is_ping(text):
+                await send('{"type":"pong"}')
+
+    async def send_events(stream: Stream) -> None:
+        async for event in stream.events():
+            await send(event.data)
+
+    async with hub.open_stream(identity.tenant_id, identity.agent_id, after_seq) as stream:
+        reader = asyncio.create_task(answer_pings())
+        writer = asyncio.create_task(send_events(stream))
+        try:
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+        code = {"shutdown": WS_SERVICE_RESTART, "overflow": WS_TRY_AGAIN_LATER}.get(
+            stream.end_reason or "", 1000
+        )
+        if not writer.cancelled() and isinstance(writer.exception(), BrokerUnavailable):
+            code = WS_TRY_AGAIN_LATER
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await websocket.close(code)
+
+
+def _is_ping(text: str) -> bool:
+    try:
+        return bool(json.loads(text) == {"type": "ping"})
+    except ValueError:
+        return False
+
+
+def _sse_frame(event: StreamEvent) -> bytes:
+    if event.kind == "keepalive":
+        return b": keepalive\n\n"
+    name = "pop" if event.kind == "pop" else event.kind
+    # Every event carries the cursor as its id, so EventSource's automatic reconnect
+    # (Last-Event-ID) resumes exactly here, even before the first pop.
+    return f"id: {event.cursor}\nevent: {name}\ndata: {event.data}\n\n".encode()
+
+
+@router.get(
+    "/stream/sse",
+    summary="Receive an agent's screen-pops as Server-Sent Events",
+    response_model=Delivery | StreamNotice,
+    response_class=_EventStreamSchema,
+    response_description=(
+        "`retry: 3000`, then events: `hello`, `resync`, `bye` (data: StreamNotice) and "
+        "`pop` (data: Delivery, id: its seq); a `: keepalive` comment every 15 s"
+    ),
+    responses={
+        code: {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+        for code, text in ((401, "Missing, unknown or revoked agent token"), (422, "Bad last_seq"))
+    },
+)
+async def stream_sse(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query(description="The agent token (`sga_…`)")] = None,
+    last_seq: Annotated[
+        int | None, Query(ge=0, description="Resume after this seq (WebSocket: same)")
+    ] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", description="Sent by EventSource on reconnect")
+    ] = None,
+) -> StreamingResponse:
+    """The agent's pops as they happen, after what they missed since `last_seq`.
+
+    The WebSocket `GET /v1/stream?token=…&last_seq=…` carries the same JSON as text
+    frames (a Delivery or a StreamNotice each), closes with 4401 on a bad token, and
+    answers a `{"type":"ping"}` frame with `{"type":"pong"}`. On both: the first message
+    is `hello` (seq = the agent's last seq); `resync` means pops after your last seq are
+    gone; `bye` comes before the server closes the stream: reconnect after `retry_ms`.
+    """
+    try:
+        header_seq = _parse_seq(last_event_id)
+    except ValueError:
+        header_seq = None  # a foreign Last-Event-ID is no reason to refuse the stream
+    after_seq = header_seq if header_seq is not None else last_seq
+    given = credentials.credentials if credentials is not None else token
+    try:
+        identity = await _identify(request.app, given)
+    except SQLAlchemyError as exc:
+        raise _Unavailable("Cannot verify the token right now; try again shortly.") from exc
+    if identity is None:
+        raise Unauthorized(BAD_TOKEN)
+    hub = _hub(request.app)
+
+    async def frames() -> AsyncIterator[bytes]:
+        yield f"retry: {SSE_RETRY_MS}\n\n".encode()
+        async with hub.open_stream(identity.tenant_id, identity.agent_id, after_seq) as stream:
+            try:
+                async for event in stream.events(keepalive=SSE_KEEPALIVE):
+                    yield _sse_frame(event)
+            except BrokerUnavailable:
+                return  # EventSource reconnects after `retry` and resumes from its last id
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

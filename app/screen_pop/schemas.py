@@ -1,0 +1,75 @@
+"""What travels to an agent's screen: the pop, its per-agent delivery, and stream notices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.recognition.schemas import Card
+
+PopType = Literal[
+    "call.ringing", "call.answered", "call.ended", "call.missed", "call.voicemail", "card.updated"
+]
+CallState = Literal["ringing", "answered", "ended", "missed", "voicemail"]
+
+
+class PopCall(BaseModel):
+    """The call a pop is about, as the agent's widget shows it."""
+
+    id: int
+    provider: str
+    provider_call_id: str
+    state: CallState
+    direction: str
+    from_e164: str | None
+    from_display: str | None
+    to_e164: str | None
+    line_label: str | None
+    ringing_extension: str | None
+    answered_by_agent_id: int | None
+    answered_by_name: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    interaction_id: int | None = Field(
+        default=None, description="Set when the call ended: the wrap-up is saved into it"
+    )
+
+
+class Pop(BaseModel):
+    """One screen-pop; every agent it reaches sees the same `pop_id` (clients dedupe on it)."""
+
+    pop_id: str = Field(description="Unique per pop, the same for every agent receiving it")
+    type: PopType
+    tenant_id: int
+    call: PopCall
+    card: Card | None
+    at: datetime
+
+
+class Delivery(BaseModel):
+    """A pop as delivered to one agent: `seq` orders that agent's stream and resumes it."""
+
+    seq: int = Field(
+        ge=1, description="Per-agent sequence: starts at 1, strictly increasing per agent"
+    )
+    pop: Pop
+
+
+class StreamNotice(BaseModel):
+    """A control message on the stream (never a pop)."""
+
+    type: Literal["hello", "resync", "bye"] = Field(
+        description=(
+            "`hello` on connect; `resync` when pops after your last_seq are gone (reload the "
+            "agent's state); `bye` when the server closes the stream (reconnect after retry_ms)"
+        )
+    )
+    seq: int = Field(
+        ge=0,
+        description="The agent's last seq (hello, resync) or the last one sent here (bye)",
+    )
+    message: str | None = None
+    retry_ms: int | None = Field(default=None, description="Wait this long before reconnecting")

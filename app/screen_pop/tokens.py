@@ -1,0 +1,108 @@
+"""Agent tokens: what an agent's widget connects its stream with; only the SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Agent, AgentToken, utcnow
+
+TOKEN_PREFIX = "sga_"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentIdentity:
+    """Who an agent token speaks for."""
+
+    tenant_id: int
+    agent_id: int
+    agent_name: str
+    agent_extension: str | None
+    token_id: int
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _prefix_of(token: str) -> str | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    prefix, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
+    if not sep or len(prefix) != 8 or not secret:
+        return None
+    return prefix
+
+
+async def issue_agent_token(
+    session: AsyncSession, *, tenant_id: int, agent_id: int, label: str | None
+) -> tuple[AgentToken, str]:
+    """Create a token for the agent; the plaintext is returned once and never stored."""
+    prefix = secrets.token_hex(4)
+    token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    row = AgentToken(
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        prefix=prefix,
+        token_hash=hash_token(token),
+        label=label,
+    )
+    session.add(row)
+    await session.flush()
+    return row, token
+
+
+async def verify_agent_token(session: AsyncSession, token: str) -> AgentIdentity | None:
+    """The identity for a valid token of an active agent; None otherwise."""
+    prefix = _prefix_of(token)
+    if prefix is None:
+        return None
+    row = (
+        await session.execute(
+            select(AgentToken, Agent)
+            .join(
+                Agent, (Agent.id == AgentToken.agent_id) & (Agent.tenant_id == AgentToken.tenant_id)
+            )
+            .where(AgentToken.prefix == prefix, AgentToken.revoked_at.is_(None), Agent.active)
+        )
+    ).first()
+    if row is None:
+        return None
+    agent_token, agent = row
+    if not hmac.compare_digest(agent_token.token_hash, hash_token(token)):
+        return None
+    return AgentIdentity(
+        tenant_id=agent_token.tenant_id,
+        agent_id=agent.id,
+        agent_name=agent.name,
+        agent_extension=agent.extension,
+        token_id=agent_token.id,
+    )
+
+
+async def revoke_agent_token(
+    session: AsyncSession, *, tenant_id: int, agent_id: int, token_id: int
+) -> bool:
+    """Revoke one of the agent's tokens (again is fine); False when it does not exist.
+
+    Streams already open with it stay open until they reconnect.
+    """
+    row = await session.scalar(
+        select(AgentToken).where(
+            AgentToken.id == token_id,
+            AgentToken.tenant_id == tenant_id,
+            AgentToken.agent_id == agent_id,
+        )
+    )
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await session.flush()
+    return True
