@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app import log_privacy
 from app.api.routes import api_router
 from app.auth.keys import KeyVerifier
 from app.auth.router import router as me_router
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     install_error_handlers(app)
+    log_privacy.install()
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

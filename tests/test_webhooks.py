@@ -17,7 +17,17 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 
 from app.db import session_scope
 from app.main import create_app
-from app.models import Agent, Call, CallbackRequest, Contact, ContactNumber, Interaction
+from app.models import (
+    Agent,
+    Call,
+    CallbackRequest,
+    Contact,
+    ContactNumber,
+    Interaction,
+    Line,
+    Team,
+    agent_teams,
+)
 from app.settings import Settings
 from telephony_adapters.generic import sign_generic
 from tests.conftest import TenantCtx
@@ -352,3 +362,27 @@ async def test_pops_wait_for_a_broker_outage(
     [pop] = await pops_for(app, tenant, sanne.id)
     assert pop["pop"]["card"]["display_name"] == "Ada de Vries"
     assert app.state.webhooks.held_pops == 0
+
+
+async def test_called_line_routes_to_its_team(
+    app: FastAPI, api: httpx.AsyncClient, client: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    await add_ada(app, tenant)
+    line_number = f"+3130{tenant.id:07d}"
+    async for session in session_scope(app.state.sessionmaker):
+        [sanne] = list(await session.scalars(select(Agent).where(Agent.tenant_id == tenant.id)))
+        youssef = Agent(tenant_id=tenant.id, name="Youssef El Amrani", extension="202")
+        team = Team(tenant_id=tenant.id, name="Utrecht")
+        session.add_all([youssef, team])
+        await session.flush()
+        await session.execute(agent_teams.insert().values(agent_id=sanne.id, team_id=team.id))
+        session.add(
+            Line(tenant_id=tenant.id, number_e164=line_number, label="Utrecht", team_id=team.id)
+        )
+        sanne_id, youssef_id = sanne.id, youssef.id
+    await connect(api, "generic", SECRET)
+    event = generic_event(uuid.uuid4().hex, "ringing", to=line_number)
+    assert (await post_generic(client, tenant, event)).status_code == 200
+    [pop] = await pops_for(app, tenant, sanne_id)
+    assert pop["pop"]["call"]["line_label"] == "Utrecht"
+    assert await pops_for(app, tenant, youssef_id) == []

@@ -79,10 +79,14 @@ class ProviderDirectory:
         )
 
 
+# Phone systems we connect to ourselves (their event streams), rather than receive from.
+CONNECTOR_PROVIDERS = frozenset({"asterisk_ari", "asterisk_ami", "freeswitch"})
+
+
 def check_provider_name(provider: str) -> None:
-    """Refuse a provider we have no adapter for, listing the ones we have."""
-    if provider not in ADAPTERS:
-        known = ", ".join(sorted(ADAPTERS))
+    """Refuse a provider we have no adapter or connector for, listing the ones we have."""
+    if provider not in ADAPTERS and provider not in CONNECTOR_PROVIDERS:
+        known = ", ".join(sorted({*ADAPTERS, *CONNECTOR_PROVIDERS}))
         raise InvalidInput(f"Unknown provider {provider!r}: choose one of {known}.")
 
 

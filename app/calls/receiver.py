@@ -120,6 +120,15 @@ class WebhookReceiver:
             log.exception("adapter %s could not build its response", provider)
             return _safe_fail_open(adapter, request, tenant.config)
 
+    async def ingest(self, tenant_slug: str, provider: str, events: list[CallEvent]) -> Outcome:
+        """Process events a connector read from a phone system's own stream (AMI, ARI, ESL).
+
+        The connection itself is authenticated; the tenant must still have the provider
+        connected (`PUT /v1/providers/<provider>`), which says which tenant the calls are for.
+        """
+        tenant = await self._find(tenant_slug, provider)
+        return await self._process(tenant, events)
+
     async def _find(self, tenant_slug: str, provider: str) -> TenantProvider:
         async with self._sessionmaker() as session:
             found = await self._directory.find(session, tenant_slug, provider)
