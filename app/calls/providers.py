@@ -81,12 +81,15 @@ class ProviderDirectory:
 
 # Phone systems we connect to ourselves (their event streams), rather than receive from.
 CONNECTOR_PROVIDERS = frozenset({"asterisk_ari", "asterisk_ami", "freeswitch"})
+# Phone systems with endpoints of their own shape (3CX's CRM template calls us).
+INTEGRATION_PROVIDERS = frozenset({"threecx"})
 
 
 def check_provider_name(provider: str) -> None:
     """Refuse a provider we have no adapter or connector for, listing the ones we have."""
-    if provider not in ADAPTERS and provider not in CONNECTOR_PROVIDERS:
-        known = ", ".join(sorted({*ADAPTERS, *CONNECTOR_PROVIDERS}))
+    known_names = {*ADAPTERS, *CONNECTOR_PROVIDERS, *INTEGRATION_PROVIDERS}
+    if provider not in known_names:
+        known = ", ".join(sorted(known_names))
         raise InvalidInput(f"Unknown provider {provider!r}: choose one of {known}.")
 
 

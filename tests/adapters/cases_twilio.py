@@ -1,0 +1,46 @@
+"""Twilio deliveries for the shared contract test, signed by Twilio's own SDK."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
+
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from telephony_adapters.base import AdapterConfig, AdapterRequest
+from tests.support.adapter_cases import Scenario, Signing
+
+TOKEN = "twilio-contract-auth-token"
+STATUS = {"ringing": "ringing", "answered": "in-progress", "ended": "completed"}
+
+
+@dataclass
+class TwilioCase:
+    provider: str = "twilio"
+    config: AdapterConfig = field(default_factory=lambda: AdapterConfig(secret=TOKEN))
+    has_timestamp: bool = False
+
+    def request(
+        self, scenario: Scenario, call_id: str, url: str, signing: Signing = Signing()
+    ) -> AdapterRequest:
+        params = {
+            "CallSid": call_id,
+            "AccountSid": "AC0000",
+            "From": "+31612345678",
+            "To": "+31331234567",
+            "Direction": "inbound",
+            "CallStatus": STATUS.get(scenario, "some-future-status"),
+        }
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        if not signing.unsigned:
+            validator = RequestValidator(signing.key or TOKEN)
+            headers["x-twilio-signature"] = validator.compute_signature(url, params)
+        return AdapterRequest(
+            method="POST", url=url, headers=headers, body=urlencode(params).encode()
+        )
+
+    def tampered(self, request: AdapterRequest) -> AdapterRequest:
+        return replace(request, body=request.body.replace(b"31612345678", b"31687654321"))
+
+
+CASE = TwilioCase()
