@@ -7,18 +7,12 @@ Thin by design: each command parses its options and calls a module that does the
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import re
-import time
-import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-import httpx
 import typer
 from alembic.script import ScriptDirectory
 from rich.console import Console
@@ -29,14 +23,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo, openapi_export
+from app import demo, demo_data, openapi_export, simulate
 from app.auth.keys import Scope, issue_key
 from app.db import create_engine, create_sessionmaker, session_scope
 from app.migrate import alembic_config, upgrade
-from app.models import ProviderConfig, Tenant
+from app.models import Tenant
 from app.phone import is_valid_region
 from app.settings import get_settings
-from telephony_adapters.generic import sign_generic
+from app.simulate import SECRET_ENV, SimulatedEvent
 
 T = TypeVar("T")
 
@@ -307,71 +301,15 @@ def serve(
     )
 
 
-class SimulatedEvent(StrEnum):
-    """The call events `simulate-call` can send."""
-
-    RINGING = "ringing"
-    ANSWERED = "answered"
-    ENDED = "ended"
-    MISSED = "missed"
-
-
-SECRET_ENV = "STAMGAST_SIMULATOR_SECRET"
-SIMULATOR_PROVIDER = "generic"
-SIMULATOR_TIMEOUT = 10.0
-
-
-async def _provider_secret(session: AsyncSession, tenant: str) -> str:
-    secret = await session.scalar(
-        select(ProviderConfig.secret)
-        .join(Tenant, Tenant.id == ProviderConfig.tenant_id)
-        .where(Tenant.slug == tenant, ProviderConfig.provider == SIMULATOR_PROVIDER)
-    )
-    if secret is None:
-        raise CliError(
-            f"tenant {tenant!r} has no {SIMULATOR_PROVIDER!r} phone system in the database "
-            f"({_database_label(get_settings().database_url)}): pass --secret, set "
-            f"{SECRET_ENV}, or connect it with PUT /v1/providers/{SIMULATOR_PROVIDER}"
-        )
-    return secret
-
-
-def _simulator_secret(given: str | None, tenant: str) -> str:
-    """--secret, else the environment, else the tenant's provider config in the database."""
-    if given:
-        return given
-    from_env = os.environ.get(SECRET_ENV)
-    if from_env:
-        return from_env
-    url = make_url(get_settings().database_url)
-    on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    # Connecting would create an empty SQLite file: say what is missing instead.
-    if on_disk and not Path(str(url.database)).exists():
-        raise _fail(
-            f"no database at {url.database} to read the {SIMULATOR_PROVIDER!r} secret "
-            f"from: pass --secret or set {SECRET_ENV} (or STAMGAST_DATABASE_URL)"
-        )
-    return _in_session(lambda session: _provider_secret(session, tenant))
-
-
-def _server_message(response: httpx.Response) -> str:
-    """The error message of a Stamgast error body, else the body as text."""
-    try:
-        document = response.json()
-    except ValueError:
-        return response.text.strip() or response.reason_phrase
-    if isinstance(document, dict) and isinstance(document.get("message"), str):
-        return str(document["message"])
-    return response.text.strip()
-
-
 @cli.command("simulate-call")
 def simulate_call(
     number: Annotated[str, typer.Argument(help="The caller's number, as a phone system sends it.")],
     tenant: Annotated[str, typer.Option(help="Slug of the tenant that is called.")] = (
         demo.DEMO_SLUG
     ),
-    to: Annotated[str, typer.Option("--to", help="The called number (a line).")] = "+31331234567",
+    to: Annotated[
+        str, typer.Option("--to", help="The called number (a line; the demo's Amersfoort line).")
+    ] = demo_data.AMERSFOORT_LINE_NUMBER,
     event: Annotated[
         SimulatedEvent, typer.Option(help="What happens to the call.")
     ] = SimulatedEvent.RINGING,
@@ -386,67 +324,45 @@ def simulate_call(
         str | None, typer.Option("--answered-by", help="Extension of the agent who answered.")
     ] = None,
     server: Annotated[str, typer.Option(help="Base URL of the running server.")] = (
-        "http://127.0.0.1:8000"
+        simulate.DEFAULT_SERVER
     ),
     secret: Annotated[
         str | None,
         typer.Option(
-            help=f"The {SIMULATOR_PROVIDER!r} provider's secret; default: ${SECRET_ENV}, "
+            help=f"The {simulate.SIMULATOR_PROVIDER!r} provider's secret; default: ${SECRET_ENV}, "
             "else the tenant's provider config in the database.",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Send a signed call event to a running server, as a phone system would (`generic`)."""
-    signing_secret = _simulator_secret(secret, tenant)
-    the_call_id = call_id or f"sim-{uuid.uuid4().hex[:12]}"
-    document: dict[str, str] = {
-        "call_id": the_call_id,
-        "event": event.value,
-        "from": number,
-        "to": to,
-        "direction": "inbound",
-    }
-    if extension:
-        document["extension"] = extension
-    if answered_by:
-        document["answered_by"] = answered_by
-    body = json.dumps(document).encode("utf-8")
-    headers = {
-        "Content-Type": "application/json",
-        **sign_generic(signing_secret, body, int(time.time())),
-    }
-    url = f"{server.rstrip('/')}/webhooks/{SIMULATOR_PROVIDER}/{tenant}"
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=SIMULATOR_TIMEOUT)
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
-        raise _fail(
-            f"--server must be a URL such as http://127.0.0.1:8000; got {server!r}"
-        ) from None
-    except httpx.TimeoutException:
-        raise _fail(f"{server} did not answer within {SIMULATOR_TIMEOUT:.0f} s") from None
-    except httpx.TransportError as exc:
-        raise _fail(
-            f"cannot reach the server at {server} ({type(exc).__name__}): is `make run` running?"
-        ) from None
-    if response.status_code in (401, 404):
-        what = "refused the signature" if response.status_code == 401 else "answered 404"
-        raise _fail(f"the server {what}: {_server_message(response)}")
-    if response.is_error:
-        raise _fail(f"the server answered {response.status_code}: {_server_message(response)}")
+        signing_secret = simulate.find_secret(secret, tenant, _in_session)
+        call = simulate.SimulatedCall(
+            number=number,
+            tenant=tenant,
+            to=to,
+            event=event,
+            call_id=call_id or simulate.new_call_id(),
+            extension=extension,
+            answered_by=answered_by,
+        )
+        response = simulate.send_event(call, signing_secret, server)
+    except simulate.SimulationError as exc:
+        raise _fail(str(exc)) from None
     console.print(
         f"Sent {event.value} for {number} to tenant {tenant}: server answered "
         f"{response.status_code} {response.text.strip()}",
         markup=False,
         soft_wrap=True,
     )
-    console.print(f"Call id: {the_call_id}", markup=False)
-    if '"degraded":true' in response.text.replace(" ", ""):
+    console.print(f"Call id: {call.call_id}", markup=False)
+    if simulate.is_degraded(response):
         console.print("[yellow]The server answered fail-open: the event is held for later.[/]")
     if event is SimulatedEvent.RINGING:
         console.print(
             f"Next:    stamgast simulate-call {number} --tenant {tenant} --event answered "
-            f"--answered-by 201 --call-id {the_call_id}",
+            f"--answered-by 201 --call-id {call.call_id}",
             markup=False,
             soft_wrap=True,
         )

@@ -253,9 +253,11 @@ ADA_NUMBER = "+31612345678"
 ADA_RAW = "06-12345678"
 ADA_CASE_REFERENCE = "ZD-2026-0042"
 
+# The Amersfoort line's number (E.164): `stamgast simulate-call` calls it by default.
+AMERSFOORT_LINE_NUMBER = "+31333031100"
 # (raw number, label, location): the two called numbers, both answered by one team.
 LINES: list[tuple[str, str, str]] = [
-    ("+31 33 303 1100", "Zorggroep De Linde Amersfoort", "Locatie Amersfoort"),
+    (AMERSFOORT_LINE_NUMBER, "Zorggroep De Linde Amersfoort", "Locatie Amersfoort"),
     ("+31 30 303 2200", "Zorggroep De Linde Utrecht", "Locatie Utrecht"),
 ]
 TEAM = "Klantcontact"

@@ -1,13 +1,12 @@
-"""Twilio adapter: signatures made by Twilio's own SDK, recorded bodies, TwiML answers."""
+"""Twilio adapter: signatures made by Twilio's own SDK, recorded bodies, parsing.
+
+The TwiML answers are in test_twilio_twiml.py; shared helpers in twilio_helpers.py.
+"""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
@@ -23,68 +22,22 @@ from telephony_adapters.base import (
     SignatureError,
     url_for_signature,
 )
-from telephony_adapters.twilio import TwilioAdapter, agent_from_address, twilio_signature
-
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "twilio"
-TOKEN = "f00dfeedf00dfeedf00dfeedf00dfeed"
-URL = "https://stamgast.example.org/webhooks/twilio/acme"
-NOW = datetime(2026, 11, 25, 10, 42, tzinfo=UTC)
-PARENT_SID = "CA5f0c9d1e2b3a4c5d6e7f8091a2b3c4d5"
-FORM = "application/x-www-form-urlencoded"
-
-adapter = TwilioAdapter()
-
-
-class MultiParams:
-    """A multi-valued mapping the SDK reads through `getlist`, as Django's QueryDict."""
-
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self.pairs = pairs
-
-    def __iter__(self) -> Any:
-        return iter([name for name, _ in self.pairs])
-
-    def getlist(self, name: str) -> list[str]:
-        return [value for key, value in self.pairs if key == name]
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def sdk_signature(url: str, body: bytes, token: str = TOKEN, **kwargs: Any) -> str:
-    """The signature Twilio's SDK computes for a form body."""
-    params = dict(parse_qsl(body.decode(), keep_blank_values=True))
-    return str(RequestValidator(token).compute_signature(url, params, **kwargs))
-
-
-def form_request(
-    body: bytes, *, url: str = URL, signature: str | None = None, signed_url: str | None = None
-) -> AdapterRequest:
-    """A POST as the app would hand it over, signed by the SDK over `signed_url`."""
-    headers = {"content-type": f"{FORM}; charset=utf-8"}
-    headers["x-twilio-signature"] = signature or sdk_signature(signed_url or url, body)
-    return AdapterRequest(method="POST", url=url, headers=headers, body=body)
-
-
-def params_body(**fields: str) -> bytes:
-    base = {"CallSid": "CA" + "1" * 32, "From": "+31612345678", "To": "+31201234567"}
-    return urlencode({**base, **fields}).encode()
-
-
-def parse_one(request: AdapterRequest, config: AdapterConfig | None = None) -> CallEvent:
-    events = adapter.parse(request, config or AdapterConfig(secret=TOKEN), now=NOW)
-    assert len(events) == 1
-    return events[0]
-
-
-def twiml(body: bytes) -> ET.Element:
-    """Parse the TwiML (proving it well-formed) and check the declaration."""
-    assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
-    root = ET.fromstring(body)
-    assert root.tag == "Response"
-    return root
-
+from telephony_adapters.twilio import agent_from_address, twilio_signature
+from tests.adapters.twilio_helpers import (
+    FORM,
+    NOW,
+    PARENT_SID,
+    TOKEN,
+    URL,
+    MultiParams,
+    adapter,
+    fixture,
+    form_request,
+    params_body,
+    parse_one,
+    sdk_signature,
+    twiml,
+)
 
 # --- signatures ---------------------------------------------------------------------------
 
@@ -417,103 +370,3 @@ def test_events_filter_from_config() -> None:
     config = AdapterConfig(secret=TOKEN, events=frozenset({EventKind.ANSWERED, EventKind.ENDED}))
     assert adapter.parse(form_request(fixture("ringing.txt")), config, now=NOW) == []
     assert parse_one(form_request(fixture("completed.txt")), config).kind is EventKind.ENDED
-
-
-# --- TwiML --------------------------------------------------------------------------------
-
-
-def voice(options: Mapping[str, str]) -> ET.Element:
-    request = form_request(fixture("ringing.txt"))
-    config = AdapterConfig(secret=TOKEN, options=options)
-    response = adapter.respond(request, config, adapter.parse(request, config, now=NOW), Outcome())
-    assert (response.status_code, response.media_type) == (200, "text/xml")
-    return twiml(response.body)
-
-
-def test_voice_response_empty_by_default() -> None:
-    request = form_request(fixture("ringing.txt"))
-    body = adapter.respond(request, AdapterConfig(secret=TOKEN), [], Outcome()).body
-    assert body == b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
-    assert len(voice({"voice_response": "empty"})) == 0
-
-
-def test_dial_number() -> None:
-    root = voice({"voice_response": "dial", "dial_target": "+31201234567"})
-    assert root.find("Dial/Number") is not None
-    assert root.findtext("Dial/Number") == "+31201234567"
-
-
-def test_dial_sip_is_escaped() -> None:
-    target = "sip:queue@pbx.example.org?X-Tenant=acme&X-Lang=nl"
-    request = form_request(fixture("ringing.txt"))
-    config = AdapterConfig(secret=TOKEN, options={"voice_response": "dial", "dial_target": target})
-    body = adapter.respond(request, config, [], Outcome()).body
-    assert b"&amp;X-Lang" in body
-    assert twiml(body).findtext("Dial/Sip") == target
-
-
-def test_dial_client() -> None:
-    assert (
-        voice({"voice_response": "dial", "dial_target": "client:<alice>"}).findtext("Dial/Client")
-        == "<alice>"
-    )
-
-
-def test_voice_response_even_when_ringing_is_filtered_out() -> None:
-    request = form_request(fixture("ringing.txt"))
-    config = AdapterConfig(
-        secret=TOKEN,
-        events=frozenset({EventKind.ENDED}),
-        options={"voice_response": "dial", "dial_target": "+3120"},
-    )
-    assert adapter.parse(request, config, now=NOW) == []
-    assert (
-        twiml(adapter.respond(request, config, [], Outcome()).body).findtext("Dial/Number")
-        == "+3120"
-    )
-
-
-@pytest.mark.parametrize(
-    "name", ["completed.txt", "child-answered.txt", "dial-action-completed.txt", "in-progress.txt"]
-)
-def test_callbacks_get_empty_response(name: str) -> None:
-    request = form_request(fixture(name))
-    config = AdapterConfig(secret=TOKEN, options={"voice_response": "dial", "dial_target": "+3120"})
-    events = adapter.parse(request, config, now=NOW)
-    assert (
-        len(twiml(adapter.respond(request, config, events, Outcome(recognised_name="Ada")).body))
-        == 0
-    )
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"voice_response": "dial"},
-        {"voice_response": "dial", "dial_target": "   "},
-        {"voice_response": "dial", "dial_target": "+3120\x00"},
-        {"voice_response": "sing"},
-        None,  # not even a mapping
-    ],
-)
-def test_fail_open_never_raises(options: Any) -> None:
-    config = AdapterConfig(secret=TOKEN, options=options)
-    for request in (
-        form_request(fixture("ringing.txt")),
-        AdapterRequest("POST", URL, {"content-type": FORM}, b"\xff\xfe%%%"),
-        AdapterRequest("POST", "::not a url::", {}, b""),
-    ):
-        response = adapter.fail_open(request, config)
-        assert response.status_code == 200
-        assert len(twiml(response.body)) == 0
-
-
-def test_fail_open_connects_the_caller() -> None:
-    config = AdapterConfig(
-        secret=TOKEN, options={"voice_response": "dial", "dial_target": "sip:q@pbx"}
-    )
-    response = adapter.fail_open(form_request(fixture("ringing.txt")), config)
-    assert twiml(response.body).findtext("Dial/Sip") == "sip:q@pbx"
-    # A <Dial action> retried into the same Dial would ring the same agents in a loop.
-    after_dial = adapter.fail_open(form_request(fixture("dial-action-completed.txt")), config)
-    assert len(twiml(after_dial.body)) == 0
