@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import demo, demo_data, openapi_export, simulate
 from app.auth.keys import Scope, issue_key
 from app.db import create_engine, create_sessionmaker, session_scope
+from app.demo_widget import DEMO_AGENT_TOKEN, ensure_demo_agent_token
 from app.migrate import alembic_config, upgrade
 from app.models import Tenant
 from app.phone import is_valid_region
@@ -220,6 +221,7 @@ async def _seed_if(
     """
     tenant_id = await demo.find_demo_tenant(session)
     if tenant_id is not None:
+        await ensure_demo_agent_token(session, tenant_id)
         if await demo.ensure_demo_provider(session, tenant_id):
             console.print(
                 f"Connected the demo's '{demo.DEMO_GENERIC_PROVIDER}' phone system "
@@ -228,7 +230,9 @@ async def _seed_if(
         return None, True
     if only_if_empty and await demo.has_tenants(session):
         return None, False
-    return await demo.seed_demo(session), True
+    seed = await demo.seed_demo(session)
+    await ensure_demo_agent_token(session, seed.tenant_id)
+    return seed, True
 
 
 @cli.command("seed-demo")
@@ -282,7 +286,14 @@ def serve(
         f"Database: {_database_label(settings.database_url)} (revision {revision})", markup=False
     )
     console.print(f"API docs: {base}/docs", markup=False)
-    console.print(f"Widget:   {base}/widget", markup=False)
+    if demo_present:
+        console.print(
+            f"Widget:   {base}/widget?token={DEMO_AGENT_TOKEN}   (agent Sanne Visser, ext. 201)",
+            markup=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"Widget:   {base}/widget", markup=False)
     if demo_present:
         _print_demo_key()
         console.print(

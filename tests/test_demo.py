@@ -243,3 +243,20 @@ async def test_seeding_is_deterministic(tmp_path: Path, demo: Demo) -> None:
 
     async with _seeded(f"sqlite+aiosqlite:///{tmp_path / 'again.db'}") as other:
         assert await numbers(other[0]) == await numbers(demo[0])
+
+
+async def test_demo_agent_token_opens_sannes_widget(demo: Demo) -> None:
+    """The README's widget link carries this token: it must speak for Sanne, once."""
+    from app.demo_widget import DEMO_AGENT_TOKEN, ensure_demo_agent_token
+    from app.screen_pop.tokens import verify_agent_token
+
+    factory, seed, _url = demo
+    added: list[bool] = []
+    for _ in range(2):
+        async for s in session_scope(factory):
+            added.append(await ensure_demo_agent_token(s, seed.tenant_id))
+    assert added == [True, False]
+    async with factory() as s:
+        identity = await verify_agent_token(s, DEMO_AGENT_TOKEN)
+    assert identity is not None
+    assert (identity.agent_name, identity.agent_extension) == ("Sanne Visser", "201")
