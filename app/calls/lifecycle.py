@@ -51,8 +51,11 @@ async def _get_or_create_call(
     caller: PhoneNumber,
     called: PhoneNumber,
     at: datetime,
+    card: Card | None,
+    line_id: int | None,
 ) -> tuple[Call, bool]:
-    inserted = await session.execute(
+    """The call row, inserted complete in one statement when this event is its first."""
+    inserted = await session.scalars(
         _insert(session, Call)
         .values(
             tenant_id=tenant.tenant_id,
@@ -65,12 +68,18 @@ async def _get_or_create_call(
             state="ringing",
             ringing_extension=event.ringing_extension,
             started_at=at,
+            contact_id=card.contact_id if card is not None else None,
+            match=card.match if card is not None else "unknown",
+            line_id=line_id,
         )
         .on_conflict_do_nothing()
-        .returning(Call.id)
+        .returning(Call),
+        execution_options={"populate_existing": True},
     )
-    created = inserted.scalar() is not None
-    call = await session.scalar(
+    call = inserted.first()
+    if call is not None:
+        return call, True
+    existing = await session.scalar(
         select(Call)
         .where(
             Call.tenant_id == tenant.tenant_id,
@@ -79,8 +88,8 @@ async def _get_or_create_call(
         )
         .execution_options(populate_existing=True)
     )
-    assert call is not None
-    return call, created
+    assert existing is not None
+    return existing, False
 
 
 async def _first_delivery(session: AsyncSession, call: Call, event: CallEvent) -> bool:
@@ -106,24 +115,37 @@ async def handle_event(
     at = event.occurred_at or utcnow()
     caller = normalise(event.from_raw, tenant.region)
     called = normalise(event.to_raw, tenant.region)
-    call, created = await _get_or_create_call(session, tenant, event, caller, called, at)
-    if not await _first_delivery(session, call, event):
-        return EventResult(outcome=Outcome(), duplicate=True)
-    route = await route_call(
-        session,
-        tenant_id=tenant.tenant_id,
-        called_key=called.key,
-        extension=event.ringing_extension or call.ringing_extension,
-    )
-    call.line_id = call.line_id or route.line_id
-    if event.ringing_extension and not call.ringing_extension:
-        call.ringing_extension = event.ringing_extension
-
     card: Card | None = None
-    if event.kind is EventKind.RINGING or created:
+    if event.kind is EventKind.RINGING:
+        # Recognise before writing: the call row is then inserted once, complete.
         card = await recognise_number(
             session, tenant_id=tenant.tenant_id, number=caller, called=called, now=at
         )
+    route = await route_call(
+        session, tenant_id=tenant.tenant_id, called_key=called.key,
+        extension=event.ringing_extension,
+    )  # fmt: skip
+    call, created = await _get_or_create_call(
+        session, tenant, event, caller, called, at, card, route.line_id
+    )
+    if not await _first_delivery(session, call, event):
+        return EventResult(outcome=Outcome(), duplicate=True)
+    if not event.ringing_extension and call.ringing_extension:
+        # Later events rarely repeat the extension: the agents who saw it ring follow it.
+        route = await route_call(
+            session, tenant_id=tenant.tenant_id, called_key=called.key,
+            extension=call.ringing_extension,
+        )  # fmt: skip
+    if call.line_id is None and route.line_id is not None:
+        call.line_id = route.line_id
+    if event.ringing_extension and not call.ringing_extension:
+        call.ringing_extension = event.ringing_extension
+    if card is None and created:
+        # A call first seen answered or ended (events out of order): still show who it is.
+        card = await recognise_number(
+            session, tenant_id=tenant.tenant_id, number=caller, called=called, now=at
+        )
+    if card is not None and (call.contact_id, call.match) != (card.contact_id, card.match):
         call.contact_id, call.match = card.contact_id, card.match
     recipients = list(route.recipients)
     kind: PopType | None = None

@@ -8,6 +8,7 @@ UNION ALL for their last interactions, open callbacks, open cases and notices.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    bindparam,
     cast,
     false,
     func,
@@ -28,7 +30,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.sql.elements import Label
+from sqlalchemy.sql.elements import BindParameter, Label
 
 from app.models import (
     Agent,
@@ -62,8 +64,8 @@ def _last_interaction_at() -> Any:
     )
 
 
-def candidates_for_number(tenant_id: int, key: str) -> Select[Any]:
-    """Contacts on a number with their profile, ranked: last chosen, then latest contact."""
+@cache
+def _candidates_statement() -> Select[Any]:
     last_at = _last_interaction_at().label("last_interaction_at")
     chosen = (NumberChoice.contact_id.is_not(None)).label("chosen_before")
     return (
@@ -78,10 +80,19 @@ def candidates_for_number(tenant_id: int, key: str) -> Select[Any]:
                 NumberChoice.contact_id == Contact.id,
             ),
         )
-        .where(ContactNumber.tenant_id == tenant_id, ContactNumber.e164 == key)
+        .where(
+            ContactNumber.tenant_id == bindparam("tenant_id"),
+            ContactNumber.e164 == bindparam("key"),
+        )
         .order_by(chosen.desc(), last_at.desc().nulls_last(), Contact.id)
         .limit(MAX_CANDIDATES)
     )
+
+
+def candidates_for_number(tenant_id: int, key: str) -> tuple[Select[Any], dict[str, Any]]:
+    """Contacts on a number with their profile, ranked: last chosen, then latest contact."""
+    # Built once: constructing SQLAlchemy statements costs more than running them here.
+    return _candidates_statement(), {"tenant_id": tenant_id, "key": key}
 
 
 def contact_with_profile(tenant_id: int, contact_id: int) -> Select[Any]:
@@ -148,10 +159,33 @@ def card_details(
     called_key: str | None,
     tags: list[str],
     now: datetime,
-) -> CompoundSelect[Any]:
+) -> tuple[CompoundSelect[Any], dict[str, Any]]:
     """One statement: last interactions, open callbacks, open cases and active notices."""
-    branches: list[Select[Any]] = []
+    statement = _card_details_statement(
+        contact_id is not None, number_key is not None, called_key is not None, bool(tags)
+    )
+    params: dict[str, Any] = {"tenant_id": tenant_id, "now": now}
     if contact_id is not None:
+        params["contact_id"] = contact_id
+    if number_key is not None:
+        params["number_key"] = number_key
+    if called_key is not None:
+        params["called_key"] = called_key
+    if tags:
+        params["tags"] = list(tags)
+    return statement, params
+
+
+@cache
+def _card_details_statement(
+    has_contact: bool, has_number: bool, has_called: bool, has_tags: bool
+) -> CompoundSelect[Any]:
+    # One statement per shape, built once; values are bound at execution.
+    tenant_id: BindParameter[int] = bindparam("tenant_id")
+    now = bindparam("now", type_=UTCDateTime())
+    branches: list[Select[Any]] = []
+    if has_contact:
+        contact_id: BindParameter[int] = bindparam("contact_id")
         recent = (
             select(
                 *_row(
@@ -199,10 +233,10 @@ def card_details(
         )
         branches.append(select(open_cases))
     whose: list[ColumnElement[bool]] = []
-    if contact_id is not None:
-        whose.append(CallbackRequest.contact_id == contact_id)
-    if number_key is not None:
-        whose.append(CallbackRequest.number_e164 == number_key)
+    if has_contact:
+        whose.append(CallbackRequest.contact_id == bindparam("contact_id"))
+    if has_number:
+        whose.append(CallbackRequest.number_e164 == bindparam("number_key"))
     if whose:
         callbacks = (
             select(
@@ -226,7 +260,9 @@ def card_details(
             .subquery()
         )
         branches.append(select(callbacks))
-    line_ids = select(Line.id).where(Line.tenant_id == tenant_id, Line.number_e164 == called_key)
+    line_ids = select(Line.id).where(
+        Line.tenant_id == tenant_id, Line.number_e164 == bindparam("called_key")
+    )
     notices = (
         select(
             *_row(
@@ -244,9 +280,11 @@ def card_details(
             Notice.starts_at <= now,
             or_(Notice.ends_at.is_(None), Notice.ends_at > now),
             or_(Notice.line_id.is_(None), Notice.line_id.in_(line_ids))
-            if called_key is not None
+            if has_called
             else Notice.line_id.is_(None),
-            or_(Notice.tag.is_(None), Notice.tag.in_(tags)) if tags else Notice.tag.is_(None),
+            or_(Notice.tag.is_(None), Notice.tag.in_(bindparam("tags", expanding=True)))
+            if has_tags
+            else Notice.tag.is_(None),
         )
         .order_by(Notice.starts_at.desc())
         .limit(MAX_NOTICES)

@@ -51,7 +51,8 @@ async def recognise_number(
         card.number = describe_number(number)
         await _fill_details(session, card, tenant_id, None, None, called_key, [], now)
         return card
-    rows = (await session.execute(queries.candidates_for_number(tenant_id, number.key))).all()
+    statement, params = queries.candidates_for_number(tenant_id, number.key)
+    rows = (await session.execute(statement, params)).all()
     card = _card_from_candidates(rows)
     card.number = describe_number(number)
     top = rows[0][0] if rows else None
@@ -203,7 +204,7 @@ async def _fill_details(
     tags: list[str],
     now: datetime,
 ) -> None:
-    statement = queries.card_details(
+    statement, params = queries.card_details(
         tenant_id=tenant_id,
         contact_id=contact_id,
         number_key=number_key,
@@ -211,7 +212,7 @@ async def _fill_details(
         tags=tags,
         now=now,
     )
-    for row in (await session.execute(statement)).mappings():
+    for row in (await session.execute(statement, params)).mappings():
         kind = row["kind"]
         if kind == "interaction":
             card.interactions.append(
