@@ -19,6 +19,7 @@ from app.calls.router import webhook_router
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.health import router as health_router
+from app.integrations.threecx.router import router as threecx_router
 from app.recognition.router import router as lookup_router
 from app.screen_pop.broker import make_broker
 from app.screen_pop.hub import ScreenPopHub
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(provider_router, prefix="/v1")
     app.include_router(screen_pop_router, prefix="/v1")
     app.include_router(webhook_router)
+    app.include_router(threecx_router)
     app.include_router(widget_router)
     return app
 
