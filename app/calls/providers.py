@@ -35,6 +35,11 @@ class ProviderDirectory:
         self._public_base_url = public_base_url
         self._cache: dict[tuple[str, str], tuple[float, TenantProvider | None]] = {}
 
+    @property
+    def public_base_url(self) -> str | None:
+        """The URL vendors reach us at, when configured (for responses that name it)."""
+        return self._public_base_url
+
     def forget(self, tenant_slug: str, provider: str) -> None:
         """Drop a cached entry after the config changed."""
         self._cache.pop((tenant_slug, provider), None)

@@ -95,7 +95,8 @@ class WebhookReceiver:
         except Exception as exc:  # the database is down or slow: answer, keep, retry later
             log.warning("webhook %s/%s held: %s", provider, tenant_slug, type(exc).__name__)
             self._hold(HeldDelivery(adapter, provider, tenant_slug, request, received_at))
-            return _safe_fail_open(adapter, request, AdapterConfig(secret=""))
+            fallback = AdapterConfig(secret="", public_base_url=self._directory.public_base_url)
+            return _safe_fail_open(adapter, request, fallback)
         events = adapter.parse(request, tenant.config, now=received_at)
         task = asyncio.ensure_future(self._process(tenant, events))
         self._background.add(task)

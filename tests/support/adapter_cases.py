@@ -33,10 +33,11 @@ class VendorCase(Protocol):
     has_timestamp: bool  # the scheme refuses stale deliveries
 
     def request(
-        self, scenario: Scenario, call_id: str, signing: Signing = Signing()
+        self, scenario: Scenario, call_id: str, url: str, signing: Signing = Signing()
     ) -> AdapterRequest:
-        """A delivery for `scenario`: a call ringing, answered (by extension "201" if the
-        vendor can say so), ended, or an event type the adapter must ignore."""
+        """A delivery to `url` (http://testserver/webhooks/<provider>/<tenant>) for `scenario`:
+        a call from +31612345678 ringing, answered (by extension "201" where the vendor can
+        say so), ended, or an event type the adapter must ignore."""
 
     def tampered(self, request: AdapterRequest) -> AdapterRequest:
         """The same request with its body (or signed parameters) altered, signature kept."""

@@ -1,0 +1,383 @@
+"""Telnyx: Call Control webhooks (a JSON envelope) and TeXML requests (form or query), one URL.
+
+Signature: ``telnyx-signature-ed25519`` = base64 Ed25519 over ``f"{telnyx-timestamp}|{body}"``
+(the raw body; empty for GET), verified with Telnyx's public key: the tenant's secret, base64 as
+the portal shows it. A timestamp more than 300 s away from now is refused.
+
+Call Control: ``call.initiated`` rings, ``call.answered`` answers, ``call.hangup`` ends, or misses
+when its ``hangup_cause`` says nobody answered. ``call_session_id`` groups a call's legs and is
+our call id. A leg that rings an agent (a ``transfer``) is an agent leg when its ``webhook_url``
+is ours with ``?stamgast_leg=agent``: its ``to`` names the agent. Option ``answer_source=agent_leg``
+is for applications that answer the caller themselves (an IVR): only agent legs then count as
+answered.
+
+TeXML: Twilio-style fields (``CallSid``, ``CallStatus``, ``ParentCallSid``…); the instruction
+request is answered with ``<Dial>`` to option ``dial_target`` (``sip:…`` or a number), else with
+an empty ``<Response/>``, which ends the call; callbacks get ``<Response/>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from telephony_adapters.base import (
+    AdapterConfig,
+    AdapterRequest,
+    AdapterResponse,
+    CallEvent,
+    Direction,
+    EventKind,
+    Outcome,
+    PayloadError,
+    SignatureError,
+    select_events,
+)
+from telephony_adapters.twilio import agent_from_address
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "telnyx-signature-ed25519"
+TIMESTAMP_HEADER = "telnyx-timestamp"
+# Telnyx's own SDKs accept the same window: clock drift and a retry, not a replay next hour.
+MAX_SKEW_SECONDS = 300
+AGENT_LEG_PARAM = "stamgast_leg"
+_MAX_CALL_ID = 128  # the width of our call id column
+_MAX_AGENT = 64
+
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_E164 = re.compile(r"\+?[0-9]{6,15}")
+# Characters XML 1.0 cannot carry even escaped; a target holding one is a broken option.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+EMPTY_TEXML = f"{_XML_DECLARATION}<Response/>"
+EMPTY = AdapterResponse(status_code=204, media_type="text/plain", body=b"")
+
+_CALL_CONTROL_KINDS = {
+    "call.initiated": EventKind.RINGING,
+    "call.answered": EventKind.ANSWERED,
+    "call.hangup": EventKind.ENDED,
+}
+# Causes that say the call was never answered; any other cause ends an answered call (or one
+# the app finds unanswered and marks missed itself).
+_UNANSWERED_CAUSES = frozenset(
+    {"originator_cancel", "timeout", "no_answer", "user_busy", "call_rejected"}
+)
+_TEXML_KINDS = {
+    "queued": EventKind.RINGING,
+    "initiated": EventKind.RINGING,
+    "ringing": EventKind.RINGING,
+    "in-progress": EventKind.ANSWERED,
+    "completed": EventKind.ENDED,
+    "busy": EventKind.MISSED,
+    "no-answer": EventKind.MISSED,
+    "canceled": EventKind.MISSED,
+    "failed": EventKind.MISSED,
+}
+_DIAL_UNANSWERED = frozenset({"busy", "no-answer", "canceled", "failed"})
+# Fields only TeXML callbacks carry, never the request for the call's instructions.
+_CALLBACK_MARKERS = ("CallbackSource", "DialCallStatus", "ParentCallSid", "RecordingSid")
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    # Echo what we received so the integrator can spot it, but never a whole hostile header.
+    return json.dumps(value if len(value) <= limit else value[:limit] + "…", ensure_ascii=False)
+
+
+def _public_key(secret: str) -> Ed25519PublicKey:
+    try:
+        raw = base64.b64decode("".join(secret.split()), validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError):
+        raise SignatureError(
+            "the configured secret is not a Telnyx public key (base64 of 32 bytes, as shown "
+            "in Mission Control under Keys & Credentials → Public Key)"
+        ) from None
+
+
+def verify_telnyx(request: AdapterRequest, public_key: str, *, now: datetime) -> None:
+    """Check the timestamp window and the Ed25519 signature; raises SignatureError."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if signature is None:
+        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+    stamp = request.headers.get(TIMESTAMP_HEADER)
+    if stamp is None:
+        raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
+    stamp = stamp.strip()
+    # int() would also take "+5" or "1_000": the signed text must be exactly these digits.
+    if not _DIGITS.fullmatch(stamp):
+        raise SignatureError(f"{TIMESTAMP_HEADER} must be unix seconds; got {_shown(stamp)}")
+    age = now.timestamp() - int(stamp)
+    if age > MAX_SKEW_SECONDS:
+        raise SignatureError(
+            f"{TIMESTAMP_HEADER} is {age:.0f} s old; at most {MAX_SKEW_SECONDS} s is accepted"
+        )
+    if -age > MAX_SKEW_SECONDS:
+        raise SignatureError(
+            f"{TIMESTAMP_HEADER} is {-age:.0f} s in the future; at most {MAX_SKEW_SECONDS} s "
+            "is accepted (check our clock)"
+        )
+    key = _public_key(public_key)
+    try:
+        decoded = base64.b64decode(signature.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError(f"{SIGNATURE_HEADER} is not base64") from None
+    try:
+        key.verify(decoded, stamp.encode("ascii") + b"|" + request.body)
+    except InvalidSignature:
+        raise SignatureError(
+            f"{SIGNATURE_HEADER} does not match: wrong public key, or the body was altered"
+        ) from None
+
+
+def _is_json(request: AdapterRequest) -> bool:
+    media = request.content_type
+    if media:
+        return media == "application/json" or media.endswith("+json")
+    return request.body.lstrip().startswith(b"{")
+
+
+def _is_agent_leg(request: AdapterRequest) -> bool:
+    try:
+        return request.query().get(AGENT_LEG_PARAM, [""])[0] == "agent"
+    except PayloadError:
+        return False
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)  # TeXML's docs also show RFC 2822
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None  # an odd optional timestamp must not cost us the event
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _agent(address: str) -> str | None:
+    agent = agent_from_address(address).strip()
+    return agent if agent and len(agent) <= _MAX_AGENT else None
+
+
+def _call_id(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PayloadError(f'"{name}" is required (a string)')
+    if len(value.strip()) > _MAX_CALL_ID:
+        raise PayloadError(f'"{name}" must be at most {_MAX_CALL_ID} characters')
+    return value.strip()
+
+
+def _string(item: Mapping[str, Any], name: str) -> str:
+    value = item.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _raw(item: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        str(key): value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        for key, value in item.items()
+    }
+
+
+def call_control_event(
+    document: object, *, agent_leg: bool, answer_source: str = "call"
+) -> CallEvent | None:
+    """The CallEvent for a Call Control webhook, or None for an event we do not track."""
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, dict):
+        raise PayloadError('"data" must be an object (the Telnyx webhook envelope)')
+    event_type = data.get("event_type")
+    if not isinstance(event_type, str):
+        raise PayloadError('"data.event_type" is required (e.g. "call.initiated")')
+    kind = _CALL_CONTROL_KINDS.get(event_type.strip().lower())
+    if kind is None:
+        return None
+    payload = data.get("payload")
+    if not isinstance(payload, dict):
+        raise PayloadError('"data.payload" must be an object')
+    call_id = _call_id(payload.get("call_session_id"), "data.payload.call_session_id")
+    if kind is EventKind.ENDED and _string(payload, "hangup_cause") in _UNANSWERED_CAUSES:
+        kind = EventKind.MISSED
+    to_raw, from_raw = _string(payload, "to"), _string(payload, "from")
+    ringing_extension = answered_by = None
+    if agent_leg:
+        # The leg rings an agent for the caller's call: how the call ends is the caller's leg's.
+        if kind not in (EventKind.RINGING, EventKind.ANSWERED):
+            return None
+        agent = _agent(to_raw)
+        ringing_extension = agent if kind is EventKind.RINGING else None
+        answered_by = agent if kind is EventKind.ANSWERED else None
+    elif kind is EventKind.ANSWERED and answer_source == "agent_leg":
+        return None  # the application itself picked up (an IVR): no person yet
+    outgoing = _string(payload, "direction").lower() == "outgoing" and not agent_leg
+    # Telnyx fills the name with the number when it has none: that is no name.
+    name = _string(payload, "caller_id_name").strip()
+    return CallEvent(
+        provider=TelnyxAdapter.name,
+        call_id=call_id,
+        kind=kind,
+        from_raw=from_raw,
+        to_raw=to_raw,
+        direction=Direction.OUTBOUND if outgoing else Direction.INBOUND,
+        ringing_extension=ringing_extension,
+        answered_by=answered_by,
+        caller_name=name if name and name != from_raw.strip() else None,
+        occurred_at=_timestamp(data.get("occurred_at")),
+        raw={"event_type": event_type, **_raw(payload)},
+    )
+
+
+def _texml_kind(fields: Mapping[str, str], *, child: bool, inbound: bool) -> EventKind | None:
+    status = fields.get("CallStatus", "").strip().lower()
+    kind = _TEXML_KINDS.get(status)
+    dial = fields.get("DialCallStatus", "").strip().lower()
+    if not any(marker in fields for marker in _CALLBACK_MARKERS):
+        # The request for the call's instructions: the call is coming in.
+        return EventKind.RINGING if kind in (None, EventKind.RINGING, EventKind.ANSWERED) else kind
+    if dial and kind is EventKind.ENDED:
+        return EventKind.MISSED if dial in _DIAL_UNANSWERED else EventKind.ENDED
+    if dial and kind is EventKind.ANSWERED:
+        # A <Dial action> request: it reports on the dialled leg.
+        return EventKind.MISSED if dial in _DIAL_UNANSWERED else EventKind.ANSWERED
+    if child:
+        # A <Dial> leg: one agent not answering, or hanging up, is not the call's end.
+        return kind if kind in (EventKind.RINGING, EventKind.ANSWERED) else None
+    if kind is EventKind.ANSWERED and inbound:
+        return None  # Telnyx answering the caller to run the TeXML: nobody picked up yet
+    return kind
+
+
+def texml_event(fields: Mapping[str, str]) -> CallEvent | None:
+    """The CallEvent for one TeXML request's fields, or None for a status we do not track."""
+    call_sid = _call_id(fields.get("CallSid"), "CallSid")
+    parent_sid = fields.get("ParentCallSid", "").strip()
+    inbound = not fields.get("Direction", "inbound").strip().lower().startswith("outbound")
+    kind = _texml_kind(fields, child=bool(parent_sid), inbound=inbound)
+    if kind is None:
+        return None
+    to_raw, from_raw = fields.get("To", ""), fields.get("From", "")
+    ringing_extension = answered_by = None
+    if parent_sid:
+        # A <Dial> leg: its To is the agent rung, for the caller's inbound (parent) call.
+        inbound = True
+        ringing_extension = _agent(to_raw) if kind is EventKind.RINGING else None
+        answered_by = _agent(to_raw) if kind is EventKind.ANSWERED else None
+    name = (fields.get("CallerName") or fields.get("CallerId") or "").strip()
+    return CallEvent(
+        provider=TelnyxAdapter.name,
+        call_id=_call_id(parent_sid, "ParentCallSid") if parent_sid else call_sid,
+        kind=kind,
+        from_raw=from_raw,
+        to_raw=to_raw,
+        direction=Direction.INBOUND if inbound else Direction.OUTBOUND,
+        ringing_extension=ringing_extension,
+        answered_by=answered_by,
+        caller_name=name if name and name != from_raw.strip() else None,
+        occurred_at=_timestamp(fields.get("Timestamp")),
+        raw=dict(fields),
+    )
+
+
+def _texml_fields(request: AdapterRequest) -> dict[str, str]:
+    multi = request.query() if request.method.upper() in ("GET", "HEAD") else request.form()
+    return {name: values[0] for name, values in multi.items() if values}
+
+
+def _document(request: AdapterRequest) -> object:
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from None
+
+
+def _is_call_control(request: AdapterRequest) -> bool:
+    return request.method.upper() not in ("GET", "HEAD") and _is_json(request)
+
+
+def voice_texml(options: Mapping[str, str]) -> str:
+    """The TeXML for the instruction request: `<Dial>` to option `dial_target`, or empty."""
+    target = options.get("dial_target", "").strip()
+    if not target:
+        return EMPTY_TEXML
+    sip = target.lower().startswith(("sip:", "sips:"))
+    if _NOT_XML.search(target) or not (sip or _E164.fullmatch(target)):
+        # Hanging up is the only TeXML left that cannot itself be an error for the caller.
+        logger.warning("telnyx dial_target is neither sip:… nor a phone number; hanging up")
+        return EMPTY_TEXML
+    noun = "Sip" if sip else "Number"
+    dial = f"<Dial><{noun}>{escape(target)}</{noun}></Dial>"
+    return f"{_XML_DECLARATION}<Response>{dial}</Response>"
+
+
+def _texml_response(texml: str) -> AdapterResponse:
+    return AdapterResponse(status_code=200, media_type="text/xml", body=texml.encode("utf-8"))
+
+
+class TelnyxAdapter:
+    """Telnyx Call Control and TeXML webhooks."""
+
+    name: str = "telnyx"
+
+    def parse(
+        self, request: AdapterRequest, config: AdapterConfig, *, now: datetime
+    ) -> list[CallEvent]:
+        """Verify the Ed25519 signature, then turn the request into at most one event."""
+        verify_telnyx(request, config.secret, now=now)
+        if _is_call_control(request):
+            source = config.options.get("answer_source", "call").strip().lower()
+            agent_leg = _is_agent_leg(request)
+            event = call_control_event(
+                _document(request), agent_leg=agent_leg, answer_source=source
+            )
+        else:
+            event = texml_event(_texml_fields(request))
+        return select_events([event] if event else [], config)
+
+    def respond(
+        self,
+        request: AdapterRequest,
+        config: AdapterConfig,
+        events: Sequence[CallEvent],
+        outcome: Outcome,
+    ) -> AdapterResponse:
+        """204 for Call Control; TeXML for TeXML: a `<Dial>` for the instruction request."""
+        if _is_call_control(request):
+            return EMPTY
+        # Decided from the request, not `events`: a tenant filtering out "ringing" still
+        # needs its calls put through.
+        fields = _texml_fields(request)
+        callback = any(marker in fields for marker in _CALLBACK_MARKERS)
+        return _texml_response(EMPTY_TEXML if callback else voice_texml(config.options))
+
+    def fail_open(self, request: AdapterRequest, config: AdapterConfig) -> AdapterResponse:
+        """A valid answer of the request's kind, dialling the caller through if configured."""
+        try:
+            if _is_call_control(request):
+                return EMPTY
+            try:
+                fields = _texml_fields(request)
+            except PayloadError:
+                fields = {}  # unreadable: treat as the instruction request, where silence hurts
+            # Dialling again from a callback (a <Dial action> above all) would loop the caller
+            # through the same agents, so callbacks get the empty answer.
+            callback = any(marker in fields for marker in _CALLBACK_MARKERS)
+            return _texml_response(EMPTY_TEXML if callback else voice_texml(config.options))
+        except Exception:
+            logger.exception("telnyx fail_open fell back to an empty <Response/>")
+            return _texml_response(EMPTY_TEXML)

@@ -1,0 +1,397 @@
+"""Vonage Voice API: the answer URL (answered with an NCCO) and the event URL, on one address.
+
+Signature: ``Authorization: Bearer <JWT>``, HS256 with the account's signature secret, claims
+``iat``, ``jti``, ``iss``, ``payload_hash``, ``api_key``, ``application_id``. We check the HMAC
+ourselves, refuse an ``iat`` more than 300 s away from now, and require ``payload_hash`` (SHA-256
+hex) to match one reading of what was sent: the raw body, or the compact JSON of the parsed
+query and body merged, as Vonage's own samples recompute it. For GET (the default answer method)
+Vonage support describes the compact JSON of the query parameters in their order; the hash of the
+empty body is also accepted, since which of the two Vonage signs is not documented.
+
+Legs: a call is a conversation; every leg's event carries its ``conversation_uuid``, our call id.
+The caller's leg is answered by Vonage itself to run the NCCO, so its ``answered`` is no person
+picking up. The leg that rings an agent reports to the event URL of the ``connect`` action; our
+NCCO marks that URL with ``?stamgast_leg=agent``, and so must a tenant's own NCCO, so that its
+``ringing`` and ``answered`` name the agent (from the leg's ``to``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import math
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from telephony_adapters.base import (
+    AdapterConfig,
+    AdapterRequest,
+    AdapterResponse,
+    CallEvent,
+    Direction,
+    EventKind,
+    Outcome,
+    PayloadError,
+    SignatureError,
+    select_events,
+    url_for_signature,
+)
+from telephony_adapters.twilio import agent_from_address
+
+logger = logging.getLogger(__name__)
+
+# Wide enough for clock drift and a retry, narrow enough that a captured token soon goes stale.
+MAX_SKEW_SECONDS = 300
+AGENT_LEG_PARAM = "stamgast_leg"
+_MAX_CALL_ID = 128  # the width of our call id column
+_MAX_AGENT = 64
+
+_RINGING = frozenset({"started", "ringing"})
+_UNANSWERED = frozenset({"busy", "cancelled", "unanswered", "rejected", "failed", "timeout"})
+# Fields of the event URL's requests that carry no `status` (record, input, transfer, machine
+# detection): their absence is what tells the answer URL's request apart.
+_NOT_ANSWER = ("status", "recording_url", "dtmf", "speech", "type", "call_uuid")
+_E164_DIGITS = re.compile(r"\+?([0-9]{6,15})")
+
+EMPTY = AdapterResponse(status_code=204, media_type="text/plain", body=b"")
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    # Echo what we received so the integrator can spot it, but never a whole hostile value.
+    text = value if isinstance(value, str) else repr(value)
+    return json.dumps(text if len(text) <= limit else text[:limit] + "…", ensure_ascii=False)
+
+
+def _b64url(segment: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError(f"the JWT's {what} is not base64url") from None
+
+
+def _json_segment(segment: str, what: str) -> dict[str, Any]:
+    try:
+        document = json.loads(_b64url(segment, what))
+    except (ValueError, UnicodeDecodeError):
+        raise SignatureError(f"the JWT's {what} is not JSON") from None
+    if not isinstance(document, dict):
+        raise SignatureError(f"the JWT's {what} is not a JSON object")
+    return document
+
+
+def _compact(document: object) -> bytes:
+    # JSON.stringify's output: no whitespace, non-ASCII left as is, keys in received order.
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _payload_hashes(request: AdapterRequest) -> set[str]:
+    try:
+        # One value per name, a list when repeated: the query as a JS server parses it.
+        query = {name: vs[0] if len(vs) == 1 else vs for name, vs in request.query().items()}
+    except PayloadError:
+        query = {}
+    if request.method.upper() in ("GET", "HEAD"):
+        texts = [_compact(query), b""]
+    else:
+        texts = [request.body]
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict):
+            texts += [_compact({**query, **body}), _compact(body)]
+    return {hashlib.sha256(text).hexdigest() for text in texts}
+
+
+def _number(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def verify_vonage(request: AdapterRequest, secret: str, *, now: datetime) -> dict[str, Any]:
+    """Check the bearer JWT, its age and its payload_hash; returns the claims."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    header = request.headers.get("authorization")
+    if header is None:
+        raise SignatureError(
+            "missing Authorization header: Vonage sends 'Bearer <JWT>' on signed callbacks"
+        )
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise SignatureError("Authorization header must be 'Bearer <JWT>'")
+    parts = token.split(".")
+    if len(parts) != 3 or not token.isascii():
+        raise SignatureError("the bearer token is not a JWT (header.payload.signature)")
+    algorithm = _json_segment(parts[0], "header").get("alg")
+    if algorithm != "HS256":
+        # Never let the token choose its own check ("none", or RS256 keyed with our secret).
+        raise SignatureError(f"the JWT must be signed with HS256; its alg is {_shown(algorithm)}")
+    signed = f"{parts[0]}.{parts[1]}".encode("ascii")
+    expected = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, _b64url(parts[2], "signature")):
+        raise SignatureError(
+            "the JWT's signature does not match: check the Vonage signature secret "
+            "(Dashboard → API settings), not the API secret"
+        )
+    claims = _json_segment(parts[1], "payload")
+    issued = _number(claims, "iat")
+    if issued is None:
+        raise SignatureError('the JWT has no numeric "iat" claim')
+    age = now.timestamp() - issued
+    if age > MAX_SKEW_SECONDS:
+        raise SignatureError(
+            f"the JWT is {age:.0f} s old; at most {MAX_SKEW_SECONDS} s is accepted"
+        )
+    if -age > MAX_SKEW_SECONDS:
+        raise SignatureError(
+            f"the JWT is issued {-age:.0f} s in the future; at most {MAX_SKEW_SECONDS} s is "
+            "accepted (check our clock)"
+        )
+    expires = _number(claims, "exp")
+    if expires is not None and now.timestamp() - expires > MAX_SKEW_SECONDS:
+        raise SignatureError("the JWT has expired")
+    claimed = claims.get("payload_hash")
+    if not isinstance(claimed, str):
+        raise SignatureError('the JWT has no "payload_hash" claim')
+    if claimed.strip().lower() not in _payload_hashes(request):
+        raise SignatureError("payload_hash does not match the request (altered in transit?)")
+    return claims
+
+
+def _fields(request: AdapterRequest) -> dict[str, Any]:
+    """The vendor's fields: the query for GET, else the JSON body."""
+    if request.method.upper() in ("GET", "HEAD"):
+        return {name: values[0] for name, values in request.query().items() if values}
+    try:
+        document = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise PayloadError("body must be a JSON object of Vonage call fields")
+    return document
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise PayloadError(f'"{name}" must be a string; got {_shown(value)}')
+
+
+def _is_agent_leg(request: AdapterRequest) -> bool:
+    try:
+        return request.query().get(AGENT_LEG_PARAM, [""])[0] == "agent"
+    except PayloadError:
+        return False
+
+
+def _is_answer(fields: Mapping[str, Any]) -> bool:
+    return not any(name in fields for name in _NOT_ANSWER)
+
+
+def _kind(status: str, *, inbound: bool, agent_leg: bool) -> EventKind | None:
+    if status in _RINGING:
+        return EventKind.RINGING
+    if status == "answered":
+        # The caller's own leg is answered by Vonage to run the NCCO: nobody picked up yet.
+        return EventKind.ANSWERED if agent_leg or not inbound else None
+    if agent_leg:
+        # One agent not answering, or hanging up, says nothing certain about the call: the
+        # caller's leg reports how the call ends.
+        return None
+    if status == "completed":
+        # Whether it was missed is decided by the app: no agent answered before it ended.
+        return EventKind.ENDED
+    return EventKind.MISSED if status in _UNANSWERED else None
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None  # an odd optional timestamp must not cost us the event
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _raw(fields: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        str(key): value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        for key, value in fields.items()
+    }
+
+
+def vonage_event(fields: Mapping[str, Any], *, agent_leg: bool) -> CallEvent | None:
+    """The CallEvent for one request's fields, or None for an event we do not track."""
+    status = _text(fields, "status")
+    inbound = (_text(fields, "direction") or "inbound").strip().lower() != "outbound"
+    if status is None:
+        if not _is_answer(fields):
+            return None
+        kind: EventKind | None = EventKind.RINGING  # the answer URL: the call is coming in
+    else:
+        kind = _kind(status.strip().lower(), inbound=inbound, agent_leg=agent_leg)
+    if kind is None:
+        return None
+    call_id = (_text(fields, "conversation_uuid") or "").strip()
+    if not call_id:
+        raise PayloadError('"conversation_uuid" is required (the Vonage call id, "CON-…")')
+    if len(call_id) > _MAX_CALL_ID:
+        raise PayloadError(f'"conversation_uuid" must be at most {_MAX_CALL_ID} characters')
+    to_raw = _text(fields, "to") or ""
+    ringing_extension = answered_by = None
+    if agent_leg:
+        # The leg rings an agent on behalf of the caller's inbound call.
+        agent = agent_from_address(to_raw).strip() or None
+        agent = agent if agent and len(agent) <= _MAX_AGENT else None
+        ringing_extension = agent if kind is EventKind.RINGING else None
+        answered_by = agent if kind is EventKind.ANSWERED else None
+    return CallEvent(
+        provider=VonageAdapter.name,
+        call_id=call_id,
+        kind=kind,
+        from_raw=_text(fields, "from") or "",
+        to_raw=to_raw,
+        direction=Direction.INBOUND if inbound or agent_leg else Direction.OUTBOUND,
+        ringing_extension=ringing_extension,
+        answered_by=answered_by,
+        occurred_at=_timestamp(fields.get("timestamp")),
+        raw=_raw(fields),
+    )
+
+
+def _endpoint(target: str) -> dict[str, str] | None:
+    """An NCCO endpoint for `sip:…`, `app:<user>` or an E.164 number; None if none fits."""
+    lowered = target.lower()
+    if lowered.startswith(("sip:", "sips:")):
+        return {"type": "sip", "uri": target}
+    if lowered.startswith("app:") and target[4:].strip():
+        return {"type": "app", "user": target[4:].strip()}
+    digits = _E164_DIGITS.fullmatch(target)
+    # Vonage writes E.164 without the "+".
+    return {"type": "phone", "number": digits.group(1)} if digits else None
+
+
+def _custom_ncco(text: str) -> list[Any] | None:
+    try:
+        ncco = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(ncco, list) or not ncco:
+        return None
+    valid = all(isinstance(step, dict) and isinstance(step.get("action"), str) for step in ncco)
+    return ncco if valid else None
+
+
+def _hold(conversation: str) -> dict[str, Any]:
+    # An NCCO ends the call when its last action ends: a conversation of the caller's own that
+    # does not start until a moderator joins keeps them on hold (with the music, if any)
+    # until an agent is brought in.
+    return {"action": "conversation", "name": f"stamgast-{conversation}", "startOnEnter": False}
+
+
+def agent_event_url(request: AdapterRequest, config: AdapterConfig) -> str | None:
+    """Our own URL, marked so that the events of the leg ringing an agent say so."""
+    parts = urlsplit(url_for_signature(request, config))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, f"{AGENT_LEG_PARAM}=agent", ""))
+
+
+def answer_ncco(
+    options: Mapping[str, str], *, conversation: str, event_url: str | None
+) -> list[Any]:
+    """The NCCO for the answer URL per the `ncco` / `connect_endpoint` options."""
+    custom = options.get("ncco", "").strip()
+    if custom:
+        ncco = _custom_ncco(custom)
+        if ncco is not None:
+            return ncco
+        logger.warning("vonage option ncco is not a JSON array of actions; ignored")
+    target = options.get("connect_endpoint", "").strip()
+    endpoint = _endpoint(target) if target else None
+    if endpoint is not None:
+        connect: dict[str, Any] = {"action": "connect", "endpoint": [endpoint]}
+        if event_url:
+            connect["eventUrl"] = [event_url]
+        caller_id = _E164_DIGITS.fullmatch(options.get("connect_from", "").strip())
+        if caller_id:
+            connect["from"] = caller_id.group(1)
+        return [connect]
+    if target:
+        logger.warning("vonage connect_endpoint is not sip:…, app:… or a number; holding")
+    hold = _hold(conversation)
+    music = options.get("music_on_hold_url", "").strip()
+    if music.startswith("https://"):
+        hold["musicOnHoldUrl"] = [music]
+    return [hold]
+
+
+def _ncco_response(ncco: list[Any]) -> AdapterResponse:
+    body = json.dumps(ncco, separators=(",", ":")).encode("utf-8")
+    return AdapterResponse(status_code=200, media_type="application/json", body=body)
+
+
+def _reply(
+    request: AdapterRequest, config: AdapterConfig, fields: Mapping[str, Any]
+) -> AdapterResponse:
+    if not _is_answer(fields):
+        return EMPTY
+    conversation = fields.get("conversation_uuid")
+    if not isinstance(conversation, str) or not conversation.strip():
+        conversation = uuid.uuid4().hex  # its own room still, so no two callers meet
+    event_url = agent_event_url(request, config)
+    return _ncco_response(
+        answer_ncco(config.options, conversation=conversation.strip(), event_url=event_url)
+    )
+
+
+class VonageAdapter:
+    """Vonage Voice API answer and event webhooks."""
+
+    name: str = "vonage"
+
+    def parse(
+        self, request: AdapterRequest, config: AdapterConfig, *, now: datetime
+    ) -> list[CallEvent]:
+        """Verify the bearer JWT, then turn the request into at most one event."""
+        verify_vonage(request, config.secret, now=now)
+        event = vonage_event(_fields(request), agent_leg=_is_agent_leg(request))
+        return select_events([event] if event else [], config)
+
+    def respond(
+        self,
+        request: AdapterRequest,
+        config: AdapterConfig,
+        events: Sequence[CallEvent],
+        outcome: Outcome,
+    ) -> AdapterResponse:
+        """An NCCO for the answer URL; 204 for events, whose answer Vonage does not read."""
+        # Decided from the request, not `events`: a tenant filtering out "ringing" still
+        # needs its calls put through.
+        return _reply(request, config, _fields(request))
+
+    def fail_open(self, request: AdapterRequest, config: AdapterConfig) -> AdapterResponse:
+        """The configured NCCO so the caller is still put through; 204 for events."""
+        try:
+            try:
+                fields = _fields(request)
+            except PayloadError:
+                fields = {}  # unreadable: treat as the answer URL, where silence hurts most
+            return _reply(request, config, fields)
+        except Exception:
+            logger.exception("vonage fail_open fell back to holding the caller")
+            return _ncco_response([_hold(uuid.uuid4().hex)])

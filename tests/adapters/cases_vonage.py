@@ -1,0 +1,82 @@
+"""Vonage deliveries for the shared contract test, signed with PyJWT as Vonage signs them.
+
+Vonage's Python package only checks a token (`vonage_jwt.verify_signature`); the JWT itself is
+made here with PyJWT, HS256 over Vonage's documented claims.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import jwt
+from jwt.warnings import InsecureKeyLengthWarning
+
+from telephony_adapters.base import AdapterConfig, AdapterRequest
+from tests.support.adapter_cases import Scenario, Signing
+
+SECRET = "vonage-contract-signature-secret"
+
+
+def vonage_token(secret: str, body: bytes, *, iat: int) -> str:
+    """The bearer JWT Vonage sends with a callback whose payload is `body`."""
+    claims = {
+        "iat": iat,
+        "jti": str(uuid.uuid4()),
+        "iss": "Vonage",
+        "payload_hash": hashlib.sha256(body).hexdigest(),
+        "api_key": "a1b2c3d4",
+        "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+    }
+    with warnings.catch_warnings():
+        # The contract's "wrong key" is short on purpose; a real secret's length is Vonage's.
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@dataclass
+class VonageCase:
+    provider: str = "vonage"
+    config: AdapterConfig = field(default_factory=lambda: AdapterConfig(secret=SECRET))
+    has_timestamp: bool = True
+
+    def request(
+        self, scenario: Scenario, call_id: str, url: str, signing: Signing = Signing()
+    ) -> AdapterRequest:
+        event: dict[str, Any] = {
+            "headers": {},
+            "from": "31612345678",
+            "to": "31331234567",
+            "uuid": f"leg-{call_id}",
+            "conversation_uuid": call_id,
+            "direction": "inbound",
+            "timestamp": "2026-11-25T10:42:00.000Z",
+        }
+        if scenario == "ringing":
+            event["status"] = "ringing"
+        elif scenario == "answered":  # the connect action's leg to extension 201 picked up
+            url += "?stamgast_leg=agent"
+            event.update(uuid=f"agent-{call_id}", to="sip:201@pbx.example.org")
+            event.update(direction="outbound", status="answered")
+        elif scenario == "ended":
+            event.update(status="completed", duration="42", end_time="2026-11-25T10:43:00Z")
+        else:  # Vonage picking up the caller's leg to run the NCCO: no person answered
+            event["status"] = "answered"
+        body = json.dumps(event, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json"}
+        if not signing.unsigned:
+            iat = int(time.time()) - (400 if signing.stale else 0)
+            token = vonage_token(signing.key or SECRET, body, iat=iat)
+            headers["authorization"] = f"Bearer {token}"
+        return AdapterRequest(method="POST", url=url, headers=headers, body=body)
+
+    def tampered(self, request: AdapterRequest) -> AdapterRequest:
+        return replace(request, body=request.body.replace(b"31612345678", b"31687654321"))
+
+
+CASE = VonageCase()

@@ -1,0 +1,375 @@
+"""Telnyx adapter: Ed25519 signatures made with PyNaCl and checked by Telnyx's own SDK."""
+
+from __future__ import annotations
+
+import json
+import time
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+from telnyx.lib.webhook_verification import (  # type: ignore[import-untyped]
+    WebhookVerificationError,
+    verify_webhook_signature,
+)
+
+from telephony_adapters.base import (
+    AdapterConfig,
+    AdapterRequest,
+    CallEvent,
+    Direction,
+    EventKind,
+    Outcome,
+    PayloadError,
+    SignatureError,
+)
+from telephony_adapters.telnyx import TelnyxAdapter
+from tests.adapters.cases_telnyx import public_key, telnyx_headers
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "telnyx"
+KEY = "telnyx-unit-key"
+NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
+STAMP = int(NOW.timestamp())
+URL = "https://stamgast.example.org/webhooks/telnyx/acme"
+AGENT_URL = f"{URL}?stamgast_leg=agent"
+SESSION = "428c31b6-abf3-3bc1-b7f4-5013ef9657c1"
+PARENT_SID = "v3:KBnLO0ZK3DhKM5s7bE9VluaSmKsOchKht_fUYvxcp8ysbmzCCtpkmA"
+FORM = "application/x-www-form-urlencoded"
+CONFIG = AdapterConfig(secret=public_key(KEY))
+
+adapter = TelnyxAdapter()
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def signed(
+    body: bytes,
+    *,
+    url: str = URL,
+    media: str = "application/json",
+    key: str = KEY,
+    stamp: int = STAMP,
+    method: str = "POST",
+) -> AdapterRequest:
+    headers = {"content-type": media, **telnyx_headers(key, body, stamp)}
+    return AdapterRequest(method, url, headers, body)
+
+
+def form(body: bytes, **kwargs: Any) -> AdapterRequest:
+    return signed(body, media=FORM, **kwargs)
+
+
+def parse(request: AdapterRequest, config: AdapterConfig = CONFIG) -> list[CallEvent]:
+    return adapter.parse(request, config, now=NOW)
+
+
+def parse_one(request: AdapterRequest, config: AdapterConfig = CONFIG) -> CallEvent:
+    events = parse(request, config)
+    assert len(events) == 1
+    return events[0]
+
+
+def signature_error(request: AdapterRequest) -> str:
+    with pytest.raises(SignatureError) as caught:
+        parse(request)
+    return caught.value.message
+
+
+def with_payload(name: str, event_type: str | None = None, **payload: Any) -> bytes:
+    document = json.loads(fixture(name))
+    document["data"]["payload"].update(payload)
+    if event_type:
+        document["data"]["event_type"] = event_type
+    return json.dumps(document).encode()
+
+
+def with_fields(name: str, **fields: str) -> bytes:
+    return urlencode({**dict(parse_qsl(fixture(name).decode())), **fields}).encode()
+
+
+def texml(body: bytes) -> ET.Element:
+    assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    root = ET.fromstring(body)
+    assert root.tag == "Response"
+    return root
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+def test_nacl_signature_is_what_telnyx_sdk_checks_and_what_we_accept() -> None:
+    body = fixture("call-initiated.json")
+    headers = telnyx_headers(KEY, body, int(time.time()))
+    verify_webhook_signature(body, headers, public_key(KEY))  # raises if Telnyx disagrees
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook_signature(body, headers, public_key("someone-else"))
+    request = AdapterRequest("POST", URL, {"content-type": "application/json", **headers}, body)
+    [event] = adapter.parse(request, CONFIG, now=datetime.now(UTC))
+    assert event == CallEvent(
+        provider="telnyx",
+        call_id=SESSION,
+        kind=EventKind.RINGING,
+        from_raw="+31612345678",
+        to_raw="+31331234567",
+        direction=Direction.INBOUND,
+        caller_name="Ada de Vries",
+        occurred_at=datetime(2026, 11, 25, 10, 42, 0, 521992, tzinfo=UTC),
+        raw=event.raw,
+    )
+    assert event.raw["call_leg_id"] == "428c31b6-7af4-4bcb-b7f5-5013ef9657c1"
+
+
+def test_wrong_key_altered_body_and_moved_timestamp_are_refused() -> None:
+    body = fixture("call-initiated.json")
+    assert "does not match" in signature_error(signed(body, key="someone-else"))
+    request = signed(body)
+    altered = AdapterRequest("POST", URL, request.headers, body.replace(b"+316", b"+317"))
+    assert "does not match" in signature_error(altered)
+    moved = {**request.headers, "telnyx-timestamp": str(STAMP + 1)}
+    assert "does not match" in signature_error(AdapterRequest("POST", URL, moved, body))
+
+
+@pytest.mark.parametrize("drop", ["telnyx-signature-ed25519", "telnyx-timestamp"])
+def test_missing_headers_are_refused(drop: str) -> None:
+    request = signed(fixture("call-initiated.json"))
+    headers = {name: value for name, value in request.headers.items() if name != drop}
+    assert (
+        signature_error(AdapterRequest("POST", URL, headers, request.body))
+        == f"missing {drop} header"
+    )
+
+
+def test_stale_and_future_timestamps() -> None:
+    body = fixture("call-initiated.json")
+    assert "301 s old" in signature_error(signed(body, stamp=STAMP - 301))
+    assert "301 s in the future" in signature_error(signed(body, stamp=STAMP + 301))
+    assert len(parse(signed(body, stamp=STAMP - 300))) == len(
+        parse(signed(body, stamp=STAMP + 300))
+    )
+
+
+@pytest.mark.parametrize("stamp", ["abc", "+1764067350", "1.5e9", ""])
+def test_non_integer_timestamp_is_refused(stamp: str) -> None:
+    request = signed(fixture("call-initiated.json"))
+    headers = {**request.headers, "telnyx-timestamp": stamp}
+    assert "must be unix seconds" in signature_error(
+        AdapterRequest("POST", URL, headers, request.body)
+    )
+
+
+def test_unusable_key_or_signature_says_so() -> None:
+    request = signed(fixture("call-initiated.json"))
+    for secret in ("not base64!", "c2hvcnQ="):
+        with pytest.raises(SignatureError, match="not a Telnyx public key"):
+            adapter.parse(request, AdapterConfig(secret=secret), now=NOW)
+    garbled = {**request.headers, "telnyx-signature-ed25519": "***"}
+    assert "is not base64" in signature_error(AdapterRequest("POST", URL, garbled, request.body))
+
+
+def test_naive_now_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        adapter.parse(signed(fixture("call-initiated.json")), CONFIG, now=NOW.replace(tzinfo=None))
+
+
+# --- Call Control -------------------------------------------------------------------------
+
+
+def test_answered_and_outgoing_calls() -> None:
+    answered = parse_one(signed(fixture("call-answered.json")))
+    assert (answered.call_id, answered.kind, answered.answered_by) == (SESSION, "answered", None)
+    assert answered.caller_name is None  # the fixture carries none
+    outgoing = parse_one(signed(with_payload("call-answered.json", direction="outgoing")))
+    assert outgoing.direction is Direction.OUTBOUND
+
+
+@pytest.mark.parametrize(
+    ("cause", "kind"),
+    [
+        ("normal_clearing", EventKind.ENDED),
+        ("time_limit", EventKind.ENDED),
+        (None, EventKind.ENDED),
+        ("originator_cancel", EventKind.MISSED),
+        ("timeout", EventKind.MISSED),
+        ("no_answer", EventKind.MISSED),
+        ("user_busy", EventKind.MISSED),
+        ("call_rejected", EventKind.MISSED),
+    ],
+)
+def test_hangup_cause_mapping(cause: str | None, kind: EventKind) -> None:
+    assert parse_one(signed(with_payload("call-hangup.json", hangup_cause=cause))).kind is kind
+
+
+def test_hangup_fixtures() -> None:
+    ended = parse_one(signed(fixture("call-hangup.json")))
+    assert (ended.kind, ended.caller_name) == (EventKind.ENDED, None)  # the name was the number
+    assert ended.occurred_at == datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
+    assert parse_one(signed(fixture("call-hangup-cancel.json"))).kind is EventKind.MISSED
+
+
+def test_agent_leg_names_the_agent_and_does_not_end_the_call() -> None:
+    answered = parse_one(signed(fixture("agent-answered.json"), url=AGENT_URL))
+    assert (answered.call_id, answered.answered_by, answered.direction) == (
+        SESSION,
+        "201",
+        "inbound",
+    )
+    rung = parse_one(signed(with_payload("agent-answered.json", "call.initiated"), url=AGENT_URL))
+    assert (rung.kind, rung.ringing_extension) == (EventKind.RINGING, "201")
+    hangup = with_payload("agent-answered.json", "call.hangup", hangup_cause="no_answer")
+    assert parse(signed(hangup, url=AGENT_URL)) == []
+    unmarked = parse_one(signed(fixture("agent-answered.json")))
+    assert (unmarked.direction, unmarked.answered_by) == (Direction.OUTBOUND, None)
+
+
+def test_answer_source_agent_leg_ignores_the_application_answering() -> None:
+    config = AdapterConfig(secret=public_key(KEY), options={"answer_source": "agent_leg"})
+    assert parse(signed(fixture("call-answered.json")), config) == []
+    agent = parse_one(signed(fixture("agent-answered.json"), url=AGENT_URL), config)
+    assert agent.answered_by == "201"
+
+
+def test_unknown_event_type_is_ignored_and_answered() -> None:
+    request = signed(fixture("call-bridged.json"))
+    assert parse(request) == []
+    assert adapter.respond(request, CONFIG, [], Outcome()).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "body is not valid JSON"),
+        (b"[]", '"data" must be an object'),
+        (b'{"data": {"payload": {}}}', '"data.event_type" is required'),
+        (b'{"data": {"event_type": "call.hangup"}}', '"data.payload" must be an object'),
+        (
+            b'{"data": {"event_type": "call.hangup", "payload": {"from": "+3161"}}}',
+            '"data.payload.call_session_id" is required',
+        ),
+    ],
+)
+def test_malformed_call_control(body: bytes, message: str) -> None:
+    with pytest.raises(PayloadError, match=message):
+        parse(signed(body))
+
+
+def test_events_filter_from_config() -> None:
+    config = AdapterConfig(secret=public_key(KEY), events=frozenset({EventKind.MISSED}))
+    assert parse(signed(fixture("call-initiated.json")), config) == []
+    assert parse_one(signed(fixture("call-hangup-cancel.json")), config).kind is EventKind.MISSED
+
+
+# --- TeXML --------------------------------------------------------------------------------
+
+
+def test_texml_instruction_request_rings() -> None:
+    event = parse_one(form(fixture("texml-voice.txt")))
+    assert (event.call_id, event.kind, event.from_raw) == (PARENT_SID, "ringing", "+31612345678")
+    query = fixture("texml-voice.txt").decode()  # Telnyx's default method is GET
+    via_get = signed(b"", url=f"{URL}?{query}", media="", method="GET")
+    assert parse_one(via_get).call_id == PARENT_SID
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("texml-completed.txt", EventKind.ENDED), ("texml-no-answer.txt", EventKind.MISSED)],
+)
+def test_texml_status_callbacks(name: str, kind: EventKind) -> None:
+    event = parse_one(form(fixture(name)))
+    assert (event.call_id, event.kind) == (PARENT_SID, kind)
+
+
+def test_texml_dial_leg_names_the_agent() -> None:
+    event = parse_one(form(fixture("texml-child-answered.txt")))
+    assert (event.call_id, event.kind, event.answered_by) == (PARENT_SID, "answered", "201")
+    assert event.direction is Direction.INBOUND
+    assert event.occurred_at == datetime(2026, 11, 25, 10, 42, 6, tzinfo=UTC)
+    unanswered = with_fields("texml-child-answered.txt", CallStatus="no-answer")
+    assert parse(form(unanswered)) == []
+
+
+def test_texml_answered_caller_leg_is_not_a_person() -> None:
+    answered = with_fields("texml-completed.txt", CallStatus="in-progress", DialCallStatus="")
+    assert parse(form(answered.replace(b"&DialCallStatus=", b""))) == []
+    outbound = with_fields(
+        "texml-completed.txt", CallStatus="in-progress", Direction="outbound-api"
+    )
+    assert (
+        parse_one(form(outbound.replace(b"&DialCallStatus=completed", b""))).kind
+        is EventKind.ANSWERED
+    )
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2021-04-28 21:51:18.731479Z", datetime(2021, 4, 28, 21, 51, 18, 731479, tzinfo=UTC)),
+        ("Wed, 28 Apr 2021 21:51:18 +0000", datetime(2021, 4, 28, 21, 51, 18, tzinfo=UTC)),
+        ("soon", None),
+    ],
+)
+def test_texml_timestamp_formats(stamp: str, expected: datetime | None) -> None:
+    assert (
+        parse_one(form(with_fields("texml-completed.txt", Timestamp=stamp))).occurred_at == expected
+    )
+
+
+def test_texml_without_call_sid_is_a_payload_error() -> None:
+    with pytest.raises(PayloadError, match='"CallSid" is required'):
+        parse(form(b"CallStatus=ringing&From=%2B3161"))
+
+
+@pytest.mark.parametrize(
+    ("options", "noun", "target"),
+    [
+        ({}, None, None),
+        (
+            {"dial_target": "sip:queue@pbx.example.org?x=1&y=2"},
+            "Sip",
+            "sip:queue@pbx.example.org?x=1&y=2",
+        ),
+        ({"dial_target": "+31201234567"}, "Number", "+31201234567"),
+        ({"dial_target": "the queue"}, None, None),
+        ({"dial_target": "sip:q@pbx\x01"}, None, None),
+    ],
+)
+def test_texml_voice_answer(options: dict[str, str], noun: str | None, target: str | None) -> None:
+    request = form(fixture("texml-voice.txt"))
+    config = AdapterConfig(secret=public_key(KEY), options=options)
+    response = adapter.respond(request, config, parse(request, config), Outcome())
+    assert (response.status_code, response.media_type) == (200, "text/xml")
+    root = texml(response.body)
+    if noun is None:
+        assert len(root) == 0
+    else:
+        assert root.findtext(f"Dial/{noun}") == target
+
+
+@pytest.mark.parametrize("name", ["texml-completed.txt", "texml-child-answered.txt"])
+def test_texml_callbacks_get_an_empty_response(name: str) -> None:
+    config = AdapterConfig(secret=public_key(KEY), options={"dial_target": "+31201234567"})
+    for answer in (adapter.respond, lambda r, c, e, o: adapter.fail_open(r, c)):
+        response = answer(form(fixture(name)), config, [], Outcome())
+        assert len(texml(response.body)) == 0
+
+
+@pytest.mark.parametrize("options", [{"dial_target": "sip:q@pbx"}, {"dial_target": "\x00"}, None])
+def test_fail_open_never_raises(options: Any) -> None:
+    config = AdapterConfig(secret=public_key(KEY), options=options)
+    for request in (
+        form(fixture("texml-voice.txt")),
+        AdapterRequest("POST", URL, {"content-type": FORM}, b"\xff\xfe%%%"),
+        AdapterRequest("GET", "::not a url::", {}, b""),
+    ):
+        response = adapter.fail_open(request, config)
+        assert (response.status_code, response.media_type) == (200, "text/xml")
+        texml(response.body)
+    assert adapter.fail_open(signed(b"{broken"), config).status_code == 204
+    dialled = adapter.fail_open(
+        form(fixture("texml-voice.txt")), AdapterConfig("k", options={"dial_target": "sip:q@pbx"})
+    )
+    assert texml(dialled.body).findtext("Dial/Sip") == "sip:q@pbx"

@@ -1,0 +1,373 @@
+"""Vonage adapter: JWTs made with PyJWT and checked by Vonage's own package, recorded bodies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+from vonage_jwt import verify_signature  # type: ignore[import-untyped]
+
+from telephony_adapters.base import (
+    AdapterConfig,
+    AdapterRequest,
+    CallEvent,
+    Direction,
+    EventKind,
+    Outcome,
+    PayloadError,
+    SignatureError,
+)
+from telephony_adapters.vonage import VonageAdapter
+from tests.adapters.cases_vonage import vonage_token
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "vonage"
+SECRET = "vonage-signature-secret-0123456789abcdef"
+NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
+IAT = int(NOW.timestamp())
+URL = "https://stamgast.example.org/webhooks/vonage/acme"
+AGENT_URL = f"{URL}?stamgast_leg=agent"
+CON = "CON-aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
+CONFIG = AdapterConfig(secret=SECRET)
+
+adapter = VonageAdapter()
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def claims_token(claims: dict[str, Any], secret: str = SECRET, **kwargs: Any) -> str:
+    return jwt.encode(claims, secret, algorithm=kwargs.pop("algorithm", "HS256"), **kwargs)
+
+
+def post(
+    body: bytes, *, url: str = URL, secret: str = SECRET, iat: int = IAT, token: str | None = None
+) -> AdapterRequest:
+    """An event POST as Vonage sends it, its JWT over the raw body."""
+    bearer = token or vonage_token(secret, body, iat=iat)
+    headers = {"content-type": "application/json", "authorization": f"Bearer {bearer}"}
+    return AdapterRequest("POST", url, headers, body)
+
+
+def answer_get(params: dict[str, str], *, hashed: bytes | None = None) -> AdapterRequest:
+    """The answer URL's GET, its payload_hash over the query as compact JSON (or `hashed`)."""
+    compact = json.dumps(params, separators=(",", ":")).encode()
+    claims = {"iat": IAT, "payload_hash": hashlib.sha256(hashed or compact).hexdigest()}
+    headers = {"authorization": f"Bearer {claims_token(claims)}"}
+    return AdapterRequest("GET", f"{URL}?{urlencode(params)}", headers, b"")
+
+
+def parse(request: AdapterRequest, config: AdapterConfig = CONFIG) -> list[CallEvent]:
+    return adapter.parse(request, config, now=NOW)
+
+
+def parse_one(request: AdapterRequest, config: AdapterConfig = CONFIG) -> CallEvent:
+    events = parse(request, config)
+    assert len(events) == 1
+    return events[0]
+
+
+def signature_error(request: AdapterRequest) -> str:
+    with pytest.raises(SignatureError) as caught:
+        parse(request)
+    return caught.value.message
+
+
+def with_fields(name: str, **fields: Any) -> bytes:
+    return json.dumps({**json.loads(fixture(name)), **fields}).encode()
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+def test_pyjwt_token_is_what_vonage_checks_and_what_we_accept() -> None:
+    body = fixture("ringing.json")
+    token = vonage_token(SECRET, body, iat=int(time.time()))
+    assert verify_signature(token, SECRET) is True
+    assert verify_signature(token, "another-secret-0123456789abcdefgh") is False
+    event = adapter.parse(post(body, token=token), CONFIG, now=datetime.now(UTC))[0]
+    assert event == CallEvent(
+        provider="vonage",
+        call_id=CON,
+        kind=EventKind.RINGING,
+        from_raw="31612345678",
+        to_raw="31331234567",
+        direction=Direction.INBOUND,
+        occurred_at=datetime(2026, 11, 25, 10, 42, tzinfo=UTC),
+        raw=event.raw,
+    )
+    assert event.raw["headers"] == "{}"
+
+
+def test_wrong_secret_is_refused() -> None:
+    request = post(fixture("ringing.json"), secret="another-secret-0123456789abcdefgh")
+    assert "signature does not match" in signature_error(request)
+
+
+def test_altered_body_is_refused() -> None:
+    request = post(fixture("ringing.json"))
+    altered = AdapterRequest("POST", URL, request.headers, request.body.replace(b"316", b"317"))
+    assert "payload_hash does not match" in signature_error(altered)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "message"),
+    [
+        (None, "missing Authorization header"),
+        ("Basic dXNlcjpwYXNz", "must be 'Bearer <JWT>'"),
+        ("Bearer ", "must be 'Bearer <JWT>'"),
+        ("Bearer abc.def", "is not a JWT"),
+        ("Bearer a.b.c", "header is not"),
+    ],
+)
+def test_missing_or_unusable_authorization(authorization: str | None, message: str) -> None:
+    headers = {"content-type": "application/json"}
+    if authorization is not None:
+        headers["authorization"] = authorization
+    assert message in signature_error(AdapterRequest("POST", URL, headers, fixture("ringing.json")))
+
+
+def test_stale_and_future_tokens() -> None:
+    body = fixture("ringing.json")
+    assert "301 s old" in signature_error(post(body, iat=IAT - 301))
+    assert "301 s in the future" in signature_error(post(body, iat=IAT + 301))
+    assert len(parse(post(body, iat=IAT - 300))) == len(parse(post(body, iat=IAT + 300))) == 1
+
+
+def test_token_cannot_pick_its_algorithm() -> None:
+    body = fixture("ringing.json")
+    claims = {"iat": IAT, "payload_hash": hashlib.sha256(body).hexdigest()}
+    strong = claims_token(claims, "x" * 64, algorithm="HS512")
+    assert "must be signed with HS256" in signature_error(post(body, token=strong))
+    head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    unsigned = head + "." + claims_token(claims).split(".")[1] + "."
+    assert 'its alg is "none"' in signature_error(post(body, token=unsigned))
+
+
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        ({"payload_hash": "0"}, 'no numeric "iat"'),
+        ({"iat": "yesterday", "payload_hash": "0"}, 'no numeric "iat"'),
+        ({"iat": IAT}, 'no "payload_hash"'),
+        ({"iat": IAT, "exp": IAT - 301, "payload_hash": "0"}, "has expired"),
+    ],
+)
+def test_claims_are_required(claims: dict[str, Any], message: str) -> None:
+    assert message in signature_error(post(fixture("ringing.json"), token=claims_token(claims)))
+
+
+def test_payload_hash_of_a_reserialised_body_and_of_query_plus_body() -> None:
+    document = json.loads(fixture("agent-answered.json"))
+    spaced = json.dumps(document).encode()  # ", " and ": " on the wire, compact when hashed
+    compact = json.dumps(document, separators=(",", ":")).encode()
+    event = parse_one(post(spaced, token=vonage_token(SECRET, compact, iat=IAT), url=AGENT_URL))
+    assert event.answered_by == "201"
+    merged = json.dumps({"stamgast_leg": "agent", **document}, separators=(",", ":")).encode()
+    assert len(parse(post(spaced, token=vonage_token(SECRET, merged, iat=IAT), url=AGENT_URL)))
+
+
+def test_get_answer_is_signed_over_its_query() -> None:
+    params = json.loads(fixture("answer.json"))
+    assert parse_one(answer_get(params)).kind is EventKind.RINGING
+    assert parse_one(answer_get(params, hashed=b"")).kind is EventKind.RINGING  # the empty body
+    request = answer_get(params)
+    tampered = AdapterRequest(
+        "GET", request.url.replace("31612345678", "31687654321"), request.headers, b""
+    )
+    assert "payload_hash does not match" in signature_error(tampered)
+
+
+def test_naive_now_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        adapter.parse(post(fixture("ringing.json")), CONFIG, now=NOW.replace(tzinfo=None))
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def test_answer_get_and_post_are_ringing() -> None:
+    params = json.loads(fixture("answer.json"))
+    via_get = parse_one(answer_get(params))
+    via_post = parse_one(post(fixture("answer.json")))
+    for event in (via_get, via_post):
+        assert (event.call_id, event.kind, event.direction) == (CON, EventKind.RINGING, "inbound")
+        assert (event.from_raw, event.to_raw) == ("31612345678", "31331234567")
+        assert event.raw["SipHeader_X-UserId"] == "1938ND9"
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        ("started", EventKind.RINGING),
+        ("ringing", EventKind.RINGING),
+        ("answered", None),  # Vonage picking up to run the NCCO: nobody answered yet
+        ("completed", EventKind.ENDED),
+        ("busy", EventKind.MISSED),
+        ("cancelled", EventKind.MISSED),
+        ("unanswered", EventKind.MISSED),
+        ("rejected", EventKind.MISSED),
+        ("failed", EventKind.MISSED),
+        ("timeout", EventKind.MISSED),
+        ("disconnected", None),  # a WebSocket went away, not the call
+        ("human", None),
+        ("teleported", None),
+    ],
+)
+def test_caller_leg_status_mapping(status: str, kind: EventKind | None) -> None:
+    events = parse(post(with_fields("ringing.json", status=status)))
+    assert [event.kind for event in events] == ([kind] if kind else [])
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [("ringing", EventKind.RINGING), ("answered", EventKind.ANSWERED), ("unanswered", "missed")],
+)
+def test_outbound_call_leg(status: str, kind: EventKind) -> None:
+    event = parse_one(post(with_fields("agent-ringing.json", to="31201234567", status=status)))
+    assert (event.kind, event.direction, event.answered_by) == (kind, "outbound", None)
+
+
+def test_agent_leg_names_the_agent() -> None:
+    rung = parse_one(post(fixture("agent-ringing.json"), url=AGENT_URL))
+    assert (rung.call_id, rung.kind, rung.ringing_extension) == (CON, EventKind.RINGING, "201")
+    answered = parse_one(post(fixture("agent-answered.json"), url=AGENT_URL))
+    assert (answered.kind, answered.answered_by, answered.direction) == (
+        "answered",
+        "201",
+        "inbound",
+    )
+    assert answered.raw["uuid"] != parse_one(post(fixture("ringing.json"))).raw["uuid"]
+
+
+@pytest.mark.parametrize("name", ["agent-unanswered.json", "completed.json"])
+def test_agent_leg_ends_are_not_the_calls_end(name: str) -> None:
+    assert parse(post(with_fields(name, direction="outbound"), url=AGENT_URL)) == []
+
+
+def test_call_events_share_the_conversation() -> None:
+    names = ["started.json", "ringing.json", "completed.json"]
+    events = [parse_one(post(fixture(name))) for name in names]
+    assert {event.call_id for event in events} == {CON}
+    assert events[2].occurred_at == datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
+    assert events[2].raw["duration"] == "180"
+
+
+@pytest.mark.parametrize("name", ["record.json", "input.json", "answered-inbound.json"])
+def test_events_we_do_not_track_are_ignored_and_answered(name: str) -> None:
+    request = post(fixture(name))
+    assert parse(request) == []
+    response = adapter.respond(request, CONFIG, [], Outcome())
+    assert (response.status_code, response.body) == (204, b"")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"status=ringing", "body is not valid JSON"),
+        (b'["ringing"]', "body must be a JSON object"),
+        (
+            json.dumps({"status": "ringing", "from": "3161"}).encode(),
+            '"conversation_uuid" is required',
+        ),
+        (json.dumps({"status": 7, "conversation_uuid": CON}).encode(), '"status" must be a string'),
+        (
+            json.dumps({"status": "ringing", "conversation_uuid": "C" * 129}).encode(),
+            "at most 128 characters",
+        ),
+    ],
+)
+def test_malformed_bodies(body: bytes, message: str) -> None:
+    with pytest.raises(PayloadError, match=message):
+        parse(post(body))
+
+
+def test_odd_timestamp_is_dropped_not_fatal() -> None:
+    assert parse_one(post(with_fields("ringing.json", timestamp="soon"))).occurred_at is None
+
+
+def test_events_filter_from_config() -> None:
+    config = AdapterConfig(secret=SECRET, events=frozenset({EventKind.ENDED}))
+    assert parse(post(fixture("ringing.json")), config) == []
+    assert parse_one(post(fixture("completed.json")), config).kind is EventKind.ENDED
+
+
+# --- NCCO answers -------------------------------------------------------------------------
+
+
+def ncco(options: dict[str, str], request: AdapterRequest | None = None, **config: Any) -> Any:
+    request = request or answer_get(json.loads(fixture("answer.json")))
+    settings = AdapterConfig(secret=SECRET, options=options, **config)
+    response = adapter.respond(request, settings, parse(request, settings), Outcome())
+    assert (response.status_code, response.media_type) == (200, "application/json")
+    return json.loads(response.body)
+
+
+def test_default_ncco_holds_the_caller_in_a_room_of_their_own() -> None:
+    assert ncco({}) == [
+        {"action": "conversation", "name": f"stamgast-{CON}", "startOnEnter": False}
+    ]
+    music = ncco({"music_on_hold_url": "https://example.org/hold.mp3"})[0]
+    assert music["musicOnHoldUrl"] == ["https://example.org/hold.mp3"]
+
+
+def test_connect_to_a_sip_endpoint_marks_the_agent_leg() -> None:
+    options = {"connect_endpoint": "sip:queue@pbx.example.org", "connect_from": "+31331234567"}
+    assert ncco(options) == [
+        {
+            "action": "connect",
+            "endpoint": [{"type": "sip", "uri": "sip:queue@pbx.example.org"}],
+            "eventUrl": [AGENT_URL],
+            "from": "31331234567",
+        }
+    ]
+    behind_proxy = ncco(options, public_base_url="https://calls.example.com/stamgast")
+    assert behind_proxy[0]["eventUrl"] == [
+        "https://calls.example.com/stamgast/webhooks/vonage/acme?stamgast_leg=agent"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "endpoint"),
+    [
+        ("+31201234567", {"type": "phone", "number": "31201234567"}),
+        ("app:alice", {"type": "app", "user": "alice"}),
+    ],
+)
+def test_connect_to_phone_or_app(target: str, endpoint: dict[str, str]) -> None:
+    assert ncco({"connect_endpoint": target})[0]["endpoint"] == [endpoint]
+
+
+def test_custom_ncco_and_invalid_options_fall_back() -> None:
+    custom = [{"action": "talk", "text": "Een moment"}, {"action": "connect", "endpoint": []}]
+    assert ncco({"ncco": json.dumps(custom)}) == custom
+    for options in ({"ncco": "[]"}, {"ncco": "{"}, {"connect_endpoint": "the queue"}):
+        assert ncco(options)[0]["action"] == "conversation"
+
+
+def test_answer_even_when_ringing_is_filtered_out() -> None:
+    assert ncco({"connect_endpoint": "app:alice"}, events=frozenset({EventKind.ENDED}))
+
+
+@pytest.mark.parametrize("options", [{"connect_endpoint": "app:alice"}, {"ncco": "{"}, None])
+def test_fail_open_never_raises(options: Any) -> None:
+    config = AdapterConfig(secret=SECRET, options=options)
+    for request in (
+        answer_get(json.loads(fixture("answer.json"))),
+        AdapterRequest("POST", URL, {"content-type": "application/json"}, b"\xff{{"),
+        AdapterRequest("GET", "::not a url::", {}, b""),
+    ):
+        response = adapter.fail_open(request, config)
+        assert (response.status_code, response.media_type) == (200, "application/json")
+        [action] = json.loads(response.body)
+        assert action["action"] in ("connect", "conversation")
+    event = adapter.fail_open(post(fixture("completed.json")), config)
+    assert (event.status_code, event.body) == (204, b"")
