@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from app.connectors import connector_states
+
 router = APIRouter(tags=["health"])
 
 
@@ -39,6 +41,10 @@ async def readyz(request: Request) -> Health | JSONResponse:
     except Exception as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     checks["screen_pop"] = "ok" if request.app.state.hub.healthy() else "broker unreachable"
-    if all(v == "ok" for v in checks.values()):
+    # A phone system's stream being down is reported, not a reason to leave the load
+    # balancer: webhooks, lookups and the widget still work.
+    ready = all(v == "ok" for v in checks.values())
+    checks.update(connector_states(request.app))
+    if ready:
         return Health(status="ok", checks=checks)
     return JSONResponse(Health(status="unavailable", checks=checks).model_dump(), status_code=503)

@@ -16,6 +16,7 @@ from app.calls.providers import ProviderDirectory
 from app.calls.receiver import WebhookReceiver
 from app.calls.router import config_router as provider_router
 from app.calls.router import webhook_router
+from app.connectors import start_connectors, stop_connectors
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.health import router as health_router
@@ -47,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             directory=app.state.provider_directory,
             budget_seconds=settings.webhook_budget_seconds,
         )
+        connectors = await start_connectors(app)
         yield
+        await stop_connectors(connectors)
         await app.state.webhooks.stop()
         await hub.stop()
         await engine.dispose()
