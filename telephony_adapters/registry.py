@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from telephony_adapters.amazon_connect import AmazonConnectAdapter
 from telephony_adapters.base import Adapter
 from telephony_adapters.generic import GenericAdapter
+from telephony_adapters.jambonz import JambonzAdapter
+from telephony_adapters.kamailio import KamailioAdapter
+from telephony_adapters.placetel import PlacetelAdapter
+from telephony_adapters.plivo import PlivoAdapter
+from telephony_adapters.sipgate import SipgateAdapter
+from telephony_adapters.telnyx import TelnyxAdapter
 from telephony_adapters.twilio import TwilioAdapter
+from telephony_adapters.vonage import VonageAdapter
+from telephony_adapters.zammad_cti import ZammadCtiAdapter
 
 ADAPTERS: dict[str, Adapter] = {
+    "amazon_connect": AmazonConnectAdapter(),
     "generic": GenericAdapter(),
+    "jambonz": JambonzAdapter(),
+    "kamailio": KamailioAdapter(),
+    "placetel": PlacetelAdapter(),
+    "plivo": PlivoAdapter(),
+    "sipgate": SipgateAdapter(),
+    "telnyx": TelnyxAdapter(),
     "twilio": TwilioAdapter(),
+    "vonage": VonageAdapter(),
+    "zammad_cti": ZammadCtiAdapter(),
 }
 
 
