@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -53,3 +53,21 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         except BaseException:
             await session.rollback()
             raise
+
+
+def refresh_sqlite_statistics(connection: Connection) -> None:
+    """Gather SQLite's planner statistics until the tables they matter for have rows.
+
+    SQLite never gathers them by itself; without them it reaches a caller's cases and
+    callbacks through the tenant index, scanning a whole tenant per lookup at scale.
+    Statistics taken once the tables hold data keep their proportions as they grow.
+    """
+    if connection.dialect.name != "sqlite":
+        return  # PostgreSQL's autovacuum keeps its statistics current
+    analysed = connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+    ).first() and connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_stat1 WHERE tbl = 'interactions' LIMIT 1"
+    ).first()
+    if not analysed:
+        connection.exec_driver_sql("ANALYZE")

@@ -358,3 +358,14 @@ class Agents:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def proc_status(pid: int, key: str) -> int | None:
+    """The number on a /proc/PID/status line (`VmRSS: 1234 kB` → 1234), None if unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -8,7 +8,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from app.db import create_engine
+from app.db import create_engine, refresh_sqlite_statistics
 from app.models import Base
 from app.models.base import UTCDateTime
 from app.settings import get_settings
@@ -39,6 +39,7 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        refresh_sqlite_statistics(connection)
 
 
 async def _run_async() -> None:
