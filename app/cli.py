@@ -379,5 +379,58 @@ def simulate_call(
         )
 
 
+@cli.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="A CSV file with a header line, or a vCard file.")],
+    tenant: Annotated[str, typer.Option("--tenant", help="Slug of the tenant to import into.")],
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv or vcard (default: from the extension).")
+    ] = None,
+    maps: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="field=Header, e.g. display_name=Naam; repeat for more."),
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="CSV delimiter: , ; | or tab (default: from the header).")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Region of numbers without country code (default: tenant's).")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, max=20_000, help="Rows per transaction.")] = 2_000,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read, check and match, but write nothing.")
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Processes normalising numbers (default: by file size; 0: none)."),
+    ] = None,
+) -> None:
+    """Import contacts from a CSV or vCard file; re-running the same file changes nothing."""
+    from app.importer.errors import UnusableInput
+    from app.importer.report import render
+    from app.importer.service import ImportOptions, run_import
+
+    options = ImportOptions(
+        path=file,
+        tenant=tenant,
+        format=file_format,
+        maps=tuple(maps or ()),
+        delimiter=delimiter,
+        region=region,
+        batch_size=batch,
+        dry_run=dry_run,
+        workers=workers,
+    )
+    try:
+        report = run_import(get_settings().database_url, options, console=console)
+    except UnusableInput as exc:
+        raise _fail(str(exc)) from None
+    except DBAPIError as exc:
+        raise _fail(
+            f"database error: {exc.orig}\nIs the schema up to date? Run `stamgast migrate`."
+        ) from None
+    render(report, console)
+
+
 if __name__ == "__main__":
     main()
