@@ -19,7 +19,7 @@ import json
 import sys
 from collections.abc import Awaitable, Collection, Sequence
 
-from app.phone import NumberKind, normalise
+from app.phone import NumberKind, cache_clear, normalise
 
 Resolved = tuple[str | None, str]
 """(key, kind decided from the number: mobile or landline), or (None, why it is unusable)."""
@@ -128,6 +128,9 @@ def _serve(region: str) -> None:
     """The worker's loop: a JSON list of raw numbers in, a JSON list of answers out."""
     for line in sys.stdin.buffer:
         answer = resolve(json.loads(line), region)
+        # An import's numbers are nearly all distinct, and the parent already removed each
+        # batch's repeats: the cache would only fill up (~45 MB) without answering.
+        cache_clear()
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 
