@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -12,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.credentials import hash_credential, mint, prefix_of
 from app.models import ApiKey, Tenant
 from app.screen_pop.tokens import TOKEN_PREFIX as AGENT_TOKEN_PREFIX
 from app.screen_pop.tokens import verify_agent_token
@@ -50,24 +49,14 @@ class Principal:
 
 def hash_key(key: str) -> str:
     """The stored form of a key."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def _split(key: str) -> tuple[str, str] | None:
-    if not key.startswith(KEY_PREFIX):
-        return None
-    prefix, sep, secret = key[len(KEY_PREFIX) :].partition("_")
-    if not sep or len(prefix) != 8 or not secret:
-        return None
-    return prefix, secret
+    return hash_credential(key)
 
 
 async def issue_key(
     session: AsyncSession, *, tenant_id: int, name: str, scopes: list[Scope]
 ) -> tuple[ApiKey, str]:
     """Create a key; the plaintext is returned once and never stored."""
-    prefix = secrets.token_hex(4)
-    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key, prefix = mint(KEY_PREFIX)
     row = ApiKey(
         tenant_id=tenant_id,
         name=name,
@@ -106,14 +95,14 @@ class KeyVerifier:
             return cached[1]
         if key.startswith(AGENT_TOKEN_PREFIX):
             return self._remember(digest, now, await _agent_principal(session, key))
-        parts = _split(key)
-        if parts is None:
+        prefix = prefix_of(key, KEY_PREFIX)
+        if prefix is None:
             return None
         row = (
             await session.execute(
                 select(ApiKey, Tenant.default_region)
                 .join(Tenant, Tenant.id == ApiKey.tenant_id)
-                .where(ApiKey.prefix == parts[0], ApiKey.revoked_at.is_(None))
+                .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
             )
         ).first()
         if row is None or not hmac.compare_digest(row[0].key_hash, digest):

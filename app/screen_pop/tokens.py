@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.credentials import hash_credential, mint, prefix_of
 from app.models import Agent, AgentToken, utcnow
 
 TOKEN_PREFIX = "sga_"
@@ -28,24 +27,14 @@ class AgentIdentity:
 
 def hash_token(token: str) -> str:
     """The stored form of a token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _prefix_of(token: str) -> str | None:
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    prefix, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
-    if not sep or len(prefix) != 8 or not secret:
-        return None
-    return prefix
+    return hash_credential(token)
 
 
 async def issue_agent_token(
     session: AsyncSession, *, tenant_id: int, agent_id: int, label: str | None
 ) -> tuple[AgentToken, str]:
     """Create a token for the agent; the plaintext is returned once and never stored."""
-    prefix = secrets.token_hex(4)
-    token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    token, prefix = mint(TOKEN_PREFIX)
     row = AgentToken(
         tenant_id=tenant_id,
         agent_id=agent_id,
@@ -60,7 +49,7 @@ async def issue_agent_token(
 
 async def verify_agent_token(session: AsyncSession, token: str) -> AgentIdentity | None:
     """The identity for a valid token of an active agent; None otherwise."""
-    prefix = _prefix_of(token)
+    prefix = prefix_of(token, TOKEN_PREFIX)
     if prefix is None:
         return None
     row = (
