@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import log_privacy
+from app import log_privacy, place_names
 from app.api.routes import api_router
 from app.auth.keys import KeyVerifier
 from app.auth.router import router as me_router
@@ -35,6 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Built once per phonenumbers version; done here so no caller waits for it.
+        place_names.configure(settings.cache_dir)
+        await asyncio.to_thread(place_names.ensure_index)
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)

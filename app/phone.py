@@ -1,6 +1,7 @@
 """Caller numbers: parsing, classification and log-safe masking.
 
-This is the only module that imports ``phonenumbers``; everything else sees ``PhoneNumber``.
+This module (with `app.place_names`, which names a number's place) is the only one that
+imports ``phonenumbers``; everything else sees ``PhoneNumber``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from enum import StrEnum
 from urllib.parse import unquote
 
 import phonenumbers
-from phonenumbers import PhoneNumberFormat, PhoneNumberType, geocoder, shortnumberinfo
+from phonenumbers import PhoneNumberFormat, PhoneNumberType, shortnumberinfo
+
+from app import place_names
 
 __all__ = [
     "DEFAULT_REGION",
@@ -24,6 +27,7 @@ __all__ = [
     "is_valid_region",
     "mask",
     "normalise",
+    "number_key",
 ]
 
 DEFAULT_REGION = "NL"
@@ -151,6 +155,25 @@ def normalise(raw: str | None, region: str = DEFAULT_REGION) -> PhoneNumber:
     return _normalise_cached(text, region)
 
 
+def number_key(raw: str, region: str = DEFAULT_REGION) -> tuple[str | None, NumberKind]:
+    """Just the lookup key and kind of `normalise(raw, region)`, about three times cheaper.
+
+    For bulk work (an import's million numbers) that stores keys and never shows the number:
+    it skips the display formats, the mask and the place name, and the cache.
+    """
+    text = raw.strip()
+    region = region.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        region = DEFAULT_REGION
+    if len(text) > _MAX_INPUT:
+        return None, NumberKind.INVALID
+    try:
+        number = _classify(text, region, full=False)
+    except Exception:
+        return None, NumberKind.INVALID
+    return number.key, number.kind
+
+
 def mask(value: str | None, region: str = DEFAULT_REGION) -> str:
     """Log-safe form of any raw or E.164 caller ID."""
     return normalise(value, region).masked
@@ -176,7 +199,7 @@ def _normalise_cached(text: str, region: str) -> PhoneNumber:
         return _invalid(text)
 
 
-def _classify(text: str, region: str) -> PhoneNumber:
+def _classify(text: str, region: str, *, full: bool = True) -> PhoneNumber:
     # NFKC folds full-width digits and exotic spaces that softphones sometimes send.
     folded = unicodedata.normalize("NFKC", text)
     candidate = _dial_string(folded).strip()
@@ -185,7 +208,7 @@ def _classify(text: str, region: str) -> PhoneNumber:
     digits = _NON_DIGIT.sub("", candidate)
 
     if _PLAIN_DIGITS.fullmatch(candidate) and not candidate.startswith("0"):
-        local = _short_or_extension(text, digits, region)
+        local = _short_or_extension(text, digits, region, full)
         if local is not None:
             return local
     if digits and digits.strip("0") == "" and not candidate.startswith("+"):
@@ -196,16 +219,16 @@ def _classify(text: str, region: str) -> PhoneNumber:
     if candidate.startswith("+") and "+" + digits in _TWILIO_WITHHELD:
         return _withheld(text)
 
-    number = _parse_valid(candidate, region)
-    if number is None and not candidate.startswith("+"):
+    valid = _parse_valid(candidate, region)
+    if valid is None and not candidate.startswith("+"):
         if candidate.startswith("00"):
             # The tenant's region may use another international prefix (011 in NANP).
-            number = _parse_valid("+" + digits[2:], region)
+            valid = _parse_valid("+" + digits[2:], region)
         elif len(digits) >= _MIN_BARE_INTERNATIONAL and not digits.startswith("0"):
-            number = _parse_valid("+" + digits, region)
-    if number is None:
+            valid = _parse_valid("+" + digits, region)
+    if valid is None:
         return _invalid(text)
-    return _from_valid(text, number)
+    return _from_valid(text, *valid, full)
 
 
 def _dial_string(text: str) -> str:
@@ -249,16 +272,16 @@ def _is_withheld_word(candidate: str) -> bool:
     return letters in _WITHHELD_WORDS
 
 
-def _short_or_extension(text: str, digits: str, region: str) -> PhoneNumber | None:
+def _short_or_extension(text: str, digits: str, region: str, full: bool) -> PhoneNumber | None:
     """Classify a short bare digit string as a service number or a PBX extension."""
     if len(digits) > _MAX_SHORT_UAN + 1:
         return None
     if _is_valid_short(digits, region):
         return _short(text, digits, region)
-    number = _parse_valid(digits, region)
-    if number is not None:
+    valid = _parse_valid(digits, region)
+    if valid is not None:
         # e.g. Dutch 14 0xx municipal numbers, or a short code with the country code stuck on.
-        return _from_valid(text, number)
+        return _from_valid(text, *valid, full)
     if 3 <= len(digits) <= 5:
         return PhoneNumber(text, NumberKind.EXTENSION, None, digits, None, None, None, None, digits)
     return None
@@ -272,15 +295,22 @@ def _is_valid_short(digits: str, region: str) -> bool:
     return shortnumberinfo.is_valid_short_number_for_region(number, region)
 
 
-def _parse_valid(candidate: str, region: str) -> phonenumbers.PhoneNumber | None:
+def _parse_valid(candidate: str, region: str) -> tuple[phonenumbers.PhoneNumber, int] | None:
+    """The parsed number and its type, if it is valid."""
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         return None
-    return number if phonenumbers.is_valid_number(number) else None
+    # number_type is documented to be UNKNOWN exactly for invalid numbers; asking it instead
+    # of is_valid_number saves matching the number against the metadata a second time.
+    number_type = phonenumbers.number_type(number)
+    return None if number_type == PhoneNumberType.UNKNOWN else (number, number_type)
 
 
-def _from_valid(text: str, number: phonenumbers.PhoneNumber) -> PhoneNumber:
+def _from_valid(
+    text: str, number: phonenumbers.PhoneNumber, number_type: int, full: bool
+) -> PhoneNumber:
+    """The PhoneNumber of a valid number; with `full=False` only key, kind and region."""
     # The key must not depend on an extension suffix, and neither should the formats that are
     # shown next to it; the number object is ours, fresh from parse().
     number.extension = None
@@ -288,18 +318,20 @@ def _from_valid(text: str, number: phonenumbers.PhoneNumber) -> PhoneNumber:
     region = phonenumbers.region_code_for_number(number)
     # "001" is phonenumbers' code for non-geographic numbers (+800, +882); not an ISO region.
     iso_region = region if region in phonenumbers.SUPPORTED_REGIONS else None
-    number_type = phonenumbers.number_type(number)
     if number_type == PhoneNumberType.UAN and len(nsn) <= _MAX_SHORT_UAN:
         return _short(text, nsn, iso_region)
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    kind = _KIND_BY_TYPE.get(number_type, NumberKind.OTHER)
+    if not full:
+        return PhoneNumber(text, kind, e164, e164, iso_region, None, None, None, _MASK)
     international = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
     return PhoneNumber(
         raw=text,
-        kind=_KIND_BY_TYPE.get(number_type, NumberKind.OTHER),
+        kind=kind,
         e164=e164,
         key=e164,
         region=iso_region,
-        region_description=geocoder.description_for_number(number, "en") or None,
+        region_description=place_names.describe(number, number_type),
         international=international,
         national=phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
         masked=_mask_real(number.country_code, nsn, international),

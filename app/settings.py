@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         description="Web apps allowed to embed the widget and call the API from a browser, "
         'e.g. ["https://crm.example.org"]; empty allows only our own origin.',
     )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where derived data is kept (the place-name index, built once); "
+        "unset: $XDG_CACHE_HOME/stamgast or ~/.cache/stamgast.",
+    )
     log_level: str = "INFO"
 
 

@@ -156,6 +156,8 @@ def test_normalise_table(
         assert result.region_description is None
     assert result.is_withheld is (kind is K.WITHHELD)
     assert result.is_lookupable is (key is not None)
+    if raw is not None:
+        assert phone.number_key(raw, region) == (key, kind)
 
 
 @pytest.mark.parametrize(
@@ -288,6 +290,14 @@ def test_normalise_never_raises_and_is_consistent(raw: str, region: str) -> None
         assert result.key is not None
         assert result.key.isdigit()
     assert mask(raw, region) == result.masked
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=ANY_INPUT, region=REGIONS)
+def test_number_key_agrees_with_normalise(raw: str, region: str) -> None:
+    # The importer stores number_key's keys and webhooks look them up with normalise's.
+    full = normalise(raw, region)
+    assert phone.number_key(raw, region) == (full.key, full.kind)
 
 
 @settings(max_examples=400, deadline=None)

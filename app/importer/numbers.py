@@ -1,8 +1,9 @@
 """Raw numbers -> storable keys, in worker processes when the file is big.
 
-Normalising a number that is not in the cache costs 50-75 µs (phonenumbers parses,
-validates, classifies, formats three ways and geocodes), so a million-row file spends more
-than a minute of one core on it alone. Each batch's distinct numbers therefore go to worker
+An import only stores keys, so it uses `number_key`, which skips the display formats, the
+mask and the place name that `normalise` adds for cards. Still, phonenumbers parses,
+validates and classifies each number in about 20 µs, so a million-row file spends half a
+minute of one core on it alone. Each batch's distinct numbers therefore go to worker
 processes while the main process validates and writes the batches around it; small files are
 normalised in-process, where starting workers would cost more than it saves.
 
@@ -19,7 +20,7 @@ import json
 import sys
 from collections.abc import Awaitable, Collection, Sequence
 
-from app.phone import NumberKind, cache_clear, normalise
+from app.phone import NumberKind, number_key
 
 Resolved = tuple[str | None, str]
 """(key, kind decided from the number: mobile or landline), or (None, why it is unusable)."""
@@ -38,12 +39,11 @@ def resolve(raws: Sequence[str], region: str) -> list[Resolved]:
         if len(raw) > MAX_RAW:
             resolved.append((None, _TOO_LONG))
             continue
-        number = normalise(raw, region)
-        if number.key is None:
-            resolved.append((None, _WITHHELD if number.is_withheld else _NOT_A_NUMBER))
+        key, kind = number_key(raw, region)
+        if key is None:
+            resolved.append((None, _WITHHELD if kind is NumberKind.WITHHELD else _NOT_A_NUMBER))
         else:
-            kind = "mobile" if number.kind is NumberKind.MOBILE else "landline"
-            resolved.append((number.key, kind))
+            resolved.append((key, "mobile" if kind is NumberKind.MOBILE else "landline"))
     return resolved
 
 
@@ -128,9 +128,6 @@ def _serve(region: str) -> None:
     """The worker's loop: a JSON list of raw numbers in, a JSON list of answers out."""
     for line in sys.stdin.buffer:
         answer = resolve(json.loads(line), region)
-        # An import's numbers are nearly all distinct, and the parent already removed each
-        # batch's repeats: the cache would only fill up (~45 MB) without answering.
-        cache_clear()
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 
