@@ -1,4 +1,6 @@
-"""Helpers for bench/ring_to_pop.py: the database it seeds, the servers it runs, the numbers.
+"""Helpers for the benchmarks: what the seeded database holds, the servers, the agents, numbers.
+
+Seeding itself is in _seed.py (build_database here is its SQLite entry point).
 
 Nothing here listens anywhere but 127.0.0.1, and every wait has a deadline.
 """
@@ -15,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,6 @@ if str(ROOT) not in sys.path:  # run as `python bench/ring_to_pop.py`: make `app
 
 HOST = "127.0.0.1"
 TENANT_SLUG = "bench"
-LINE_NUMBER = "+31333031100"
 GENERIC_SECRET = "bench-generic-secret"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -38,9 +40,17 @@ class Setup:
     """What the seeded database holds that the benchmark needs to drive it."""
 
     database_url: str
-    numbers: list[str]
-    tokens: list[str]
+    numbers: list[str]  # the callers' numbers
+    tokens: list[str]  # one per agent
     seconds: float = 0.0
+    lines: list[str] = field(default_factory=list)  # team t answers lines[t]
+    agent_team: list[int] = field(default_factory=list)  # agent i is in team agent_team[i]
+
+    def team_sizes(self) -> list[int]:
+        sizes = [0] * len(self.lines)
+        for team in self.agent_team:
+            sizes[team] += 1
+        return sizes
 
 
 def free_port() -> int:
@@ -55,123 +65,12 @@ def contact_number(index: int) -> str:
     return f"+3162{index:07d}"
 
 
-def build_database(path: Path, *, contacts: int, agents: int) -> Setup:
+def build_database(path: Path, *, contacts: int, agents: int, teams: int = 1) -> Setup:
     """Migrate a new SQLite file and seed the bench tenant (blocking; not inside a loop)."""
-    from app.migrate import upgrade
+    from _seed import seed_database  # _seed builds on this module: imported when needed
 
-    started = time.perf_counter()
     url = f"sqlite+aiosqlite:///{path}"
-    upgrade(url)  # Alembic runs an event loop of its own
-    numbers, tokens = asyncio.run(_seed(url, contacts=contacts, agents=agents))
-    return Setup(url, numbers, tokens, time.perf_counter() - started)
-
-
-async def _seed(url: str, *, contacts: int, agents: int) -> tuple[list[str], list[str]]:
-    from sqlalchemy import insert
-
-    from app.db import create_engine, create_sessionmaker
-    from app.models import (
-        Agent,
-        Contact,
-        ContactNumber,
-        Line,
-        ProviderConfig,
-        Team,
-        Tenant,
-        agent_teams,
-    )
-    from app.phone import normalise
-    from app.screen_pop.tokens import issue_agent_token
-
-    numbers = [contact_number(i) for i in range(contacts)]
-    for number in numbers[:10] + numbers[-10:] + [LINE_NUMBER]:
-        if normalise(number, "NL").key != number:
-            raise RuntimeError(f"bench number {number} does not normalise to itself")
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            tid = (
-                await conn.execute(
-                    insert(Tenant)
-                    .values(slug=TENANT_SLUG, name="Bench", default_region="NL")
-                    .returning(Tenant.id)
-                )
-            ).scalar_one()
-            team = (
-                await conn.execute(
-                    insert(Team).values(tenant_id=tid, name="Everyone").returning(Team.id)
-                )
-            ).scalar_one()
-            await conn.execute(
-                insert(Line).values(
-                    tenant_id=tid, number_e164=LINE_NUMBER, label="Bench line", team_id=team
-                )
-            )
-            await conn.execute(
-                insert(ProviderConfig).values(
-                    tenant_id=tid, provider="generic", secret=GENERIC_SECRET
-                )
-            )
-            agent_rows = [
-                {"tenant_id": tid, "name": f"Agent {i:03d}", "extension": str(1000 + i)}
-                for i in range(agents)
-            ]
-            agent_ids = list(
-                (
-                    await conn.execute(
-                        insert(Agent).returning(Agent.id, sort_by_parameter_order=True),
-                        agent_rows,
-                    )
-                ).scalars()
-            )
-            await conn.execute(
-                insert(agent_teams), [{"agent_id": a, "team_id": team} for a in agent_ids]
-            )
-            for start in range(0, contacts, 5000):  # bounded statement sizes
-                chunk = numbers[start : start + 5000]
-                contact_rows = [
-                    {
-                        "tenant_id": tid,
-                        "display_name": f"Caller {start + i:06d}",
-                        "form_of_address": f"meneer Caller {start + i:06d}",
-                        "language": "nl",
-                        "external_id": f"BENCH-{start + i}",
-                    }
-                    for i in range(len(chunk))
-                ]
-                contact_ids = list(
-                    (
-                        await conn.execute(
-                            insert(Contact).returning(Contact.id, sort_by_parameter_order=True),
-                            contact_rows,
-                        )
-                    ).scalars()
-                )
-                await conn.execute(
-                    insert(ContactNumber),
-                    [
-                        {
-                            "tenant_id": tid,
-                            "contact_id": cid,
-                            "e164": number,
-                            "raw": number,
-                            "kind": "mobile",
-                            "label": "mobiel",
-                        }
-                        for cid, number in zip(contact_ids, chunk, strict=True)
-                    ],
-                )
-        async with create_sessionmaker(engine)() as session:
-            tokens = []
-            for agent_id in agent_ids:
-                _row, token = await issue_agent_token(
-                    session, tenant_id=tid, agent_id=agent_id, label="bench"
-                )
-                tokens.append(token)
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return numbers, tokens
+    return seed_database(url, contacts=contacts, agents=agents, teams=teams)
 
 
 class ServerProcess:
@@ -185,6 +84,7 @@ class ServerProcess:
         self.env.update(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        self._final_log = b""  # what it wrote up to stop(), for reports made after it
 
     @property
     def pid(self) -> int:
@@ -222,7 +122,9 @@ class ServerProcess:
         raise RuntimeError(f"{self.app} not ready within {within} s:\n{self.log_tail()}")
 
     def log_tail(self, limit: int = 4000) -> str:
-        """The end of what the server wrote (warnings, tracebacks)."""
+        """The end of what the server wrote (warnings, tracebacks), also after stop()."""
+        if self._log.closed:
+            return self._final_log.decode(errors="replace")[-limit:]
         self._log.flush()
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-limit:]
@@ -251,7 +153,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        self._log.close()
+        if not self._log.closed:
+            self._log.seek(0)
+            self._final_log = self._log.read()
+            self._log.close()
 
 
 def summarise_log(text: str, limit: int = 12) -> list[str]:
@@ -310,10 +215,15 @@ class Recorder:
 
 
 class Agents:
-    """N widgets on /v1/stream that reconnect with last_seq, as the real widget does."""
+    """N widgets on /v1/stream that reconnect with last_seq, as the real widget does.
 
-    def __init__(self, ws_base: str, tokens: list[str], recorder: Recorder) -> None:
-        self._ws_base, self._tokens, self._rec = ws_base, tokens, recorder
+    Given several servers, agent i connects to ws_base[i % len(ws_base)], as a load
+    balancer would spread them.
+    """
+
+    def __init__(self, ws_base: str | Sequence[str], tokens: list[str], recorder: Recorder) -> None:
+        self._ws_bases = [ws_base] if isinstance(ws_base, str) else list(ws_base)
+        self._tokens, self._rec = tokens, recorder
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -330,7 +240,8 @@ class Agents:
     async def _run(self, index: int, token: str) -> None:
         last_seq: int | None = None
         while not self._stopping:
-            url = f"{self._ws_base}/v1/stream?token={token}"
+            ws_base = self._ws_bases[index % len(self._ws_bases)]
+            url = f"{ws_base}/v1/stream?token={token}"
             if last_seq is not None:
                 url += f"&last_seq={last_seq}"
             try:

@@ -1,12 +1,13 @@
-"""The readable report of bench/ring_to_pop.py (its --json prints the same numbers)."""
+"""The readable report of bench/ring_to_pop.py (its --json prints the same numbers).
+
+The setups stand side by side, one column each; `Table` is the two-column report the other
+benchmarks print.
+"""
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from typing import Any
-
-from _common import Setup
 
 
 @dataclass
@@ -35,73 +36,161 @@ def fmt_latency(summary: dict[str, Any]) -> str:
     )
 
 
-def render(args: argparse.Namespace, setup: Setup, result: dict[str, Any]) -> str:
-    table = Table()
-    m = result["machine"]
-    table.section(
+@dataclass
+class Grid:
+    """A report with one value column per setup, grouped in sections."""
+
+    columns: list[str]
+    sections: list[tuple[str, list[tuple[str, list[str]]]]] = field(default_factory=list)
+
+    def section(self, title: str) -> None:
+        self.sections.append((title, []))
+
+    def row(self, label: str, values: list[Any]) -> None:
+        self.sections[-1][1].append((label, ["-" if v is None else str(v) for v in values]))
+
+    def render(self) -> str:
+        rows = [row for _t, section in self.sections for row in section]
+        label_width = max((len(k) for k, _v in rows), default=10)
+        widths = [
+            max([len(name), *(len(values[i]) for _k, values in rows)])
+            for i, name in enumerate(self.columns)
+        ]
+
+        def line(label: str, values: list[str]) -> str:
+            cells = "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
+            return f"  {label.ljust(label_width)}  {cells}".rstrip()
+
+        out = [line("", self.columns)]
+        for title, section in self.sections:
+            out.append(f"\n{title}\n{'-' * len(title)}")
+            out.extend(line(k, v) for k, v in section)
+        return "\n".join(out)
+
+
+def _ms(summary: dict[str, Any]) -> str:
+    return "{p50_ms:.1f} / {p95_ms:.1f} / {p99_ms:.1f} / {max_ms:.1f}".format(**summary)
+
+
+def _each(values: list[Any], unit: str = "") -> str:
+    """Per-process values: `1.2 s`, or `1.2 + 1.3 s` for two processes."""
+    return " + ".join("-" if v is None else f"{v:.1f}" for v in values) + unit
+
+
+def _services(figures: dict[str, Any]) -> str | None:
+    cpu = figures.get("services_cpu_s")
+    if not cpu:
+        return None
+    return f"{cpu.get('postgresql')} / {cpu.get('redis')} s"
+
+
+def _crossed(figures: dict[str, Any]) -> str | None:
+    if "cross_process_pops" not in figures:
+        return None
+    ways = figures["cross_process_by_direction"]
+    return f"{figures['cross_process_pops']} ({ways.get('0->1', 0)}, {ways.get('1->0', 0)})"
+
+
+def _client(figures: dict[str, Any]) -> str:
+    cpu, wall = figures["client_cpu_s"], figures["wall_s"]
+    # One Python process drives the load: near one core's worth, it measures itself.
+    bound = " CLIENT-BOUND" if wall and cpu >= 0.8 * wall else ""
+    return f"{cpu} s in {wall} s{bound}"
+
+
+def render(report: dict[str, Any]) -> str:
+    setups: dict[str, dict[str, Any]] = report["setups"]
+    p, m = report["parameters"], report["machine"]
+    head = Table()
+    head.section(
         "Machine",
         [
-            ("CPUs", m["cpu_count"]),
+            ("CPUs", f"{m['cpu_count']} x {m['cpu_model']}"),
             ("platform", m["platform"]),
             ("python", m["python"]),
-            (
-                "load avg before/after",
-                f"{result['machine_load']['before']} / "
-                f"{result['machine_load']['after']} (1, 5, 15 min)",
-            ),
-            ("setup (migrate+seed)", f"{setup.seconds:.1f} s"),
+            ("load avg at end", f"{m['load_avg_at_end']} (1, 5, 15 min)"),
         ],
     )
-    o = result["open_loop"]
-    table.section(
-        f"Open loop: {args.agents} agents, {args.rate} calls/s offered for {args.seconds} s, "
-        f"{args.contacts} contacts",
-        [
-            (
-                "calls posted",
-                f"{o['calls_posted']} (statuses {o['statuses']}, degraded {o['degraded']})",
-            ),
-            ("calls/s achieved", o["calls_per_s"]),
-            ("webhook latency", fmt_latency(o["webhook_latency"])),
-            ("ring-to-pop latency", fmt_latency(o["ring_to_pop"])),
-            (
-                "pops expected/received",
-                f"{o['pops_expected']} / {o['pops_received']} (lost {o['pops_lost']})",
-            ),
-            ("CPU server / client", f"{o['server_cpu_s']} s / {o['client_cpu_s']} s"),
-            ("scheduler worst lag", f"{o['scheduler_worst_lag_ms']} ms"),
-        ],
+    grid = Grid(list(setups))
+    each = list(setups.values())
+
+    def row(label: str, pick: Any) -> None:
+        grid.row(label, [pick(s) for s in each])
+
+    grid.section("Setup")
+    row("processes", lambda s: f"{s['processes']} uvicorn")
+    row("database", lambda s: "PostgreSQL + Redis" if s["processes"] > 1 else "SQLite file")
+    row("teams (agents each)", lambda s: "{teams} ({min}-{max})".format(**s["team_size"]))
+    row("migrate + seed", lambda s: f"{s['seed_seconds']} s")
+    row("load avg before", lambda s: s["machine_load"]["before"])
+    row("load avg after", lambda s: s["machine_load"]["after"])
+
+    grid.section(
+        f"Open loop: {p['agents']} agents, {p['rate']} calls/s offered for {p['seconds']} s, "
+        f"{p['contacts']} contacts"
     )
-    c = result["ceiling"]
-    hook, flat = c["webhook"], c["bare"]
-    table.section(
-        f"Ceiling: closed loop, {c['concurrency']} concurrent, {c['seconds']:.0f} s each",
-        [
-            (
-                "webhook req/s",
-                f"{hook['req_per_s']} (statuses {hook['statuses']}, degraded {hook['degraded']})",
-            ),
-            ("webhook latency", fmt_latency(hook["latency"])),
-            ("webhook pops exp/recv", f"{hook['pops_expected']} / {hook['pops_received']}"),
-            ("bare FastAPI req/s", f"{flat['req_per_s']} (statuses {flat['statuses']})"),
-            ("bare latency", fmt_latency(flat["latency"])),
-            ("webhook / bare", c["webhook_to_bare"]),
-            ("server CPU webhook/bare", f"{hook['server_cpu_s']} s / {flat['server_cpu_s']} s"),
-        ],
+    o = [s["open_loop"] for s in each]
+
+    def orow(label: str, pick: Any) -> None:
+        grid.row(label, [pick(x) for x in o])
+
+    orow("calls posted (per process)", lambda x: f"{x['calls_posted']} "
+         f"({' + '.join(str(n) for n in x['calls_per_process'].values())})")  # fmt: skip
+    orow("statuses", lambda x: x["statuses"])
+    orow("degraded answers", lambda x: x["degraded"])
+    orow("calls/s achieved", lambda x: x["calls_per_s"])
+    orow("webhook ms p50/p95/p99/max", lambda x: _ms(x["webhook_latency"]))
+    orow("ring-to-pop ms p50/p95/p99/max", lambda x: _ms(x["ring_to_pop"]))
+    orow(
+        "  cross-process only",
+        lambda x: _ms(x["ring_to_pop_cross_process"]) if "cross_process_pops" in x else None,
     )
-    s = result["server"]
-    table.section(
-        "Server process",
-        [
-            (
-                "peak RSS (VmHWM)",
-                f"{s['peak_rss_mib']:.1f} MiB (bare app: {flat['peak_rss_mib']:.1f} MiB)",
-            ),
-            ("agent disconnects", s["agent_disconnects"] or "none"),
-            ("bye notices", s["byes"]),
-        ],
+    orow("pops expected / received", lambda x: f"{x['pops_expected']} / {x['pops_received']}")
+    orow("pops lost / misrouted", lambda x: f"{x['pops_lost']} / {x['pops_misrouted']}")
+    orow("cross-process pops (0->1, 1->0)", _crossed)
+    orow("CPU server (per process)", lambda x: _each(x["server_cpu_s"], " s"))
+    orow("CPU PostgreSQL / Redis", _services)
+    orow("CPU client", _client)
+    orow("scheduler worst lag", lambda x: f"{x['scheduler_worst_lag_ms']} ms")
+
+    c = [s["ceiling"] for s in each]
+    grid.section(
+        f"Ceiling: closed loop, {p['ceiling_concurrency']} concurrent, "
+        f"{p['ceiling_seconds']:.0f} s each"
     )
-    text = table.render()
-    if s["log"]:
-        text += "\n\nServer log (distinct lines, most frequent first):\n" + "\n".join(s["log"])
+
+    def crow(label: str, pick: Any) -> None:
+        grid.row(label, [pick(x) for x in c])
+
+    crow("webhook req/s", lambda x: x["webhook"]["req_per_s"])
+    crow("webhook statuses", lambda x: x["webhook"]["statuses"])
+    crow("webhook degraded", lambda x: x["webhook"]["degraded"])
+    crow("webhook ms p50/p95/p99/max", lambda x: _ms(x["webhook"]["latency"]))
+    crow("pops expected / received", lambda x: "{pops_expected} / {pops_received}".format(
+        **x["webhook"]))  # fmt: skip
+    crow("cross-process pops (0->1, 1->0)", lambda x: _crossed(x["webhook"]))
+    crow("CPU server (per process)", lambda x: _each(x["webhook"]["server_cpu_s"], " s"))
+    crow("CPU PostgreSQL / Redis", lambda x: _services(x["webhook"]))
+    crow("CPU client", lambda x: _client(x["webhook"]))
+    crow("bare FastAPI req/s", lambda x: x["bare"]["req_per_s"])
+    crow("bare ms p50/p95/p99/max", lambda x: _ms(x["bare"]["latency"]))
+    crow("bare CPU server (per process)", lambda x: _each(x["bare"]["server_cpu_s"], " s"))
+    crow("bare CPU client", lambda x: _client(x["bare"]))
+    crow("webhook / bare", lambda x: x["webhook_to_bare"])
+
+    grid.section("Server processes")
+    row("peak RSS (VmHWM)", lambda s: _each(s["server"]["peak_rss_mib"], " MiB"))
+    row("RSS at end", lambda s: _each(s["server"]["rss_mib_at_end"], " MiB"))
+    row("bare app peak RSS", lambda s: _each(s["ceiling"]["bare"]["peak_rss_mib"], " MiB"))
+    row("agent disconnects", lambda s: s["server"]["agent_disconnects"] or "none")
+    row("bye notices", lambda s: s["server"]["byes"])
+
+    text = head.render() + "\n\n" + grid.render()
+    for name, s in setups.items():
+        for i, lines in enumerate(s["server"]["log"]):
+            if lines:
+                text += (
+                    f"\n\nServer log, {name} process {i} (distinct lines, most frequent first):\n"
+                )
+                text += "\n".join(lines)
     return text
