@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,10 +39,29 @@ class EventResult:
     pops: list[tuple[list[int], Pop]] = field(default_factory=list)
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
+_CALL_COLUMNS = (
+    "tenant_id", "provider", "provider_call_id", "from_e164", "from_masked", "to_e164",
+    "direction", "state", "ringing_extension", "started_at", "contact_id", "match", "line_id",
+)  # fmt: skip
+_EVENT_COLUMNS = ("tenant_id", "provider", "provider_call_id", "kind", "call_id")
+
+
+@cache
+def _insert_once(dialect: str, table: Any, columns: tuple[str, ...], returning: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per dialect with bind
+    parameters: building it per event (values, cache key) cost more than running it."""
     # ON CONFLICT DO NOTHING exists on both dialects we run on, under the same name.
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .values({column: bindparam(column) for column in columns})
+        .on_conflict_do_nothing()
+        .returning(returning)
+    )
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 async def _get_or_create_call(
@@ -56,24 +76,22 @@ async def _get_or_create_call(
 ) -> tuple[Call, bool]:
     """The call row, inserted complete in one statement when this event is its first."""
     inserted = await session.scalars(
-        _insert(session, Call)
-        .values(
-            tenant_id=tenant.tenant_id,
-            provider=event.provider,
-            provider_call_id=event.call_id,
-            from_e164=caller.key,
-            from_masked=caller.masked,
-            to_e164=called.key,
-            direction=str(event.direction),
-            state="ringing",
-            ringing_extension=event.ringing_extension,
-            started_at=at,
-            contact_id=card.contact_id if card is not None else None,
-            match=card.match if card is not None else "unknown",
-            line_id=line_id,
-        )
-        .on_conflict_do_nothing()
-        .returning(Call),
+        _insert_once(_dialect(session), Call, _CALL_COLUMNS, Call),
+        {
+            "tenant_id": tenant.tenant_id,
+            "provider": event.provider,
+            "provider_call_id": event.call_id,
+            "from_e164": caller.key,
+            "from_masked": caller.masked,
+            "to_e164": called.key,
+            "direction": str(event.direction),
+            "state": "ringing",
+            "ringing_extension": event.ringing_extension,
+            "started_at": at,
+            "contact_id": card.contact_id if card is not None else None,
+            "match": card.match if card is not None else "unknown",
+            "line_id": line_id,
+        },
         execution_options={"populate_existing": True},
     )
     call = inserted.first()
@@ -94,16 +112,14 @@ async def _get_or_create_call(
 
 async def _first_delivery(session: AsyncSession, call: Call, event: CallEvent) -> bool:
     inserted = await session.execute(
-        _insert(session, CallEventRecord)
-        .values(
-            tenant_id=call.tenant_id,
-            provider=event.provider,
-            provider_call_id=event.call_id,
-            kind=str(event.kind),
-            call_id=call.id,
-        )
-        .on_conflict_do_nothing()
-        .returning(CallEventRecord.id)
+        _insert_once(_dialect(session), CallEventRecord, _EVENT_COLUMNS, CallEventRecord.id),
+        {
+            "tenant_id": call.tenant_id,
+            "provider": event.provider,
+            "provider_call_id": event.call_id,
+            "kind": str(event.kind),
+            "call_id": call.id,
+        },
     )
     return inserted.scalar() is not None
 
