@@ -308,6 +308,9 @@ def serve(
         host=host,
         port=port,
         proxy_headers=True,
+        # Cards are small: compressing each one per agent costs CPU on every pop and
+        # ~37 KiB per connection (bench/agents.py, bench/ring_to_pop.py).
+        ws_per_message_deflate=False,
         log_level=settings.log_level.lower(),
     )
 

@@ -96,6 +96,8 @@ class ServerProcess:
         return [
             sys.executable, "-m", "uvicorn", self.app,
             "--host", HOST, "--port", str(self.port), "--log-level", "warning",
+            # as `stamgast serve`, the image and deploy/ run it
+            "--ws-per-message-deflate", "false",
         ]  # fmt: skip
 
     def launch(self) -> None:

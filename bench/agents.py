@@ -200,9 +200,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--ws-per-message-deflate",
-        default="true",
+        default="false",
         choices=("true", "false"),
-        help="uvicorn's WebSocket compression (its default: true)",
+        help="uvicorn's WebSocket compression (uvicorn's default: true; ours: false)",
     )
     parser.add_argument("--connect-within", type=float, default=120.0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")

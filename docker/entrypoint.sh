@@ -3,4 +3,6 @@
 # Behind a load balancer, set FORWARDED_ALLOW_IPS to its address so --proxy-headers trusts it.
 set -eu
 stamgast migrate
-exec uvicorn app.main:app --host "${STAMGAST_HOST:-0.0.0.0}" --port 8000 --proxy-headers "$@"
+# No per-message deflate: cards are small, and compressing each one per agent costs CPU on
+# every pop and ~37 KiB per connection (bench/agents.py, bench/ring_to_pop.py).
+exec uvicorn app.main:app --host "${STAMGAST_HOST:-0.0.0.0}" --port 8000 --proxy-headers --ws-per-message-deflate false "$@"

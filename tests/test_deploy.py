@@ -123,6 +123,7 @@ def test_apps_depend_on_the_migration_and_healthy_postgres_and_redis(
         # The image's own entrypoint would migrate too, in both apps at once.
         assert "entrypoint" in app and "migrate" not in command_line(app), name
         assert "--proxy-headers" in command_line(app), name
+        assert "--ws-per-message-deflate false" in command_line(app), name
 
 
 def test_apps_get_postgres_redis_public_url_and_trust_only_the_proxy(

@@ -99,6 +99,8 @@ def test_entrypoint_migrates_then_serves_the_app() -> None:
     assert migrate < serve
     assert commands[serve][:2] == ["exec", "uvicorn"]
     assert "--proxy-headers" in commands[serve]
+    flag = commands[serve].index("--ws-per-message-deflate")
+    assert commands[serve][flag + 1] == "false"
 
 
 def test_the_served_app_is_importable() -> None:
