@@ -20,6 +20,7 @@ from app.calls.router import webhook_router
 from app.connectors import start_connectors, stop_connectors
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
+from app.gc_tuning import server_gc
 from app.health import router as health_router
 from app.integrations.threecx.router import router as threecx_router
 from app.recognition.router import router as lookup_router
@@ -53,7 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             budget_seconds=settings.webhook_budget_seconds,
         )
         connectors = await start_connectors(app)
-        yield
+        with server_gc():
+            yield
         await stop_connectors(connectors)
         await app.state.webhooks.stop()
         await hub.stop()
