@@ -68,13 +68,19 @@ class Backing:
 
     def cpu_seconds(self) -> dict[str, float | None]:
         """CPU time used so far: PostgreSQL with all its backends, and Redis."""
-        pg_port, redis_port = urlsplit(self.database_url).port, urlsplit(self.redis_url).port
-        postmaster = _find_process(lambda argv: _is_postmaster(argv, pg_port))
+        redis_port = urlsplit(self.redis_url).port
         redis = _find_process(lambda argv: _is_redis(argv, redis_port))
         return {
-            "postgresql": _tree_cpu(postmaster) if postmaster else None,
+            "postgresql": postgres_cpu_seconds(self.database_url),
             "redis": _tree_cpu(redis) if redis else None,
         }
+
+
+def postgres_cpu_seconds(database_url: str) -> float | None:
+    """CPU time the PostgreSQL server at this URL has used so far, all its backends included."""
+    port = urlsplit(database_url).port
+    postmaster = _find_process(lambda argv: _is_postmaster(argv, port))
+    return _tree_cpu(postmaster) if postmaster else None
 
 
 @contextmanager

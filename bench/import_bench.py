@@ -165,6 +165,7 @@ def run_import(url: str, csv_path: Path, args: argparse.Namespace) -> dict[str, 
     if args.workers is not None:
         command += ["--workers", str(args.workers)]
     env = {**os.environ, "STAMGAST_DATABASE_URL": url, "COLUMNS": "120"}
+    server_cpu_before = _server_cpu(url)
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -184,7 +185,13 @@ def run_import(url: str, csv_path: Path, args: argparse.Namespace) -> dict[str, 
     if process.returncode != 0:
         raise SystemExit(f"import failed ({process.returncode}):\n{output}")
     print(output.rstrip())
+    server_cpu_after = _server_cpu(url)
     return {
+        "server_cpu_s": (
+            server_cpu_after - server_cpu_before
+            if server_cpu_after is not None and server_cpu_before is not None
+            else None
+        ),
         "seconds": seconds,
         "rows_per_s": args.rows / seconds,
         "peak_mb": hwm / 1024,
@@ -193,6 +200,15 @@ def run_import(url: str, csv_path: Path, args: argparse.Namespace) -> dict[str, 
         "cpu_s": args.children_cpu - before,
         "main_cpu_s": main_cpu,
     }
+
+
+def _server_cpu(url: str) -> float | None:
+    """PostgreSQL's CPU so far (COPY and index upkeep run there); None for SQLite."""
+    if not url.startswith("postgresql"):
+        return None
+    from _cluster import postgres_cpu_seconds
+
+    return postgres_cpu_seconds(url)
 
 
 def profile_import(url: str, csv_path: Path, args: argparse.Namespace) -> None:
@@ -248,9 +264,11 @@ def main() -> None:
             f"  {label:20} {result['seconds']:6.1f} s  {result['rows_per_s']:8,.0f} rows/s  "
             f"peak RSS {result['peak_mb']:5.0f} MB (process tree {result['tree_peak_mb']:.0f} MB)"
         )
+        server = result["server_cpu_s"]
         print(
             f"  {'':20} CPU {result['cpu_s']:.0f} s: import process {result['main_cpu_s']:.0f} s,"
             f" number workers {result['cpu_s'] - result['main_cpu_s']:.0f} s"
+            + (f"; PostgreSQL server {server:.0f} s" if server is not None else "")
         )
 
 
