@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     )
     replay_window_seconds: int = Field(default=600, description="How far back pops replay.")
     stream_queue_size: int = Field(default=256, description="Pops buffered per connection.")
+    stream_token_recheck_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often an open agent stream checks its token is still valid; a "
+        "revoked token's streams end at once in the process that revoked it, within this "
+        "time in the others.",
+    )
     api_key_cache_seconds: float = Field(
         default=30.0, description="How long a verified API key is trusted without a query."
     )

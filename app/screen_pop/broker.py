@@ -27,7 +27,7 @@ MAX_LOG_ENTRIES = 1000
 # Queue item meaning "live messages may have been missed: check the replay log".
 CATCH_UP_SEQ = 0
 
-CloseReason = Literal["overflow", "shutdown"]
+CloseReason = Literal["overflow", "shutdown", "revoked"]
 Clock = Callable[[], float]
 
 

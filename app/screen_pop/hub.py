@@ -52,10 +52,16 @@ class Stream:
     """One open connection of one agent; enter it, then iterate `events()`."""
 
     def __init__(
-        self, hub: ScreenPopHub, tenant_id: int, agent_id: int, after_seq: int | None
+        self,
+        hub: ScreenPopHub,
+        tenant_id: int,
+        agent_id: int,
+        after_seq: int | None,
+        token_id: int | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.agent_id = agent_id
+        self.token_id = token_id
         self._hub = hub
         self._after_seq = after_seq
         self._subscription: Subscription | None = None
@@ -63,7 +69,8 @@ class Stream:
 
     @property
     def end_reason(self) -> str | None:
-        """Why the live feed ended: "overflow" (too slow), "shutdown", or None."""
+        """Why the live feed ended: "overflow" (too slow), "shutdown", "revoked" (its token
+        was revoked), or None."""
         return None if self._subscription is None else self._subscription.close_reason
 
     async def __aenter__(self) -> Stream:
@@ -88,6 +95,11 @@ class Stream:
         """End the stream with a `bye` (shutdown)."""
         if self._subscription is not None:
             self._subscription.close("shutdown")
+
+    def revoke(self) -> None:
+        """End the stream without a `bye`: its token no longer admits it, so no reconnect."""
+        if self._subscription is not None:
+            self._subscription.close("revoked")
 
     async def events(self, keepalive: float | None = None) -> AsyncIterator[StreamEvent]:
         """hello, resync when pops are gone, the replay, then live pops; `bye` at the end."""
@@ -178,9 +190,18 @@ class ScreenPopHub:
         """Deliver a pop to these agents of the tenant (raises BrokerUnavailable)."""
         await self.broker.publish(tenant_id, agent_ids, pop)
 
-    def open_stream(self, tenant_id: int, agent_id: int, after_seq: int | None) -> Stream:
+    def open_stream(
+        self, tenant_id: int, agent_id: int, after_seq: int | None, token_id: int | None = None
+    ) -> Stream:
         """A stream for one connection; `after_seq` is the client's last seq, if it has one."""
-        return Stream(self, tenant_id, agent_id, after_seq)
+        return Stream(self, tenant_id, agent_id, after_seq, token_id)
+
+    def revoke_token(self, token_id: int) -> int:
+        """End this process's streams opened with the token; how many there were."""
+        streams = [s for s in self._streams if s.token_id == token_id]
+        for stream in streams:
+            stream.revoke()
+        return len(streams)
 
     def begin_shutdown(self) -> None:
         """Close every stream with `bye`; new streams get `bye` at once."""

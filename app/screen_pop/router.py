@@ -101,6 +101,21 @@ async def _identify(app: Any, token: str | None) -> AgentIdentity | None:
         return identity
 
 
+async def _watch_token(app: Any, token: str, stream: Stream) -> None:
+    """End the stream once its token stops admitting it (revoked elsewhere, agent made
+    inactive); a database that cannot answer is no reason to cut agents off."""
+    every = app.state.settings.stream_token_recheck_seconds
+    while True:
+        await asyncio.sleep(every)
+        try:
+            identity = await _identify(app, token)
+        except SQLAlchemyError:
+            continue
+        if identity is None:
+            stream.revoke()
+            return
+
+
 def _parse_seq(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
@@ -156,17 +171,22 @@ async def create_agent_token(
     responses=error_responses(401, 403, 404),
 )
 async def delete_agent_token(
+    request: Request,
     agent_id: Annotated[int, id_path("agent")],
     token_id: Annotated[int, id_path("token")],
     session: DbSession,
     principal: Admin,
 ) -> Response:
-    """New connections with the token are refused; open ones end when they reconnect."""
+    """New connections with the token are refused. Streams open with it end at once on
+    the server that answers this request, and within `STAMGAST_STREAM_TOKEN_RECHECK_SECONDS`
+    (default 60) on the others: a WebSocket closes with 4401, an SSE stream ends."""
     found = await revoke_agent_token(
         session, tenant_id=principal.tenant_id, agent_id=agent_id, token_id=token_id
     )
     if not found:
         raise NotFound(f"No token {token_id} for agent {agent_id} in this tenant.")
+    await session.commit()  # before the streams end: a reconnect must find it revoked
+    _hub(request.app).revoke_token(token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -207,22 +227,28 @@ async def stream_websocket(websocket: WebSocket) -> None:
         async for event in stream.events():
             await send(event.data)
 
-    async with hub.open_stream(identity.tenant_id, identity.agent_id, after_seq) as stream:
+    token = str(websocket.query_params.get("token"))
+    opened = hub.open_stream(identity.tenant_id, identity.agent_id, after_seq, identity.token_id)
+    async with opened as stream:
         reader = asyncio.create_task(answer_pings())
         writer = asyncio.create_task(send_events(stream))
+        watcher = asyncio.create_task(_watch_token(websocket.app, token, stream))
         try:
             await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, writer):
+            for task in (reader, writer, watcher):
                 task.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
-        code = {"shutdown": WS_SERVICE_RESTART, "overflow": WS_TRY_AGAIN_LATER}.get(
-            stream.end_reason or "", 1000
-        )
+            await asyncio.gather(reader, writer, watcher, return_exceptions=True)
+        code = {
+            "shutdown": WS_SERVICE_RESTART,
+            "overflow": WS_TRY_AGAIN_LATER,
+            "revoked": WS_UNAUTHORIZED,
+        }.get(stream.end_reason or "", 1000)
         if not writer.cancelled() and isinstance(writer.exception(), BrokerUnavailable):
             code = WS_TRY_AGAIN_LATER
+    reason = BAD_TOKEN.replace("{agent_id}", str(identity.agent_id)) if code == 4401 else ""
     with contextlib.suppress(Exception):  # the client may be gone already
-        await websocket.close(code)
+        await websocket.close(code, reason)
 
 
 def _is_ping(text: str) -> bool:
@@ -293,12 +319,20 @@ async def stream_sse(
 
     async def frames() -> AsyncIterator[bytes]:
         yield f"retry: {SSE_RETRY_MS}\n\n".encode()
-        async with hub.open_stream(identity.tenant_id, identity.agent_id, after_seq) as stream:
+        opened = hub.open_stream(
+            identity.tenant_id, identity.agent_id, after_seq, identity.token_id
+        )
+        async with opened as stream:
+            # When it ends the stream, EventSource reconnects and gets the 401.
+            watcher = asyncio.create_task(_watch_token(request.app, str(given), stream))
             try:
                 async for event in stream.events(keepalive=SSE_KEEPALIVE):
                     yield _sse_frame(event)
             except BrokerUnavailable:
                 return  # EventSource reconnects after `retry` and resumes from its last id
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
 
     return StreamingResponse(
         frames(),
