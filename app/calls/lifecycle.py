@@ -44,6 +44,9 @@ _CALL_COLUMNS = (
     "direction", "state", "ringing_extension", "started_at", "contact_id", "match", "line_id",
 )  # fmt: skip
 _EVENT_COLUMNS = ("tenant_id", "provider", "provider_call_id", "kind", "call_id")
+# The table, not the mapped class: nothing is loaded back, so the ORM's bulk-insert
+# machinery would only cost time.
+_EVENTS = CallEventRecord.__table__
 
 
 @cache
@@ -112,7 +115,7 @@ async def _get_or_create_call(
 
 async def _first_delivery(session: AsyncSession, call: Call, event: CallEvent) -> bool:
     inserted = await session.execute(
-        _insert_once(_dialect(session), CallEventRecord, _EVENT_COLUMNS, CallEventRecord.id),
+        _insert_once(_dialect(session), _EVENTS, _EVENT_COLUMNS, _EVENTS.c.id),
         {
             "tenant_id": call.tenant_id,
             "provider": event.provider,
