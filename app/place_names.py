@@ -147,16 +147,30 @@ def _open() -> sqlite3.Connection | None:
     try:
         if not path.exists():
             _build(path)
-        # Shared by every thread that describes numbers; _lock serialises the reads.
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        meta = dict(connection.execute("SELECT key, value FROM meta"))
-        _longest_prefix = int(meta["longest_prefix"])
+        try:
+            connection, _longest_prefix = _connect(path)
+        except (sqlite3.Error, KeyError, ValueError):
+            # A damaged or foreign file (a crash mid-copy, a hand edit): build it afresh.
+            _build(path)
+            connection, _longest_prefix = _connect(path)
     except (OSError, sqlite3.Error, subprocess.SubprocessError, KeyError, ValueError) as exc:
         log.warning("place names unavailable, cards show none: %s (index %s)", exc, path)
         _unavailable = True
         return None
     _connection = connection
     return connection
+
+
+def _connect(path: Path) -> tuple[sqlite3.Connection, int]:
+    """A read-only connection to a complete index, and its longest prefix length."""
+    # Shared by every thread that describes numbers; _lock serialises the reads.
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        meta = dict(connection.execute("SELECT key, value FROM meta"))
+        return connection, int(meta["longest_prefix"])
+    except BaseException:
+        connection.close()
+        raise
 
 
 def _build(path: Path) -> None:

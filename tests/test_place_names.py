@@ -103,3 +103,10 @@ def test_a_missing_index_is_built_once_in_a_subprocess(cache_dir: Path) -> None:
     assert [p.name for p in built] == [f"place-names-{phonenumbers.__version__}.sqlite3"]
     assert "phonenumbers.geodata" not in sys.modules
     assert place_names.describe(phonenumbers.parse("+3233031100")) is not None
+
+
+def test_a_damaged_index_is_built_afresh(cache_dir: Path) -> None:
+    cache_dir.mkdir(parents=True)
+    place_names.index_path().write_bytes(b"not an index at all")
+    assert place_names.ensure_index() is True
+    assert normalise("+31 33 303 1102").region_description == "Amersfoort"
