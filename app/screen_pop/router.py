@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -106,7 +107,9 @@ async def _watch_token(app: Any, token: str, stream: Stream) -> None:
     inactive); a database that cannot answer is no reason to cut agents off."""
     every = app.state.settings.stream_token_recheck_seconds
     while True:
-        await asyncio.sleep(every)
+        # Jittered: after a restart every agent reconnects at once, and their rechecks
+        # should not all reach the database in the same second ever after.
+        await asyncio.sleep(every * random.uniform(0.5, 1.5))
         try:
             identity = await _identify(app, token)
         except SQLAlchemyError:
