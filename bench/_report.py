@@ -98,6 +98,15 @@ def _client(figures: dict[str, Any]) -> str:
     return f"{cpu} s in {wall} s{bound}"
 
 
+def _cpu_per_call(figures: dict[str, Any]) -> str:
+    """All app processes' CPU over the calls they answered: what one webhook costs (its
+    pops to the team included)."""
+    answered = figures["statuses"].get("200", 0)
+    if not answered:
+        return "-"
+    return f"{sum(figures['server_cpu_s']) / answered * 1000:.2f} ms"
+
+
 def render(report: dict[str, Any]) -> str:
     setups: dict[str, dict[str, Any]] = report["setups"]
     p, m = report["parameters"], report["machine"]
@@ -149,6 +158,7 @@ def render(report: dict[str, Any]) -> str:
     orow("pops lost / misrouted", lambda x: f"{x['pops_lost']} / {x['pops_misrouted']}")
     orow("cross-process pops (0->1, 1->0)", _crossed)
     orow("CPU server (per process)", lambda x: _each(x["server_cpu_s"], " s"))
+    orow("  per webhook answered 200", _cpu_per_call)
     orow("CPU PostgreSQL / Redis", _services)
     orow("CPU client", _client)
     orow("scheduler worst lag", lambda x: f"{x['scheduler_worst_lag_ms']} ms")
