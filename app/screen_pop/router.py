@@ -249,7 +249,9 @@ async def stream_websocket(websocket: WebSocket) -> None:
         }.get(stream.end_reason or "", 1000)
         if not writer.cancelled() and isinstance(writer.exception(), BrokerUnavailable):
             code = WS_TRY_AGAIN_LATER
-    reason = BAD_TOKEN.replace("{agent_id}", str(identity.agent_id)) if code == 4401 else ""
+    reason = (
+        BAD_TOKEN.replace("{agent_id}", str(identity.agent_id)) if code == WS_UNAUTHORIZED else ""
+    )
     with contextlib.suppress(Exception):  # the client may be gone already
         await websocket.close(code, reason)
 
