@@ -1,9 +1,9 @@
 """Raw numbers -> storable keys, in worker processes when the file is big.
 
 An import only stores keys, so it uses `number_key`, which skips the display formats, the
-mask and the place name that `normalise` adds for cards. Still, phonenumbers parses,
-validates and classifies each number in about 20 µs, so a million-row file spends half a
-minute of one core on it alone. Each batch's distinct numbers therefore go to worker
+mask and the place name that `normalise` adds for cards. Still, parsing, validating and
+classifying the numbers is about half of an import's CPU time (bench/import_bench.py prints
+the split). Each batch's distinct numbers therefore go to worker
 processes while the main process validates and writes the batches around it; small files are
 normalised in-process, where starting workers would cost more than it saves.
 
