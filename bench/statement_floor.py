@@ -103,6 +103,8 @@ def main() -> int:
     parser.add_argument("--statements", type=int, default=2000)
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     args = parser.parse_args()
+    if not 1 <= args.statements <= 1_000_000:
+        parser.error("--statements must be between 1 and 1000000")
     print(
         f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}, "
         f"load {[round(x, 2) for x in os.getloadavg()]}; {args.statements} statements per layer"
