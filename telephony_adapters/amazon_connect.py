@@ -29,6 +29,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -222,6 +223,7 @@ class AmazonConnectAdapter:
     """Amazon Connect events relayed by Stamgast's Lambda."""
 
     name: str = "amazon_connect"
+    number_style: NumberStyle = NumberStyle.E164
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

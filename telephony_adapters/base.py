@@ -40,9 +40,31 @@ class Direction(StrEnum):
     INTERNAL = "internal"
 
 
+class NumberStyle(StrEnum):
+    """How a vendor writes the numbers in its events; the number parser takes it as a hint.
+
+    A wrong hint is costly: "4915112345678" read nationally on a German tenant is another,
+    valid German number, so vendors that drop the "+" must say so.
+    """
+
+    # E.164, with or without the "+": a bare digit string starts with the country code
+    # (sipgate, Vonage, Plivo, Zammad-style scripts, 3CX "AsIs" behind an E.164 trunk).
+    E164 = "e164"
+    # As dialled on a PBX: national with trunk prefix ("0612..."), international with an
+    # exit code ("0031...") or "+", internal extensions and short numbers.
+    DIALLED = "dialled"
+    # The user part of a SIP URI, possibly percent-escaped ("%2B31612345678"); the number in
+    # it is read as DIALLED.
+    SIP_USER = "sip_user"
+
+
 @dataclass(frozen=True, slots=True)
 class CallEvent:
-    """One vendor-neutral call event; numbers are left exactly as the vendor sent them."""
+    """One vendor-neutral call event; numbers are left exactly as the vendor sent them.
+
+    `from_raw` is always who placed the call and `to_raw` who was called, whatever the
+    direction: on an outbound call the person of interest is `to_raw`.
+    """
 
     provider: str
     call_id: str
@@ -50,10 +72,19 @@ class CallEvent:
     from_raw: str
     to_raw: str
     direction: Direction = Direction.INBOUND
+    # Inbound: the extension (agent) the call rings at. Outbound: the extension that placed it.
     ringing_extension: str | None = None
     answered_by: str | None = None
     caller_name: str | None = None
     occurred_at: datetime | None = None
+    number_style: NumberStyle = NumberStyle.DIALLED
+    # ANSWERED only: an application (IVR, queue, bot, Stasis app) took the call, not a person;
+    # the call is still waiting for a person and is missed if it ends before one answers.
+    by_application: bool = False
+    # Final events (ENDED, MISSED, VOICEMAIL): whether the vendor's own final data shows a
+    # person answered (billsec > 0, an answered time, DialCallStatus=completed); None when
+    # the event does not say. Lets a lost "answered" event be reconciled at the end.
+    person_answered: bool | None = None
     # Excluded from the hash: a dict is unhashable, and the parsed fields identify the event.
     raw: Mapping[str, str] = field(default_factory=dict, hash=False)
 
@@ -147,6 +178,8 @@ class Adapter(Protocol):
     """A vendor adapter: verify and parse a webhook, then answer it."""
 
     name: str
+    # How this vendor writes numbers; every CallEvent it makes carries it (a test checks).
+    number_style: NumberStyle
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

@@ -28,6 +28,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -220,6 +221,7 @@ class GenericAdapter:
     """Stamgast's own JSON event format, for PBX scripts and the CLI simulator."""
 
     name: str = "generic"
+    number_style: NumberStyle = NumberStyle.DIALLED
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

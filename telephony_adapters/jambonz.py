@@ -37,6 +37,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -271,6 +272,7 @@ class JambonzAdapter:
     """jambonz call hooks and call status webhooks."""
 
     name: str = "jambonz"
+    number_style: NumberStyle = NumberStyle.SIP_USER
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

@@ -60,6 +60,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -232,6 +233,7 @@ class KamailioAdapter:
     """Events posted by a Kamailio routing script (`docs/kamailio/kamailio.cfg`)."""
 
     name: str = "kamailio"
+    number_style: NumberStyle = NumberStyle.SIP_USER
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

@@ -24,6 +24,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -158,6 +159,7 @@ class PlacetelAdapter:
     """Placetel notify API (PROFI)."""
 
     name: str = "placetel"
+    number_style: NumberStyle = NumberStyle.DIALLED
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

@@ -32,6 +32,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -298,6 +299,7 @@ class PlivoAdapter:
     """Plivo Voice webhooks (answer URL, hangup URL, Dial callbacks)."""
 
     name: str = "plivo"
+    number_style: NumberStyle = NumberStyle.E164
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

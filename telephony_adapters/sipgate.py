@@ -38,6 +38,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -260,6 +261,7 @@ class SipgateAdapter:
     """sipgate.io push API (sipgate team, sipgate basic, simquadrat)."""
 
     name: str = "sipgate"
+    number_style: NumberStyle = NumberStyle.E164
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

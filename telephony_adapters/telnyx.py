@@ -39,6 +39,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -333,6 +334,7 @@ class TelnyxAdapter:
     """Telnyx Call Control and TeXML webhooks."""
 
     name: str = "telnyx"
+    number_style: NumberStyle = NumberStyle.E164
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

@@ -27,6 +27,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -306,6 +307,7 @@ class TwilioAdapter:
     """Twilio Programmable Voice webhooks."""
 
     name: str = "twilio"
+    number_style: NumberStyle = NumberStyle.E164
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

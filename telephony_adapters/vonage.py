@@ -38,6 +38,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -363,6 +364,7 @@ class VonageAdapter:
     """Vonage Voice API answer and event webhooks."""
 
     name: str = "vonage"
+    number_style: NumberStyle = NumberStyle.E164
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime

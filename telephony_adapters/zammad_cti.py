@@ -31,6 +31,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -217,6 +218,7 @@ class ZammadCtiAdapter:
     """Zammad's generic CTI push format, for PBX scripts written against it."""
 
     name: str = "zammad_cti"
+    number_style: NumberStyle = NumberStyle.E164
 
     def parse(
         self, request: AdapterRequest, config: AdapterConfig, *, now: datetime
