@@ -17,13 +17,18 @@ import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType, shortnumberinfo
 
 from app import place_names
+from telephony_adapters.base import NumberStyle
 
 __all__ = [
     "DEFAULT_REGION",
+    "ExtensionPlan",
+    "ExtensionPlanError",
     "NumberKind",
+    "NumberStyle",
     "PhoneNumber",
     "cache_clear",
     "cache_info",
+    "display",
     "is_valid_region",
     "mask",
     "normalise",
@@ -90,6 +95,69 @@ class PhoneNumber:
         return self.key is not None
 
 
+class ExtensionPlanError(ValueError):
+    """An extension plan that cannot be read; the message says how to write one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionPlan:
+    """A tenant's internal numbers: patterns such as "2xx" and ranges such as "3000-3099".
+
+    A bare digit string that fits the plan is an extension, whatever the country's
+    short-number rules say ("112" on a PBX whose extensions are 1xx is a colleague).
+    """
+
+    patterns: tuple[str, ...] = ()
+    ranges: tuple[tuple[int, int, int], ...] = ()  # (digits, first, last)
+
+    @classmethod
+    def parse(cls, spec: str | None) -> ExtensionPlan | None:
+        """Read "2xx, 3000-3099"; None for an empty spec; raises ExtensionPlanError."""
+        entries = [entry.strip() for entry in (spec or "").split(",") if entry.strip()]
+        if not entries:
+            return None
+        patterns: list[str] = []
+        ranges: list[tuple[int, int, int]] = []
+        for entry in entries:
+            low, dash, high = entry.partition("-")
+            low, high = low.strip(), high.strip()
+            if dash and low.isdigit() and high.isdigit() and len(low) == len(high):
+                if int(low) > int(high):
+                    raise ExtensionPlanError(f"extension range {entry!r} runs backwards")
+                ranges.append((len(low), int(low), int(high)))
+            elif not dash and re.fullmatch(r"[0-9xX]{2,8}", entry):
+                patterns.append(entry.lower())
+            else:
+                raise ExtensionPlanError(
+                    f"cannot read {entry!r} as an extension: write a pattern of 2-8 digits or "
+                    "x (any digit), e.g. 2xx, or a range of equally long numbers, e.g. 3000-3099"
+                )
+        return cls(tuple(patterns), tuple(ranges))
+
+    def __str__(self) -> str:
+        ranges = (f"{low:0{n}d}-{high:0{n}d}" for n, low, high in self.ranges)
+        return ", ".join((*self.patterns, *ranges))
+
+    def matches(self, digits: str) -> bool:
+        """True if this bare digit string is one of the tenant's extensions."""
+        for pattern in self.patterns:
+            if len(pattern) == len(digits) and all(
+                p == "x" or p == d for p, d in zip(pattern, digits, strict=True)
+            ):
+                return True
+        return any(
+            n == len(digits) and low <= int(digits) <= high for n, low, high in self.ranges
+        )
+
+
+def display(number: PhoneNumber, region: str) -> str:
+    """How to show a number to an agent of a tenant in `region`: national at home,
+    international for a caller from abroad, as received when it is not a phone number."""
+    if number.region == region and number.national:
+        return number.national
+    return number.international or number.key or number.raw
+
+
 _KIND_BY_TYPE: dict[int, NumberKind] = {
     PhoneNumberType.MOBILE: NumberKind.MOBILE,
     PhoneNumberType.FIXED_LINE: NumberKind.FIXED,
@@ -135,12 +203,23 @@ def is_valid_region(region: str) -> bool:
     return isinstance(region, str) and region.strip().upper() in phonenumbers.SUPPORTED_REGIONS
 
 
-def normalise(raw: str | None, region: str = DEFAULT_REGION) -> PhoneNumber:
-    """Parse and classify a caller ID as a PBX or carrier sent it; never raises."""
+def normalise(
+    raw: str | None,
+    region: str = DEFAULT_REGION,
+    *,
+    style: NumberStyle = NumberStyle.DIALLED,
+    extensions: ExtensionPlan | None = None,
+) -> PhoneNumber:
+    """Parse and classify a caller ID as a PBX or carrier sent it; never raises.
+
+    `style` says how the sender writes numbers (E164: a bare digit string starts with the
+    country code); `extensions` is the tenant's internal numbering, which wins over
+    short-number rules.
+    """
     text, region = _input(raw, region)
     if len(text) > _MAX_INPUT:
         return _invalid(text)
-    return _normalise_cached(text, region)
+    return _normalise_cached(text, region, style is NumberStyle.E164, extensions)
 
 
 def number_key(raw: str, region: str = DEFAULT_REGION) -> tuple[str | None, NumberKind]:
@@ -153,7 +232,7 @@ def number_key(raw: str, region: str = DEFAULT_REGION) -> tuple[str | None, Numb
     if len(text) > _MAX_INPUT:
         return None, NumberKind.INVALID
     try:
-        number = _classify(text, region, full=False)
+        number = _classify(text, region, False, None, full=False)
     except Exception:
         return None, NumberKind.INVALID
     return number.key, number.kind
@@ -191,24 +270,42 @@ def cache_clear() -> None:
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _normalise_cached(text: str, region: str) -> PhoneNumber:
+def _normalise_cached(
+    text: str, region: str, country_code_first: bool, extensions: ExtensionPlan | None
+) -> PhoneNumber:
     try:
-        return _classify(text, region)
+        return _classify(text, region, country_code_first, extensions)
     except Exception:
         # phonenumbers is not documented to raise anything but NumberParseException, but a
         # caller ID must never take a webhook down, so any surprise becomes "invalid".
         return _invalid(text)
 
 
-def _classify(text: str, region: str, *, full: bool = True) -> PhoneNumber:
+def _classify(
+    text: str,
+    region: str,
+    country_code_first: bool,
+    extensions: ExtensionPlan | None,
+    *,
+    full: bool = True,
+) -> PhoneNumber:
     # NFKC folds full-width digits and exotic spaces that softphones sometimes send.
     folded = unicodedata.normalize("NFKC", text)
     candidate = _dial_string(folded).strip()
     if not any(ch.isalnum() for ch in candidate) or _is_withheld_word(candidate):
         return _withheld(text)
     digits = _NON_DIGIT.sub("", candidate)
+    plain = _PLAIN_DIGITS.fullmatch(candidate) is not None
 
-    if _PLAIN_DIGITS.fullmatch(candidate) and not candidate.startswith("0"):
+    if plain and extensions is not None and extensions.matches(digits):
+        return _extension(text, digits)
+    if plain and country_code_first and not candidate.startswith("0"):
+        # "4915112345678" from a vendor that drops the "+": read nationally first, a German
+        # tenant would take it for another valid German number.
+        valid = _parse_valid("+" + digits, region)
+        if valid is not None:
+            return _from_valid(text, *valid, full)
+    if plain and not candidate.startswith("0"):
         local = _short_or_extension(text, digits, region, full)
         if local is not None:
             return local
@@ -239,7 +336,9 @@ def _dial_string(text: str) -> str:
         text = angle.group(1).strip()
     scheme = _URI_SCHEME.match(text)
     if scheme is None:
-        return text
+        # A SIP user part passed on bare ("%2B31612345678", "0031%206%2012345678"): no phone
+        # number contains "%", so an escape is always one.
+        return unquote(text) if "%" in text else text
     rest = text[scheme.end() :]
     if scheme.group(1).lower() == "tel":
         # "tel://" is not RFC 3966 but some click-to-dial tools produce it.
@@ -284,8 +383,12 @@ def _short_or_extension(text: str, digits: str, region: str, full: bool) -> Phon
         # e.g. Dutch 14 0xx municipal numbers, or a short code with the country code stuck on.
         return _from_valid(text, *valid, full)
     if 3 <= len(digits) <= 5:
-        return PhoneNumber(text, NumberKind.EXTENSION, None, digits, None, None, None, None, digits)
+        return _extension(text, digits)
     return None
+
+
+def _extension(text: str, digits: str) -> PhoneNumber:
+    return PhoneNumber(text, NumberKind.EXTENSION, None, digits, None, None, None, None, digits)
 
 
 def _is_valid_short(digits: str, region: str) -> bool:

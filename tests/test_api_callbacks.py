@@ -45,6 +45,7 @@ async def test_promise_to_a_contact_or_a_number(api: httpx.AsyncClient) -> None:
     assert to_contact | {"id": 0, "requested_at": ""} == {
         "id": 0, "contact_id": contact_id, "number_e164": None, "reason": "Referral status",
         "requested_at": "", "due_by": "2030-01-02T08:00:00Z", "status": "open", "attempts": 0,
+        "missed_calls": 1,
         "assignee_agent_id": agent["id"], "call_id": None, "closed_at": None, "overdue": False,
     }
     to_number = await promise(api, number="06-12345678")

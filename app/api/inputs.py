@@ -98,13 +98,6 @@ def number_key(raw: str, *, region: str, field: str) -> tuple[str, PhoneNumber]:
     raise InvalidInput(f"{field}: cannot read '{raw}' as a phone number: give it as {example}.")
 
 
-def display_number(number: PhoneNumber, region: str) -> str:
-    """How to show a number to an agent: national at home, international abroad."""
-    if number.region == region and number.national:
-        return number.national
-    return number.international or number.key or number.raw
-
-
 async def require_in_tenant(
     session: AsyncSession,
     model: type[TenantScoped],

@@ -67,6 +67,9 @@ class CallbackOut(BaseModel):
     due_by: datetime | None
     status: CallbackStatus
     attempts: int
+    missed_calls: int = Field(
+        default=1, description="How many missed calls from this caller the request stands for"
+    )
     assignee_agent_id: int | None
     call_id: int | None
     closed_at: datetime | None
@@ -84,6 +87,7 @@ class CallbackOut(BaseModel):
             due_by=row.due_by,
             status=row.status,  # type: ignore[arg-type]  # only CallbackStatus is written
             attempts=row.attempts,
+            missed_calls=row.missed_calls or 1,
             assignee_agent_id=row.assignee_agent_id,
             call_id=row.call_id,
             closed_at=row.closed_at,

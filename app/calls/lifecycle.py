@@ -18,16 +18,17 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.callbacks import missed_calls
 from app.calls.providers import TenantProvider
 from app.calls.routing import Recipient, Route, find_answering_agent, route_call
-from app.models import Call, CallbackRequest, CallEventRecord, Interaction, utcnow
-from app.phone import PhoneNumber, normalise
+from app.calls.states import CallFacts, CallState, Signal, advance
+from app.interactions import calls as interactions
+from app.models import Call, CallEventRecord, utcnow
+from app.phone import DEFAULT_REGION, PhoneNumber, display, normalise
 from app.recognition.schemas import Card
 from app.recognition.service import recognise_number
 from app.screen_pop.schemas import Pop, PopCall, PopType
-from telephony_adapters.base import CallEvent, EventKind, Outcome
-
-FINISHED = ("ended", "missed", "voicemail")
+from telephony_adapters.base import CallEvent, Direction, EventKind, Outcome
 
 
 @dataclass
@@ -113,6 +114,20 @@ async def _get_or_create_call(
     return existing, False
 
 
+def delivery_key(event: CallEvent) -> str:
+    """What makes a delivery the same one again (stored, at most 16 characters).
+
+    The kind alone is not enough: an IVR answering and then an agent answering are two
+    answers, and a hangup that proves a person talked must not be dropped as a repeat of one
+    that did not say.
+    """
+    if event.by_application:
+        return f"{event.kind}+app"
+    if event.person_answered is not None:
+        return f"{event.kind}{'+' if event.person_answered else '-'}person"
+    return str(event.kind)
+
+
 async def _first_delivery(session: AsyncSession, call: Call, event: CallEvent) -> bool:
     inserted = await session.execute(
         _insert_once(_dialect(session), _EVENTS, _EVENT_COLUMNS, _EVENTS.c.id),
@@ -120,7 +135,7 @@ async def _first_delivery(session: AsyncSession, call: Call, event: CallEvent) -
             "tenant_id": call.tenant_id,
             "provider": event.provider,
             "provider_call_id": event.call_id,
-            "kind": str(event.kind),
+            "kind": delivery_key(event),
             "call_id": call.id,
         },
     )
@@ -132,16 +147,21 @@ async def handle_event(
 ) -> EventResult:
     """Record one event and decide its pops; the caller commits, then publishes."""
     at = event.occurred_at or utcnow()
-    caller = normalise(event.from_raw, tenant.region)
-    called = normalise(event.to_raw, tenant.region)
+    style, plan = event.number_style, tenant.extensions
+    caller = normalise(event.from_raw, tenant.region, style=style, extensions=plan)
+    called = normalise(event.to_raw, tenant.region, style=style, extensions=plan)
+    outbound = event.direction is Direction.OUTBOUND
+    # The card is about the other party: who rang us, or whom we rang. Our own line routes.
+    party, line = (called, caller) if outbound else (caller, called)
     card: Card | None = None
     if event.kind is EventKind.RINGING:
         # Recognise before writing: the call row is then inserted once, complete.
         card = await recognise_number(
-            session, tenant_id=tenant.tenant_id, number=caller, called=called, now=at
-        )
+            session, tenant_id=tenant.tenant_id, number=party, called=line, now=at,
+            region=tenant.region,
+        )  # fmt: skip
     route = await route_call(
-        session, tenant_id=tenant.tenant_id, called_key=called.key,
+        session, tenant_id=tenant.tenant_id, called_key=line.key,
         extension=event.ringing_extension,
     )  # fmt: skip
     call, created = await _get_or_create_call(
@@ -152,7 +172,7 @@ async def handle_event(
     if not event.ringing_extension and call.ringing_extension:
         # Later events rarely repeat the extension: the agents who saw it ring follow it.
         route = await route_call(
-            session, tenant_id=tenant.tenant_id, called_key=called.key,
+            session, tenant_id=tenant.tenant_id, called_key=line.key,
             extension=call.ringing_extension,
         )  # fmt: skip
     if call.line_id is None and route.line_id is not None:
@@ -162,39 +182,46 @@ async def handle_event(
     if card is None and created:
         # A call first seen answered or ended (events out of order): still show who it is.
         card = await recognise_number(
-            session, tenant_id=tenant.tenant_id, number=caller, called=called, now=at
-        )
+            session, tenant_id=tenant.tenant_id, number=party, called=line, now=at,
+            region=tenant.region,
+        )  # fmt: skip
     if card is not None and (call.contact_id, call.match) != (card.contact_id, card.match):
         call.contact_id, call.match = card.contact_id, card.match
-    recipients = list(route.recipients)
-    kind: PopType | None = None
-    interaction_id: int | None = None
 
-    if event.kind is EventKind.RINGING:
-        kind = None if call.state in FINISHED else "call.ringing"
-    elif event.kind is EventKind.ANSWERED:
-        if call.state not in FINISHED:
-            call.state, call.answered_at = "answered", call.answered_at or at
-            agent = await _answering_agent(session, tenant.tenant_id, event)
-            call.answered_by = event.answered_by or call.answered_by
-            if agent is not None:
-                call.answered_by_agent_id, call.answered_by = agent.agent_id, agent.name
-                recipients = _with(recipients, agent)
-            kind = "call.answered"
-    elif call.ended_at is None:
-        if event.kind is EventKind.VOICEMAIL:
-            call.state = "voicemail"
-        elif event.kind is EventKind.ENDED and call.answered_at is not None:
-            call.state = "ended"
-        else:
-            call.state = "missed"
-        call.ended_at = at
-        interaction_id = await _finish(session, tenant, call, at)
-        kind = {"ended": "call.ended", "missed": "call.missed"}.get(call.state, "call.voicemail")  # type: ignore[assignment]
+    step = advance(
+        CallFacts(CallState(call.state), Direction(call.direction), call.answered_at is not None),
+        Signal(event.kind, event.by_application, event.person_answered),
+    )
+    call.state = str(step.state)
+    recipients = list(route.recipients)
+    if step.answered_now:
+        call.answered_at = call.answered_at or at
+        agent = await _answering_agent(session, tenant.tenant_id, event)
+        call.answered_by = event.answered_by or call.answered_by
+        if agent is not None:
+            call.answered_by_agent_id, call.answered_by = agent.agent_id, agent.name
+            recipients = _with(recipients, agent)
+    interaction_id: int | None = None
+    if step.finished_now:
+        call.ended_at = call.ended_at or at
+        interaction_id = await interactions.record_call(
+            session, call=call, timezone=tenant.timezone
+        )
+        if step.open_callback:
+            local = at.astimezone(ZoneInfo(tenant.timezone)).strftime("%H:%M")
+            await missed_calls.open_for_missed_call(
+                session, call=call, reason=f"Gemiste oproep om {local}"
+            )
+    if step.revised:
+        interaction_id = await interactions.revise_call(
+            session, call=call, timezone=tenant.timezone
+        )
+        if not step.open_callback and step.state is CallState.ENDED:
+            await missed_calls.withdraw_for_call(session, call=call)
     await session.flush()
     result = EventResult(outcome=await _outcome(call, card))
-    if kind is not None and recipients:
-        pop = build_pop(call, kind, route, card, interaction_id, at)
+    if step.pop is not None and recipients:
+        pop = build_pop(call, step.pop, route, card, interaction_id, at, region=tenant.region)
         result.pops.append(([r.agent_id for r in recipients], pop))
     return result
 
@@ -211,68 +238,6 @@ async def _answering_agent(
     if not event.answered_by:
         return None
     return await find_answering_agent(session, tenant_id=tenant_id, answered_by=event.answered_by)
-
-
-async def _finish(session: AsyncSession, tenant: TenantProvider, call: Call, at: datetime) -> int:
-    """Every finished call becomes an interaction; a missed one, a callback request."""
-    local = at.astimezone(ZoneInfo(tenant.timezone)).strftime("%H:%M")
-    if call.state == "ended":
-        minutes = max(1, round((at - (call.answered_at or at)).total_seconds() / 60))
-        summary = f"Inkomend gesprek, {minutes} min"
-        if call.answered_by:
-            summary += f", aangenomen door {call.answered_by}"
-        outcome = "answered"
-    else:
-        summary = f"Gemiste oproep om {local}"
-        if call.state == "voicemail":
-            summary = f"Voicemail ingesproken om {local}"
-        outcome = call.state
-    interaction = Interaction(
-        tenant_id=call.tenant_id,
-        contact_id=call.contact_id,
-        occurred_at=call.started_at,
-        channel="phone",
-        direction=call.direction if call.direction in ("inbound", "outbound") else "inbound",
-        summary=summary,
-        outcome=outcome,
-        agent_id=call.answered_by_agent_id,
-        call_id=call.id,
-    )
-    session.add(interaction)
-    if call.state != "ended" and call.from_e164 is not None and call.match != "withheld":
-        await _ensure_callback(session, call, f"Gemiste oproep om {local}")
-    await session.flush()
-    return interaction.id
-
-
-async def _ensure_callback(session: AsyncSession, call: Call, reason: str) -> None:
-    """One open callback per caller: a second missed call adds an attempt, not a request."""
-    whose = (
-        CallbackRequest.contact_id == call.contact_id
-        if call.match == "known" and call.contact_id is not None
-        else CallbackRequest.number_e164 == call.from_e164
-    )
-    existing = await session.scalar(
-        select(CallbackRequest.id)
-        .where(
-            CallbackRequest.tenant_id == call.tenant_id,
-            CallbackRequest.status == "open",
-            whose,
-        )
-        .limit(1)
-    )
-    if existing is not None:
-        return
-    session.add(
-        CallbackRequest(
-            tenant_id=call.tenant_id,
-            contact_id=call.contact_id if call.match == "known" else None,
-            number_e164=call.from_e164,
-            reason=reason,
-            requested_at=utcnow(),
-            call_id=call.id,
-        )
-    )
 
 
 async def _outcome(call: Call, card: Card | None) -> Outcome:
@@ -292,9 +257,13 @@ def build_pop(
     card: Card | None,
     interaction_id: int | None,
     at: datetime,
+    *,
+    region: str = DEFAULT_REGION,
 ) -> Pop:
     """The message agents' widgets receive for this moment of the call."""
-    caller = normalise(call.from_e164) if call.from_e164 else None
+    caller = normalise(call.from_e164, region) if call.from_e164 else None
+    party_e164 = call.to_e164 if call.direction == "outbound" else call.from_e164
+    party = normalise(party_e164, region) if party_e164 else None
     return Pop(
         pop_id=uuid.uuid4().hex,
         type=kind,
@@ -306,7 +275,9 @@ def build_pop(
             state=call.state,  # type: ignore[arg-type]
             direction=call.direction,
             from_e164=call.from_e164,
-            from_display=(caller.national or caller.international) if caller else None,
+            from_display=display(caller, region) if caller else None,
+            party_e164=party_e164,
+            party_display=display(party, region) if party else None,
             to_e164=call.to_e164,
             line_label=route.line_label,
             ringing_extension=call.ringing_extension,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls.schemas import ProviderConfigIn
 from app.errors import InvalidInput
 from app.models import ProviderConfig, Tenant
+from app.phone import ExtensionPlan, ExtensionPlanError
 from telephony_adapters.base import AdapterConfig, EventKind
 from telephony_adapters.registry import ADAPTERS
 
@@ -25,6 +26,7 @@ class TenantProvider:
     timezone: str
     enabled: bool
     config: AdapterConfig
+    extensions: ExtensionPlan | None = None
 
 
 class ProviderDirectory:
@@ -75,6 +77,7 @@ class ProviderDirectory:
             region=tenant.default_region,
             timezone=tenant.timezone,
             enabled=config.enabled,
+            extensions=_extension_plan(tenant),
             config=AdapterConfig(
                 secret=config.secret,
                 public_base_url=base,
@@ -84,10 +87,35 @@ class ProviderDirectory:
         )
 
 
+def _extension_plan(tenant: Tenant) -> ExtensionPlan | None:
+    try:
+        return ExtensionPlan.parse(tenant.extension_plan)
+    except ExtensionPlanError:
+        # Only valid plans are stored; one edited in the database by hand must not stop calls.
+        return None
+
+
 # Phone systems we connect to ourselves (their event streams), rather than receive from.
 CONNECTOR_PROVIDERS = frozenset({"asterisk_ari", "asterisk_ami", "freeswitch"})
 # Phone systems with endpoints of their own shape (3CX's CRM template calls us).
 INTEGRATION_PROVIDERS = frozenset({"threecx"})
+
+
+# Formats whose secret the tenant makes up: a short one would be guessable. Vendors' own
+# secrets are taken as issued (Placetel's documented example secret is 5 characters).
+OWN_SECRET_PROVIDERS = frozenset({"generic", "kamailio", "zammad_cti", "amazon_connect", "threecx"})
+MIN_OWN_SECRET = 8
+
+
+def check_secret(provider: str, secret: str) -> None:
+    """Refuse a blank secret, and a short one where the tenant chose it."""
+    if not secret.strip():
+        raise InvalidInput("`secret` is blank: paste the secret the phone system signs with.")
+    if provider in OWN_SECRET_PROVIDERS and len(secret) < MIN_OWN_SECRET:
+        raise InvalidInput(
+            f"`secret` for {provider} is a secret you choose: use at least {MIN_OWN_SECRET} "
+            "characters, e.g. the output of `openssl rand -hex 16`."
+        )
 
 
 def check_provider_name(provider: str) -> None:
@@ -113,6 +141,7 @@ async def upsert_config(
 ) -> ProviderConfig:
     """Connect a phone system, or change its secret and settings."""
     check_provider_name(provider)
+    check_secret(provider, data.secret)
     row = await session.scalar(
         select(ProviderConfig).where(
             ProviderConfig.tenant_id == tenant_id, ProviderConfig.provider == provider

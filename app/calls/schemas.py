@@ -14,9 +14,11 @@ class ProviderConfigIn(BaseModel):
     """The secret a phone system signs with, and what to accept from it."""
 
     secret: str = Field(
-        min_length=8,
+        min_length=1,
         max_length=4096,
-        description="Shared secret, auth token or public key, as the phone system needs it",
+        description="Shared secret, auth token or public key, as the phone system needs it "
+        "(a secret you choose yourself, for our own formats, needs at least "
+        "8 characters; a vendor's own is taken as the vendor issued it)",
     )
     enabled: bool = True
     events: list[EventName] = Field(

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.api.inputs import Channel, Language, display_number, refuse_nulls
+from app.api.inputs import Channel, Language, refuse_nulls
 from app.models import Contact, ContactNumber, ServiceProfile
-from app.phone import normalise
+from app.phone import display, normalise
 
 NumberKind = Literal["mobile", "landline", "work", "fax"]
 
@@ -51,7 +51,7 @@ class NumberOut(BaseModel):
             raw=row.raw,
             kind=row.kind,  # type: ignore[arg-type]  # only NumberKind values are written
             label=row.label,
-            display=display_number(number, region),
+            display=display(number, region),
             region_description=number.region_description,
         )
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.api.inputs import Language, RowId, display_number, refuse_nulls
+from app.api.inputs import Language, RowId, refuse_nulls
 from app.models import Agent, Line, Team
-from app.phone import normalise
+from app.phone import display, normalise
 
 
 class LineCreate(BaseModel):
@@ -52,7 +52,7 @@ class LineOut(BaseModel):
         return cls(
             id=row.id,
             number_e164=row.number_e164,
-            display=display_number(normalise(row.number_e164, region), region),
+            display=display(normalise(row.number_e164, region), region),
             label=row.label,
             location=row.location,
             team_id=row.team_id,

@@ -43,6 +43,9 @@ class CallbackRequest(TenantScoped, Base):
     due_by: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default="open")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # How many missed calls this request stands for: a caller who tries again gets no second
+    # request, but the count shows how often they tried.
+    missed_calls: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     assignee_agent_id: Mapped[int | None] = mapped_column(
         ForeignKey("agents.id", ondelete="SET NULL")
     )

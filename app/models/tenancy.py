@@ -20,6 +20,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     default_region: Mapped[str] = mapped_column(String(2), default="NL")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    # Internal numbers, e.g. "2xx, 3000-3099" (app.phone.ExtensionPlan); None: guess by length.
+    extension_plan: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -70,7 +70,11 @@ async def lookup(
         caller = _read_number(number, region, "number")
         called_number = _read_number(called, region, "called") if called else None
         card = await recognise_number(
-            session, tenant_id=principal.tenant_id, number=caller, called=called_number
+            session,
+            tenant_id=principal.tenant_id,
+            number=caller,
+            called=called_number,
+            region=region,
         )
         masked = caller.masked
     audit.record(
@@ -101,7 +105,11 @@ async def contact_card(
     """Everything about one contact, as on a ringing card."""
     caller = _read_number(number, principal.tenant_region, "number") if number else None
     card = await recognise_contact(
-        session, tenant_id=principal.tenant_id, contact_id=contact_id, number=caller
+        session,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        number=caller,
+        region=principal.tenant_region,
     )
     if card is None:
         raise NotFound(f"No contact {contact_id} in this tenant.")

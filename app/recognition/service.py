@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Contact, NumberChoice, ServiceProfile, utcnow
-from app.phone import PhoneNumber
+from app.phone import DEFAULT_REGION, PhoneNumber, display
 from app.recognition import queries
 from app.recognition.schemas import (
     CallbackBrief,
@@ -23,15 +23,15 @@ from app.recognition.schemas import (
 )
 
 
-def describe_number(number: PhoneNumber) -> CallerNumber:
-    """What the number itself tells an agent."""
+def describe_number(number: PhoneNumber, region: str = DEFAULT_REGION) -> CallerNumber:
+    """What the number itself tells an agent of a tenant in `region`."""
     return CallerNumber(
         raw=number.raw,
         e164=number.e164,
         kind=str(number.kind),
         region=number.region,
         region_description=number.region_description,
-        display=number.national if number.region == "NL" else number.international,
+        display=display(number, region),
     )
 
 
@@ -42,19 +42,20 @@ async def recognise_number(
     number: PhoneNumber,
     called: PhoneNumber | None = None,
     now: datetime | None = None,
+    region: str = DEFAULT_REGION,
 ) -> Card:
     """The card for a calling number: known, ambiguous (a shared number), unknown or withheld."""
     now = now or utcnow()
     called_key = called.key if called is not None else None
     if number.is_withheld or number.key is None:
         card = Card(match="withheld" if number.is_withheld else "unknown")
-        card.number = describe_number(number)
+        card.number = describe_number(number, region)
         await _fill_details(session, card, tenant_id, None, None, called_key, [], now)
         return card
     statement, params = queries.candidates_for_number(tenant_id, number.key)
     rows = (await session.execute(statement, params)).all()
     card = _card_from_candidates(rows)
-    card.number = describe_number(number)
+    card.number = describe_number(number, region)
     top = rows[0][0] if rows else None
     await _fill_details(
         session,
@@ -77,6 +78,7 @@ async def recognise_contact(
     number: PhoneNumber | None = None,
     called: PhoneNumber | None = None,
     now: datetime | None = None,
+    region: str = DEFAULT_REGION,
 ) -> Card | None:
     """The card of one contact (an agent picked them among a household); None if not ours."""
     now = now or utcnow()
@@ -85,7 +87,7 @@ async def recognise_contact(
         return None
     card = _card_from_candidates([row])
     if number is not None:
-        card.number = describe_number(number)
+        card.number = describe_number(number, region)
     key = number.key if number is not None else None
     called_key = called.key if called is not None else None
     await _fill_details(session, card, tenant_id, contact_id, key, called_key, row[0].tags, now)

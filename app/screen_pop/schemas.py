@@ -26,6 +26,12 @@ class PopCall(BaseModel):
     from_e164: str | None
     from_display: str | None
     to_e164: str | None
+    party_e164: str | None = Field(
+        default=None,
+        description="The other party: the caller on an inbound call, the person called on an "
+        "outbound one (the card is about them)",
+    )
+    party_display: str | None = Field(default=None, description="party_e164 as agents read it")
     line_label: str | None
     ringing_extension: str | None
     answered_by_agent_id: int | None

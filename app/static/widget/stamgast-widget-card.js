@@ -51,10 +51,20 @@
     return h("div", { class: "badges" }, badges);
   }
 
+  // The other party: who rang us, or whom we rang (older servers only send from_*).
+  function partyNumber(call) {
+    return call.party_e164 !== undefined ? call.party_e164 : call.from_e164;
+  }
+
+  function partyDisplay(call) {
+    const shown = call.party_display !== undefined ? call.party_display : call.from_display;
+    return shown || partyNumber(call);
+  }
+
   function numberLine(entry, view) {
     const { t } = view;
     const number = entry.card && entry.card.number;
-    const shown = (number && number.display) || entry.call.from_display || entry.call.from_e164;
+    const shown = (number && number.display) || partyDisplay(entry.call);
     const kind = number && number.kind && !["withheld"].includes(number.kind)
       ? view.label("number_kind_", number.kind) : null;
     return dot(shown, number && number.region_description, kind);
@@ -67,7 +77,7 @@
     let name = card && card.display_name;
     if (!name) {
       name = match === "withheld" ? t("withheld_name")
-        : entry.call.from_display || entry.call.from_e164 || t("unknown_name");
+        : partyDisplay(entry.call) || t("unknown_name");
     }
     const rows = [renderBadges(card, view), h("h2", { class: "name", "data-testid": "caller-name" }, name)];
     if (card && card.form_of_address) {
@@ -292,7 +302,7 @@
     if (card && match === "ambiguous" && card.candidates && card.candidates.length) {
       body.push(renderCandidates(entry, view));
     }
-    if (match === "unknown" && entry.call.from_e164 && !entry.saved) {
+    if (match === "unknown" && partyNumber(entry.call) && !entry.saved) {
       body.push(renderCreateContact(entry, view));
     }
     if (card) {

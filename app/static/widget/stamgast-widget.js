@@ -424,7 +424,8 @@
       if (!("Notification" in globalThis) || Notification.permission !== "granted" || !document.hidden) return;
       const { t } = this._view;
       const card = entry.card;
-      const title = (card && card.display_name) || entry.call.from_display || t("notify_incoming");
+      const title = (card && card.display_name) || entry.call.party_display || entry.call.from_display
+        || t("notify_incoming");
       const overdue = card && (card.callbacks || []).some((cb) => cb.overdue);
       const body = [t("notify_incoming"), entry.call.line_label, overdue ? t("notify_overdue") : null]
         .filter(Boolean).join(" · ");
@@ -528,8 +529,17 @@
       }
     }
 
+    _partyNumber(entry) {
+      const call = entry.call;
+      return call.party_e164 !== undefined ? call.party_e164 : call.from_e164;
+    }
+
+    _direction(entry) {
+      return entry.call.direction === "outbound" ? "outbound" : "inbound";
+    }
+
     _callerNumber(entry) {
-      return (entry.card && entry.card.number && entry.card.number.e164) || entry.call.from_e164;
+      return (entry.card && entry.card.number && entry.card.number.e164) || this._partyNumber(entry);
     }
 
     async _pick(entry, candidate) {
@@ -552,13 +562,13 @@
     async _addNote(entry) {
       const summary = (entry.drafts.note || "").trim();
       if (!summary) return;
-      const body = { contact_id: entry.card.contact_id, channel: "phone", direction: "inbound", summary };
+      const body = { contact_id: entry.card.contact_id, channel: "phone", direction: this._direction(entry), summary };
       if (this._me) body.agent_id = this._me.agent_id;
       const saved = await this._api("POST", "/v1/interactions", body);
       entry.drafts.note = "";
       const brief = {
         id: saved && saved.id, occurred_at: (saved && saved.occurred_at) || new Date().toISOString(),
-        channel: "phone", direction: "inbound", summary, outcome: null, agent_name: this._me ? this._me.name : null,
+        channel: "phone", direction: this._direction(entry), summary, outcome: null, agent_name: this._me ? this._me.name : null,
       };
       entry.card = { ...entry.card, interactions: [brief, ...(entry.card.interactions || [])] };
     }
@@ -566,7 +576,7 @@
     async _createContact(entry) {
       const name = (entry.drafts.createName || "").trim();
       if (!name) return;
-      const number = entry.call.from_e164 || this._callerNumber(entry);
+      const number = this._partyNumber(entry) || this._callerNumber(entry);
       const body = { display_name: name, numbers: [{ number }] };
       const address = (entry.drafts.createAddress || "").trim();
       if (address) body.form_of_address = address;
