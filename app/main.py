@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,6 +18,7 @@ from app.calls.providers import ProviderDirectory
 from app.calls.receiver import WebhookReceiver
 from app.calls.router import config_router as provider_router
 from app.calls.router import webhook_router
+from app.calls.sweeper import sweep_forever
 from app.connectors import start_connectors, stop_connectors
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
@@ -28,6 +30,7 @@ from app.screen_pop.broker import make_broker
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.router import router as screen_pop_router
 from app.settings import Settings, get_settings
+from app.tenants.router import router as tenant_router
 from app.widget.router import router as widget_router
 
 
@@ -54,8 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             budget_seconds=settings.webhook_budget_seconds,
         )
         connectors = await start_connectors(app)
+        sweeper = asyncio.create_task(
+            sweep_forever(
+                app.state.sessionmaker,
+                hub,
+                interval=settings.call_sweep_interval_seconds,
+                ringing_after=timedelta(seconds=settings.call_ringing_timeout_seconds),
+                answered_after=timedelta(seconds=settings.call_answered_timeout_seconds),
+            )
+        )
         with server_gc():
             yield
+        sweeper.cancel()
         await stop_connectors(connectors)
         await app.state.webhooks.stop()
         await hub.stop()
@@ -83,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lookup_router, prefix="/v1")
     app.include_router(api_router, prefix="/v1")
     app.include_router(me_router, prefix="/v1")
+    app.include_router(tenant_router, prefix="/v1")
     app.include_router(provider_router, prefix="/v1")
     app.include_router(screen_pop_router, prefix="/v1")
     app.include_router(webhook_router)

@@ -28,6 +28,20 @@ class Settings(BaseSettings):
         default=1.0, description="A webhook answers within this time, whatever fails behind it."
     )
     webhook_max_body_bytes: int = 64 * 1024
+    call_ringing_timeout_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A call still ringing (or held by an IVR) this long after it began has "
+        "lost its final event: it is closed as missed.",
+    )
+    call_answered_timeout_seconds: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="An answered call with no final event this long after it began is closed.",
+    )
+    call_sweep_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often calls without a final event are looked for."
+    )
     public_base_url: str | None = Field(
         default=None, description="Public URL vendors use to reach us (for signature checks)."
     )

@@ -46,6 +46,11 @@ class ProviderDirectory:
         """Drop a cached entry after the config changed."""
         self._cache.pop((tenant_slug, provider), None)
 
+    def forget_tenant(self, tenant_slug: str) -> None:
+        """Drop every cached entry of a tenant after its own settings changed."""
+        for key in [key for key in self._cache if key[0] == tenant_slug]:
+            del self._cache[key]
+
     async def find(
         self, session: AsyncSession, tenant_slug: str, provider: str
     ) -> TenantProvider | None:

@@ -1,0 +1,1 @@
+"""The tenant's own settings: how its numbers are read."""

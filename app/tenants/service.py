@@ -1,0 +1,29 @@
+"""Reading and changing the tenant's settings."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidInput, NotFound
+from app.models import Tenant
+from app.phone import ExtensionPlan, ExtensionPlanError
+
+
+async def get_tenant(session: AsyncSession, *, tenant_id: int) -> Tenant:
+    """The tenant row; NotFound if it was deleted under the key."""
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(f"No tenant {tenant_id}.")
+    return tenant
+
+
+async def set_extension_plan(session: AsyncSession, *, tenant_id: int, spec: str | None) -> Tenant:
+    """Store the plan in its canonical spelling; InvalidInput says how to write a bad one."""
+    try:
+        plan = ExtensionPlan.parse(spec)
+    except ExtensionPlanError as exc:
+        raise InvalidInput(f"`extension_plan`: {exc}") from None
+    tenant = await get_tenant(session, tenant_id=tenant_id)
+    tenant.extension_plan = None if plan is None else str(plan)
+    await session.flush()
+    return tenant
