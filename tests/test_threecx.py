@@ -12,13 +12,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.integrations.threecx import service
+from app.calls import receiver as receiver_module
+from app.integrations.threecx import service, template
 from app.integrations.threecx.template import render_template
 from app.models import AuditEvent, Call
+from telephony_adapters.base import CallEvent, NumberStyle
 from tests.conftest import TenantCtx
+from tests.support import vendor_fixtures
 from tests.support.threecx import (
     ADA,
-    FIXTURES,
     HOUSEHOLD,
     RANG_AT,
     SECRET,
@@ -28,6 +30,7 @@ from tests.support.threecx import (
     headers,
     lookup,
     pops_for,
+    post_report,
     rang_at,
     report,
     rows,
@@ -42,11 +45,11 @@ def test_template_matches_the_snapshot_and_is_well_formed() -> None:
     xml = render_template(
         base_url="https://stamgast.example.org/", tenant_slug="zorg-eemland", country="NL"
     )
-    assert xml == (FIXTURES / "template.xml").read_text(encoding="utf-8")
+    assert xml == vendor_fixtures.load("threecx", "stamgast-template.xml").text
     crm = ET.fromstring(xml.encode())
     assert crm.tag == "Crm"
     assert crm.find("Number").attrib["Prefix"] == "AsIs"  # type: ignore[union-attr]
-    scenarios = {s.attrib["Id"]: s for s in crm.iter("Scenario")}
+    scenarios = {s.get("Id", ""): s for s in crm.iter("Scenario")}
     assert set(scenarios) == {"", "ReportCall"}
     outputs = {o.attrib["Type"] for o in scenarios[""].iter("Output")}
     assert outputs == {
@@ -250,3 +253,116 @@ def test_display_names_split_into_first_and_last() -> None:
     assert service.split_name("Ada de Vries") == ("Ada", "de Vries")
     assert service.split_name("Vries, Ada de") == ("Ada de", "Vries")
     assert service.split_name("  Mohammed  ") == ("Mohammed", "")
+
+
+async def test_lookup_with_the_database_down_answers_and_keeps_the_call(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    tenant: TenantCtx,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """3CX gets a valid empty answer in time; the call and its card follow on recovery."""
+    ids = await add_people(app, tenant)
+    await connect(api)
+    directory = app.state.provider_directory
+    real_find = directory.find
+
+    async def down(*_args: Any) -> None:
+        raise ConnectionRefusedError("database down")
+
+    monkeypatch.setattr(directory, "find", down)
+    started = time.monotonic()
+    response = await lookup(client, tenant, ADA)
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 200 and response.json() == {"contacts": []}
+    assert app.state.webhooks.held == 1
+    assert await rows(app, Call, tenant) == []
+
+    monkeypatch.setattr(directory, "find", real_find)  # the database is back
+    for _ in range(100):
+        if await pops_for(app, tenant, ids["sanne"]):
+            break
+        await asyncio.sleep(0.05)
+    [pop] = await pops_for(app, tenant, ids["sanne"])
+    assert pop["type"] == "call.ringing" and pop["card"]["display_name"] == "Ada de Vries"
+    [call] = await rows(app, Call, tenant)
+    assert call.provider == "threecx" and call.contact_id == ids["ada"]
+
+
+async def test_lookup_pop_survives_a_broker_hiccup(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    tenant: TenantCtx,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The broker refuses the first publish: 3CX still gets its contacts, the card follows."""
+    ids = await add_people(app, tenant)
+    await connect(api)
+    hub = app.state.hub
+    real_publish = hub.publish
+    refused: list[Any] = []
+
+    async def flaky_publish(*args: Any) -> None:
+        if not refused:
+            refused.append(args)
+            raise ConnectionError("broker down")
+        await real_publish(*args)
+
+    monkeypatch.setattr(hub, "publish", flaky_publish)
+    response = await lookup(client, tenant, ADA)
+    assert [c["id"] for c in response.json()["contacts"]] == [ids["ada"]]
+    assert len(refused) == 1
+    for _ in range(50):
+        if await pops_for(app, tenant, ids["sanne"]):
+            break
+        await asyncio.sleep(0.05)
+    [pop] = await pops_for(app, tenant, ids["sanne"])
+    assert pop["type"] == "call.ringing" and pop["call"]["provider"] == "threecx"
+    assert app.state.webhooks.held_pops == 0
+
+
+async def test_events_carry_the_number_style_of_the_template(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    tenant: TenantCtx,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every event 3CX's requests become says how the template's Number Prefix writes numbers."""
+    await add_people(app, tenant)
+    await connect(api)
+    seen: list[CallEvent] = []
+    real_handle = receiver_module.handle_event
+
+    async def spy(session: Any, *, tenant: Any, event: CallEvent) -> Any:
+        seen.append(event)
+        return await real_handle(session, tenant=tenant, event=event)
+
+    monkeypatch.setattr(receiver_module, "handle_event", spy)
+    await lookup(client, tenant, "31612345678")
+    await post_report(client, tenant, report("31612345678", "Inbound", RANG_AT))
+    await post_report(client, tenant, report("0687654321", "Missed", RANG_AT))
+    assert [e.kind for e in seen] == ["ringing", "answered", "ended", "missed"]
+    assert {e.number_style for e in seen} == {NumberStyle.E164}
+    assert [e.person_answered for e in seen] == [None, None, True, False]
+    assert seen[0].from_raw == ADA
+
+
+@pytest.mark.parametrize(
+    ("prefix", "style"),
+    [
+        ("AsIs", NumberStyle.E164),
+        ("Plus", NumberStyle.E164),
+        ("Off", NumberStyle.DIALLED),
+        ("Zeros", NumberStyle.DIALLED),
+    ],
+)
+def test_number_prefix_decides_the_number_style(prefix: str, style: NumberStyle) -> None:
+    assert template.number_style(prefix) is style
+
+
+def test_unknown_number_prefix_is_refused() -> None:
+    with pytest.raises(ValueError, match="AsIs, Off, Plus or Zeros"):
+        template.number_style("Minus")

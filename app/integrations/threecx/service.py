@@ -20,6 +20,7 @@ from app.calls.providers import TenantProvider
 from app.errors import NotFound, StamgastError, Unauthorized
 from app.integrations.threecx import PROVIDER, SECRET_HEADER
 from app.integrations.threecx.schemas import ThreeCXContact
+from app.integrations.threecx.template import NUMBER_STYLE
 from app.models import Call, Contact, ContactNumber
 from app.phone import NumberKind, PhoneNumber
 from app.recognition.service import recognise_number
@@ -92,6 +93,7 @@ def ringing_event(*, tenant: TenantProvider, number: PhoneNumber, at: datetime) 
         to_raw="",
         direction=Direction.INBOUND,
         occurred_at=at,
+        number_style=NUMBER_STYLE,
     )
 
 
