@@ -371,7 +371,8 @@ def test_unknown_number_prefix_is_refused() -> None:
 # --- our template against 3CX's description and templates in production ----------------------
 
 PRODUCTION = ("zammad.xml", "pipedrive.xml")
-# From 3CX's "CRM template XML description" (www.3cx.com/docs/server-side-crm-template-xml-description/).
+# From 3CX's "CRM template XML description":
+# https://www.3cx.com/docs/server-side-crm-template-xml-description/
 DESCRIBED_CHILDREN = ["Number", "Connection", "Parameters", "Authentication", "Scenarios"]
 DESCRIBED_PREFIXES = {"AsIs", "Off", "Plus", "Zeros"}
 # Where we differ from every production template on purpose (docs/3cx.md explains each):
