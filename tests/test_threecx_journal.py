@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.integrations.threecx import journal, router
+from app.integrations.threecx import journal
 from app.models import Call, CallbackRequest, Interaction
 from tests.conftest import TenantCtx
 from tests.support.threecx import (
@@ -140,22 +142,40 @@ async def test_outbound_report_closes_the_card_its_lookup_opened(
     assert pops[1]["call"]["interaction_id"] == out["interaction_id"]
 
 
-async def test_a_database_outage_answers_3cx_without_failing(
+async def test_a_database_outage_answers_3cx_and_keeps_the_report(
+    app: FastAPI,
     api: httpx.AsyncClient,
     client: httpx.AsyncClient,
     tenant: TenantCtx,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """3CX gets a valid answer within the budget; the report is recorded once we recover."""
+    await add_people(app, tenant)
     await connect(api)
+    directory = app.state.provider_directory
+    real_find = directory.find
 
     async def down(*_args: Any) -> None:
         raise ConnectionRefusedError("database down")
 
-    monkeypatch.setattr(router, "_find", down)
-    response = await lookup(client, tenant, ADA)
-    assert response.status_code == 200 and response.json() == {"contacts": []}
+    monkeypatch.setattr(directory, "find", down)
+    started = time.monotonic()
     journalled = await post_report(client, tenant, report(ADA, "Missed", RANG_AT))
-    assert journalled.status_code == 503 and journalled.json()["code"] == "unavailable"
+    assert time.monotonic() - started < 1.5
+    assert journalled.status_code == 202, journalled.text
+    assert journalled.json()["ok"] is True and journalled.json()["call_id"] is None
+    assert app.state.webhooks.held == 1
+    assert await rows(app, Call, tenant) == []
+
+    monkeypatch.setattr(directory, "find", real_find)  # the database is back
+    for _ in range(100):
+        if await rows(app, CallbackRequest, tenant):
+            break
+        await asyncio.sleep(0.05)
+    [callback] = await rows(app, CallbackRequest, tenant)
+    assert callback.number_e164 == ADA
+    assert [c.state for c in await rows(app, Call, tenant)] == ["missed"]
+    assert app.state.webhooks.held == 0
 
 
 async def test_bad_reports_are_refused_with_the_reason(

@@ -11,9 +11,10 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,7 +26,6 @@ from app.screen_pop.schemas import Pop
 from telephony_adapters.base import (
     Adapter,
     AdapterConfig,
-    AdapterError,
     AdapterRequest,
     AdapterResponse,
     CallEvent,
@@ -39,15 +39,93 @@ class ProviderNotConnected(Exception):
     """The tenant has not connected (or has disabled) this phone system."""
 
 
-@dataclass(frozen=True, slots=True)
-class HeldDelivery:
-    """A webhook we answered but could not process yet (the database was down)."""
+Pops = list[tuple[list[int], Pop]]
+AnswerT = TypeVar("AnswerT")
+AnswerT_co = TypeVar("AnswerT_co", covariant=True)
 
-    adapter: Adapter
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a delivery wrote in the receiver's transaction: events for the call lifecycle,
+    and the pops of rows it wrote itself (published after the commit, held if need be)."""
+
+    events: Sequence[CallEvent]
+    pops: Pops = field(default_factory=list)
+
+
+class Delivery(Protocol[AnswerT_co]):
+    """One request from a phone system, as the receiver takes it in.
+
+    A vendor webhook (`receive`) and an integration with its own endpoint shape (3CX's
+    lookup and call report) both come in as a Delivery: the receiver finds the tenant,
+    lets the delivery authenticate, records it, publishes its pops and answers within
+    the budget, or answers `fail_open` and keeps the delivery until it can be recorded.
+    """
+
     provider: str
     tenant_slug: str
-    request: AdapterRequest
     received_at: datetime
+
+    def authenticate(self, tenant: TenantProvider) -> None:
+        """Check the request is the tenant's and readable; no I/O. Raises to refuse it."""
+        ...
+
+    async def record(self, session: AsyncSession, tenant: TenantProvider) -> Recorded:
+        """The events to run through the call lifecycle (may read the tenant's rows)."""
+        ...
+
+    async def answer(self, tenant: TenantProvider, outcome: Outcome) -> AnswerT_co:
+        """The vendor's answer once recorded; the receiver bounds it by the budget."""
+        ...
+
+    def fail_open(self, tenant: TenantProvider | None) -> AnswerT_co:
+        """A valid answer when anything behind us failed or is late; never raises."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HeldDelivery:
+    """A delivery we answered but could not record yet (the database was down)."""
+
+    delivery: Delivery[Any]
+
+    @property
+    def received_at(self) -> datetime:
+        """When the phone system sent it."""
+        return self.delivery.received_at
+
+
+class _AdapterDelivery:
+    """A vendor webhook: the adapter verifies and parses it, and builds the answers."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        provider: str,
+        tenant_slug: str,
+        request: AdapterRequest,
+        fallback: AdapterConfig,
+    ) -> None:
+        self.adapter = adapter
+        self.provider = provider
+        self.tenant_slug = tenant_slug
+        self.request = request
+        self.received_at = utcnow()
+        self._events: list[CallEvent] = []
+        self._fallback = fallback  # answers fail-open before the tenant's config is known
+
+    def authenticate(self, tenant: TenantProvider) -> None:
+        self._events = self.adapter.parse(self.request, tenant.config, now=self.received_at)
+
+    async def record(self, session: AsyncSession, tenant: TenantProvider) -> Recorded:
+        return Recorded(self._events)
+
+    async def answer(self, tenant: TenantProvider, outcome: Outcome) -> AdapterResponse:
+        return self.adapter.respond(self.request, tenant.config, self._events, outcome)
+
+    def fail_open(self, tenant: TenantProvider | None) -> AdapterResponse:
+        config = tenant.config if tenant is not None else self._fallback
+        return _safe_fail_open(self.adapter, self.request, config)
 
 
 class WebhookReceiver:
@@ -86,40 +164,62 @@ class WebhookReceiver:
         self, adapter: Adapter, provider: str, tenant_slug: str, request: AdapterRequest
     ) -> AdapterResponse:
         """Verify and process; raises ProviderNotConnected or the adapter's errors (4xx)."""
+        fallback = AdapterConfig(secret="", public_base_url=self._directory.public_base_url)
+        return await self.deliver(
+            _AdapterDelivery(adapter, provider, tenant_slug, request, fallback)
+        )
+
+    async def deliver(self, delivery: Delivery[AnswerT]) -> AnswerT:
+        """Find the tenant, authenticate, record, publish and answer within the budget.
+
+        Raises ProviderNotConnected, or whatever `authenticate` raises (the route answers
+        4xx); anything failing behind that is answered with `fail_open`, and a delivery
+        that could not be recorded is kept and recorded when the database is back.
+        """
         started = time.monotonic()
-        received_at = utcnow()
+        where = f"{delivery.provider}/{delivery.tenant_slug}"
         try:
-            tenant = await asyncio.wait_for(self._find(tenant_slug, provider), self._budget)
+            tenant = await asyncio.wait_for(
+                self._find(delivery.tenant_slug, delivery.provider), self._budget
+            )
         except ProviderNotConnected:
             raise
         except Exception as exc:  # the database is down or slow: answer, keep, retry later
-            log.warning("webhook %s/%s held: %s", provider, tenant_slug, type(exc).__name__)
-            self._hold(HeldDelivery(adapter, provider, tenant_slug, request, received_at))
-            fallback = AdapterConfig(secret="", public_base_url=self._directory.public_base_url)
-            return _safe_fail_open(adapter, request, fallback)
-        events = adapter.parse(request, tenant.config, now=received_at)
-        task = asyncio.ensure_future(self._process(tenant, events))
+            log.warning("webhook %s held: %s", where, type(exc).__name__)
+            self._hold(HeldDelivery(delivery))
+            return self._fail_open(delivery, None)
+        delivery.authenticate(tenant)
+        task = asyncio.ensure_future(self._record(tenant, delivery))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        remaining = max(0.0, self._budget - (time.monotonic() - started))
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(task), remaining)
+            outcome = await asyncio.wait_for(asyncio.shield(task), self._left(started))
         except TimeoutError:
             # The work goes on in the background; the card follows when it is ready.
-            log.warning("webhook %s/%s over budget, answered fail-open", provider, tenant_slug)
-            task.add_done_callback(
-                self._hold_on_failure(adapter, provider, tenant_slug, request, received_at)
-            )
-            return _safe_fail_open(adapter, request, tenant.config)
+            log.warning("webhook %s over budget, answered fail-open", where)
+            task.add_done_callback(self._hold_on_failure(delivery))
+            return self._fail_open(delivery, tenant)
         except Exception as exc:
-            log.warning("webhook %s/%s failed (%s), held", provider, tenant_slug, exc)
-            self._hold(HeldDelivery(adapter, provider, tenant_slug, request, received_at))
-            return _safe_fail_open(adapter, request, tenant.config)
-        try:
-            return adapter.respond(request, tenant.config, events, outcome)
-        except Exception:
-            log.exception("adapter %s could not build its response", provider)
-            return _safe_fail_open(adapter, request, tenant.config)
+            log.warning("webhook %s failed (%s), held", where, exc)
+            self._hold(HeldDelivery(delivery))
+            return self._fail_open(delivery, tenant)
+        answering = asyncio.ensure_future(delivery.answer(tenant, outcome))
+        # asyncio.wait (not wait_for) lets an answer that needs no I/O finish even when
+        # the budget is spent exactly.
+        await asyncio.wait({answering}, timeout=self._left(started))
+        if not answering.done():
+            answering.cancel()
+            log.warning("webhook %s answer over budget, answered fail-open", where)
+            return self._fail_open(delivery, tenant)
+        if answering.exception() is not None:
+            log.error(
+                "webhook %s could not build its answer", where, exc_info=answering.exception()
+            )
+            return self._fail_open(delivery, tenant)
+        return answering.result()
+
+    def _left(self, started: float) -> float:
+        return max(0.0, self._budget - (time.monotonic() - started))
 
     async def ingest(self, tenant_slug: str, provider: str, events: list[CallEvent]) -> Outcome:
         """Process events a connector read from a phone system's own stream (AMI, ARI, ESL).
@@ -128,7 +228,7 @@ class WebhookReceiver:
         connected (`PUT /v1/providers/<provider>`), which says which tenant the calls are for.
         """
         tenant = await self._find(tenant_slug, provider)
-        return await self._process(tenant, events)
+        return await self._process(tenant, Recorded(events))
 
     async def _find(self, tenant_slug: str, provider: str) -> TenantProvider:
         async with self._sessionmaker() as session:
@@ -140,11 +240,22 @@ class WebhookReceiver:
             )
         return found
 
-    async def _process(self, tenant: TenantProvider, events: list[CallEvent]) -> Outcome:
+    async def _record(self, tenant: TenantProvider, delivery: Delivery[Any]) -> Outcome:
+        return await self._process(tenant, delivery.record)
+
+    async def _process(
+        self,
+        tenant: TenantProvider,
+        recording: Recorded | Callable[[AsyncSession, TenantProvider], Awaitable[Recorded]],
+    ) -> Outcome:
         outcome = Outcome()
-        pops = []
         async with self._sessionmaker() as session:
-            for event in events:
+            if isinstance(recording, Recorded):
+                recorded = recording
+            else:
+                recorded = await recording(session, tenant)
+            pops = list(recorded.pops)
+            for event in recorded.events:
                 result = await handle_event(session, tenant=tenant, event=event)
                 pops.extend(result.pops)
                 if result.outcome.recognised_name is not None or not result.duplicate:
@@ -153,12 +264,16 @@ class WebhookReceiver:
         # Publish after commit, so an agent acting on the pop finds the rows. The events
         # are recorded now: if the broker is down, the pops wait here, not the events.
         for agent_ids, pop in pops:
-            try:
-                await self._hub.publish(tenant.tenant_id, agent_ids, pop)
-            except Exception as exc:
-                log.warning("pop %s held, broker unavailable: %s", pop.pop_id, exc)
-                self._hold_pop(tenant.tenant_id, agent_ids, pop)
+            await self.publish(tenant.tenant_id, agent_ids, pop)
         return outcome
+
+    async def publish(self, tenant_id: int, agent_ids: list[int], pop: Pop) -> None:
+        """Publish a pop; when the broker is down it is held and published once it is back."""
+        try:
+            await self._hub.publish(tenant_id, agent_ids, pop)
+        except Exception as exc:
+            log.warning("pop %s held, broker unavailable: %s", pop.pop_id, exc)
+            self._hold_pop(tenant_id, agent_ids, pop)
 
     def _hold_pop(self, tenant_id: int, agent_ids: list[int], pop: Pop) -> None:
         self._held_pops.append((tenant_id, agent_ids, pop))
@@ -185,34 +300,44 @@ class WebhookReceiver:
             self._retry_task = asyncio.create_task(self._retry_held())
 
     def _hold_on_failure(
-        self,
-        adapter: Adapter,
-        provider: str,
-        slug: str,
-        request: AdapterRequest,
-        received_at: datetime,
+        self, delivery: Delivery[Any]
     ) -> Callable[[asyncio.Future[Outcome]], None]:
         def done(task: asyncio.Future[Outcome]) -> None:
             if not task.cancelled() and task.exception() is not None:
-                self._hold(HeldDelivery(adapter, provider, slug, request, received_at))
+                self._hold(HeldDelivery(delivery))
 
         return done
 
+    def _fail_open(self, delivery: Delivery[AnswerT], tenant: TenantProvider | None) -> AnswerT:
+        return delivery.fail_open(tenant)
+
     async def _retry_held(self) -> None:
-        """Process held deliveries once the database answers again, oldest first."""
+        """Record held deliveries once the database answers again, oldest first."""
         delay = 0.5
         while self._held:
-            delivery = self._held[0]
+            delivery = self._held[0].delivery
             try:
                 tenant = await self._find(delivery.tenant_slug, delivery.provider)
-                events = delivery.adapter.parse(
-                    delivery.request, tenant.config, now=delivery.received_at
-                )
-                await self._process(tenant, events)
             except ProviderNotConnected:
-                pass  # nothing to do for it: drop it
-            except AdapterError as exc:
-                log.warning("held webhook refused on retry: %s", exc.message)
+                self._held.popleft()  # nothing to do for it: drop it
+                continue
+            except Exception:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            try:
+                delivery.authenticate(tenant)
+            except Exception as exc:  # no I/O in there: a refusal, never an outage
+                log.warning(
+                    "held webhook %s/%s refused on retry: %s",
+                    delivery.provider,
+                    delivery.tenant_slug,
+                    getattr(exc, "message", type(exc).__name__),
+                )
+                self._held.popleft()
+                continue
+            try:
+                await self._record(tenant, delivery)
             except Exception:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +23,6 @@ from tests.conftest import TenantCtx
 SECRET = "threecx-secret-0123456789"
 ADA = "+31612345678"
 HOUSEHOLD = "+31331234567"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "threecx"
 RANG_AT = datetime(2026, 3, 2, 9, 30, 20, tzinfo=UTC)
 
 

@@ -22,6 +22,7 @@ from app.calls.routing import find_answering_agent, route_call
 from app.errors import InvalidInput
 from app.integrations.threecx import PROVIDER
 from app.integrations.threecx.schemas import CallType, JournalIn, JournalOut
+from app.integrations.threecx.template import NUMBER_STYLE
 from app.models import Call, CallbackRequest, Interaction
 from app.phone import PhoneNumber, normalise
 from app.recognition.service import recognise_number
@@ -137,6 +138,8 @@ def inbound_events(entry: JournalEntry, call_key: str, tenant: TenantProvider) -
             to_raw="",
             answered_by=answered_by,
             occurred_at=at,
+            number_style=NUMBER_STYLE,
+            person_answered=None if kind is EventKind.ANSWERED else entry.call_type == "Inbound",
         )
 
     if entry.call_type == "Missed":

@@ -17,20 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls.providers import TenantProvider
-from app.errors import NotFound, StamgastError, Unauthorized
+from app.errors import NotFound, Unauthorized
 from app.integrations.threecx import PROVIDER, SECRET_HEADER
 from app.integrations.threecx.schemas import ThreeCXContact
+from app.integrations.threecx.template import NUMBER_STYLE
 from app.models import Call, Contact, ContactNumber
 from app.phone import NumberKind, PhoneNumber
 from app.recognition.service import recognise_number
 from telephony_adapters.base import CallEvent, Direction, EventKind
-
-
-class Unavailable(StamgastError):
-    """The database did not answer in time: 3CX may send it again."""
-
-    status_code = 503
-    code = "unavailable"
 
 
 def check_caller(found: TenantProvider | None, tenant_slug: str, secret: str | None) -> None:
@@ -92,6 +86,7 @@ def ringing_event(*, tenant: TenantProvider, number: PhoneNumber, at: datetime) 
         to_raw="",
         direction=Direction.INBOUND,
         occurred_at=at,
+        number_style=NUMBER_STYLE,
     )
 
 

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
 from app.integrations.threecx import SECRET_HEADER
+from telephony_adapters.base import NumberStyle
 
 SECRET_PARAMETER = "StamgastSecret"
 JOURNAL_PARAMETER = "ReportCallEnabled"
@@ -43,6 +44,30 @@ JOURNAL_VALUES = (
     ("CallStartTimeUTC", _utc("CallStartTimeUTC"), 2),
     ("CallEndTimeUTC", _utc("CallEndTimeUTC"), 2),
 )
+
+
+# How 3CX rewrites a number's international prefix before filling in [Number] (3CX's
+# template description: AsIs keeps "+"/"00", Off drops it, Plus makes it "+", Zeros "00").
+# AsIs: 3CX passes on what the trunk delivered, and our reader takes every form.
+NUMBER_PREFIX = "AsIs"
+
+
+def number_style(prefix: str) -> NumberStyle:
+    """How [Number] reads under a template's `Number Prefix`.
+
+    Plus and AsIs keep the country code wherever the trunk gave one ("+31…", "0031…", or
+    bare E.164 digits "31612…" from trunks that drop the "+"): a bare digit string is then
+    E.164. Off strips the prefix and leaves "31612…" and "0612…" alike, and Zeros writes
+    "0031…": both are read as dialled (an E.164 reading would mistake national numbers).
+    """
+    if prefix in ("Plus", "AsIs"):
+        return NumberStyle.E164
+    if prefix in ("Off", "Zeros"):
+        return NumberStyle.DIALLED
+    raise ValueError(f"unknown 3CX Number Prefix {prefix!r}: AsIs, Off, Plus or Zeros")
+
+
+NUMBER_STYLE = number_style(NUMBER_PREFIX)
 
 
 def integration_urls(base_url: str, tenant_slug: str) -> tuple[str, str]:
@@ -82,7 +107,8 @@ def _parameters(crm: ET.Element, secret: str | None) -> None:
 
 
 def _lookup_scenario(scenarios: ET.Element, url: str) -> None:
-    scenario = ET.SubElement(scenarios, "Scenario", Id="", Type="REST")
+    # The default scenario has no Id, as in 3CX's production templates.
+    scenario = ET.SubElement(scenarios, "Scenario", Type="REST")
     request = ET.SubElement(
         scenario,
         "Request",
@@ -144,7 +170,7 @@ def render_template(
     )
     # AsIs: 3CX sends the number as it came in; our normaliser reads every format, and an
     # empty MaxLength keeps 3CX from cutting digits off before we see them.
-    ET.SubElement(crm, "Number", Prefix="AsIs", MaxLength="")
+    ET.SubElement(crm, "Number", Prefix=NUMBER_PREFIX, MaxLength="")
     ET.SubElement(crm, "Connection", MaxConcurrentRequests="8")
     _parameters(crm, secret)
     # The secret travels in a header of each request, not in 3CX's Authentication element.
