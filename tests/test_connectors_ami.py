@@ -130,8 +130,8 @@ def test_hangup_before_any_dial_rings_then_ends_and_internal_calls_are_skipped()
     ]
     internal = {**newchannel, "CallerIDNum": "201"}
     assert AmiCallTracker().feed([internal, hangup]) == []
-    # A call whose start we did not see (connected mid-call) is not reported.
-    assert AmiCallTracker().feed(parsed(ANSWERED)[4:]) == []
+    # A call already dialled when we connected (mid-call) is not reported.
+    assert AmiCallTracker().feed(parsed(ANSWERED)[5:]) == []
 
 
 def test_queue_through_local_channels_is_one_call() -> None:

@@ -73,7 +73,7 @@ def test_stasis_call_answered_by_201() -> None:
     )
     assert ringing.ringing_extension == "201" and answered.answered_by == "201"
     assert ringing.occurred_at is not None and ringing.occurred_at.isoformat() == (
-        "2024-05-01T10:00:01.020000+02:00"  # when 201 started ringing
+        "2024-05-01T10:00:00.120000+02:00"  # when the call entered the Stasis app
     )
     assert ended.raw["cause_txt"] == "Normal Clearing"
 
@@ -97,11 +97,15 @@ def test_answer_by_state_change_and_missed_causes() -> None:
     assert AriCallTracker().feed(busy)[-1].kind is EventKind.MISSED
 
 
-def test_caller_channel_up_is_not_an_answer_and_legs_never_start_calls() -> None:
+def test_caller_channel_up_is_an_application_answer_and_legs_never_start_calls() -> None:
     trunk_up: dict[str, Any] = copy.deepcopy(ANSWERED[6])
     assert trunk_up["channel"]["state"] == "Up"
     events = AriCallTracker().feed([ANSWERED[0], trunk_up])
-    assert events == []  # no Dial yet: nothing to report
+    # The app answered the caller's channel: the card pops, nobody has the caller yet.
+    assert [(e.kind, e.by_application, e.answered_by) for e in events] == [
+        (EventKind.RINGING, False, None),
+        (EventKind.ANSWERED, True, None),
+    ]
     # An agent's channel created without linkedid is not a call of its own.
     assert AriCallTracker().feed([ANSWERED[1]]) == []
 
