@@ -17,8 +17,9 @@ the numbers from its creation) or as the `peer` (a leg). `Dial` rings its peer
 (`dialstatus` ANSWER answers by it); `ChannelStateChange` to `Up` of an agent's leg
 answers; so does another channel entering the caller's bridge (`ChannelEnteredBridge`:
 an agent the app originated and bridged); `ChannelDestroyed` of the caller's channel ends
-the call (MISSED for Q.850 causes 17/18/19/21 when never answered by an agent). Local channel halves (`Local/201@queue-…;1` and `;2`)
-are legs of the call that dialled the first half.
+the call (MISSED for Q.850 causes 17/18/19/21 when never answered by an agent). Local
+channel halves (`Local/201@queue-…;1` and `;2`) are legs of the call that dialled the
+first half.
 """
 
 from __future__ import annotations
