@@ -9,7 +9,10 @@ Uniqueid of its first channel, whose `Newchannel` gives caller and called number
 `DialBegin` rings an extension (`DestCallerIDNum`, else `DestExten`, else the endpoint of
 `DestChannel`); `DialEnd` with `DialStatus: ANSWER`, or another leg's `BridgeEnter`,
 answers it; the first channel's `Hangup` ends it (MISSED for Q.850 causes 17/18/19/21 when
-never answered). Legs other than the first never ring or end the call: no duplicates.
+never answered by an agent; the Hangup's `person_answered` is whether one did). Legs
+other than the first never ring or end the call: no duplicates. A call whose Newchannel
+went by before we connected starts at its caller's next DialBegin (an extension rings
+now: the card is still useful); one already dialled is not reported.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from telephony_adapters.base import CallEvent
+from telephony_adapters.base import CallEvent, NumberStyle
 from telephony_adapters.pbx_calls import (
     MISSED_CAUSES,
     CallBook,
@@ -28,6 +31,8 @@ from telephony_adapters.pbx_calls import (
 )
 
 PROVIDER = "asterisk_ami"
+# `CallerIDNum` and `Exten` are as the trunk or the phone sent them.
+NUMBER_STYLE = NumberStyle.DIALLED
 BANNER_PREFIX = "Asterisk Call Manager/"
 # Real messages are a few hundred bytes; a line or message past these is not AMI.
 MAX_LINE_BYTES = 16 * 1024
@@ -113,7 +118,9 @@ class AmiCallTracker:
     """AMI events in, `CallEvent`s out; one per connection target, kept across reconnects."""
 
     def __init__(self, *, internal_max_digits: int = 6) -> None:
-        self.book = CallBook(PROVIDER, internal_max_digits=internal_max_digits)
+        self.book = CallBook(
+            PROVIDER, internal_max_digits=internal_max_digits, number_style=NUMBER_STYLE
+        )
 
     def feed(self, messages: Iterable[Mapping[str, str]]) -> list[CallEvent]:
         """Handle one batch of messages (as read together) and return the call events."""
@@ -127,6 +134,22 @@ class AmiCallTracker:
         return self.book.get(message.get("Linkedid") or message.get("DestLinkedid")) or (
             self.book.of_leg(message.get("Uniqueid"))
         )
+
+    def _call_of_dial(self, message: Mapping[str, str]) -> TrackedCall | None:
+        """The dial's call; a first leg starting to dial that we never saw created starts one."""
+        call = self._call_of(message)
+        uniqueid = message.get("Uniqueid", "")
+        # Only a call's first channel (Linkedid = its own Uniqueid, or no Linkedid on
+        # Asterisk before 12) is a caller; a Local half or agent leg dialling on is not.
+        if call is None and uniqueid and message.get("Linkedid", uniqueid) == uniqueid:
+            call = self.book.start(
+                uniqueid,
+                first_leg=uniqueid,
+                caller=message.get("CallerIDNum", ""),
+                caller_name=message.get("CallerIDName"),
+                called=message.get("Exten", ""),
+            )
+        return call
 
     def _newchannel(self, message: Mapping[str, str]) -> None:
         uniqueid = message.get("Uniqueid", "")
@@ -147,7 +170,7 @@ class AmiCallTracker:
             self.book.add_leg(call, uniqueid, None)
 
     def _dial_begin(self, message: Mapping[str, str]) -> None:
-        call = self._call_of(message)
+        call = self._call_of_dial(message)
         if call is None:
             return
         if not call.called and message.get("Uniqueid") == call.first_leg:

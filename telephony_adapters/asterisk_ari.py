@@ -7,13 +7,19 @@ something else to continue them. Pure: no sockets here.
 
 The calls (see `pbx_calls` for when each event goes out): a call is its caller's channel
 (or its `linkedid`, where Asterisk sends one). `StasisStart` starts one with
-`caller.number` and `dialplan.exten`. A channel that is merely created may be a caller or
+`caller.number` and `dialplan.exten` and rings at once: a Stasis app often answers,
+plays a greeting or queues before it dials anyone, and the card must pop meanwhile. The
+app answering the caller's own channel (`state` Up at `StasisStart`, or a
+`ChannelStateChange` to Up, before any agent) is an ANSWERED with `by_application`. A
+channel that is merely created may be a caller or
 an agent's leg: ARI says which at its first `Dial`, as the `caller` (a call starts, with
 the numbers from its creation) or as the `peer` (a leg). `Dial` rings its peer
 (`dialstatus` ANSWER answers by it); `ChannelStateChange` to `Up` of an agent's leg
-answers; `ChannelDestroyed` of the caller's channel ends the call (MISSED for Q.850 causes
-17/18/19/21 when never answered). Local channel halves (`Local/201@queue-…;1` and `;2`)
-are legs of the call that dialled the first half.
+answers; so does another channel entering the caller's bridge (`ChannelEnteredBridge`:
+an agent the app originated and bridged); `ChannelDestroyed` of the caller's channel ends
+the call (MISSED for Q.850 causes 17/18/19/21 when never answered by an agent). Local
+channel halves (`Local/201@queue-…;1` and `;2`) are legs of the call that dialled the
+first half.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from telephony_adapters.base import CallEvent
+from telephony_adapters.base import CallEvent, NumberStyle
 from telephony_adapters.pbx_calls import (
     MAX_TRACKED_CALLS,
     MISSED_CAUSES,
@@ -37,6 +43,8 @@ from telephony_adapters.pbx_calls import (
 )
 
 PROVIDER = "asterisk_ari"
+# `caller.number` and `dialplan.exten` are as the trunk or the phone sent them.
+NUMBER_STYLE = NumberStyle.DIALLED
 
 AriEvent = Mapping[str, Any]
 
@@ -92,7 +100,7 @@ def _text(obj: Any, *path: str) -> str:
 def _raw(event: AriEvent) -> dict[str, str]:
     """The few fields worth keeping with the CallEvent (ARI events nest; CallEvent.raw is flat)."""
     raw = {"type": _text(event, "type"), "timestamp": _text(event, "timestamp")}
-    for part in ("channel", "peer"):
+    for part in ("channel", "peer", "bridge"):
         if isinstance(event.get(part), Mapping):
             raw[f"{part}.id"] = _text(event, part, "id")
             raw[f"{part}.name"] = _text(event, part, "name")
@@ -106,7 +114,9 @@ class AriCallTracker:
     """ARI events in, `CallEvent`s out; kept across reconnects of one connection target."""
 
     def __init__(self, *, internal_max_digits: int = 6) -> None:
-        self.book = CallBook(PROVIDER, internal_max_digits=internal_max_digits)
+        self.book = CallBook(
+            PROVIDER, internal_max_digits=internal_max_digits, number_style=NUMBER_STYLE
+        )
         # Channels created but not yet placed. ARI channels carry no linkedid, so whether a
         # new channel is a caller or an agent's leg shows only at its first Dial.
         self._created: OrderedDict[str, Any] = OrderedDict()
@@ -125,11 +135,32 @@ class AriCallTracker:
         if not channel_id or self.book.of_leg(channel_id) is not None:
             return
         self._created.pop(channel_id, None)
-        linked = self.book.get(_text(channel, "linkedid") or None)
+        linked = self.book.get(_text(channel, "linkedid") or None) or self._placed_by_app(channel)
         if linked is not None:  # an agent's channel of a call we track
             self.book.add_leg(linked, channel_id, _leg_extension(linked, channel, ""))
-        else:
-            self._start(channel)
+            return
+        call = self._start(channel)
+        if call is None:
+            return
+        at = timestamp_of(event)
+        self.book.ring(call, None, at)
+        if _text(channel, "state") == "Up":  # answered before it entered the app
+            self.book.answer_by_application(call, at, _raw(event))
+
+    def _placed_by_app(self, channel: Any) -> TrackedCall | None:
+        """The call an answered channel entering the app belongs to, if it is an agent's leg.
+
+        A channel the app originated enters Stasis once it is answered (state Up), and the
+        app often gives it the caller's number as caller ID so the agent's phone shows it.
+        An inbound channel arrives ringing (Ring), unless the dialplan answered it first.
+        """
+        if _text(channel, "state") != "Up":
+            return None
+        number = _text(channel, "caller", "number")
+        for call in self.book.calls():
+            if number and number == call.caller:
+                return call
+        return None
 
     def _channel_created(self, event: AriEvent) -> None:
         channel = event.get("channel")
@@ -195,10 +226,39 @@ class AriCallTracker:
         channel = event.get("channel")
         channel_id = _text(channel, "id")
         call = self.book.of_leg(channel_id)
-        if call is None or channel_id == call.first_leg or _text(channel, "state") != "Up":
-            return  # the caller's own channel goes Up when an IVR answers: not an agent
+        if call is None or _text(channel, "state") != "Up":
+            return
+        if channel_id == call.first_leg:
+            # The caller's own channel goes Up when the app (or an IVR) answers it; an
+            # agent answering shows on the agent's channel, reported below or by Dial.
+            self.book.answer_by_application(call, timestamp_of(event), _raw(event))
+            return
         extension = call.legs.get(channel_id) or _leg_extension(call, channel, "")
         self.book.answer(call, extension, timestamp_of(event), _raw(event))
+
+    def _entered_bridge(self, event: AriEvent) -> None:
+        """A second channel in the caller's bridge is an agent talking with the caller."""
+        channel = event.get("channel")
+        channel_id = _text(channel, "id")
+        bridge = event.get("bridge")
+        members = bridge.get("channels") if isinstance(bridge, Mapping) else None
+        if not channel_id or not isinstance(members, list):
+            return
+        ids = [member for member in members if isinstance(member, str)]
+        call = self.book.of_leg(channel_id) or next(
+            (found for i in ids if (found := self.book.of_leg(i)) is not None), None
+        )
+        if call is None or call.first_leg not in ids:
+            return  # the caller is not in this bridge (yet): a holding or agent-only bridge
+        agents = [i for i in ids if i != call.first_leg]
+        if not agents:
+            return  # the caller alone, waiting
+        agent_id = channel_id if channel_id != call.first_leg else agents[0]
+        extension = call.legs.get(agent_id)
+        if extension is None and agent_id == channel_id:
+            extension = _leg_extension(call, channel, "")
+        self.book.add_leg(call, agent_id, extension)
+        self.book.answer(call, call.legs.get(agent_id), timestamp_of(event), _raw(event))
 
     def _destroyed(self, event: AriEvent) -> None:
         channel_id = _text(event.get("channel"), "id")
@@ -235,5 +295,6 @@ _HANDLERS = {
     "ChannelCreated": AriCallTracker._channel_created,
     "Dial": AriCallTracker._dial,
     "ChannelStateChange": AriCallTracker._state_change,
+    "ChannelEnteredBridge": AriCallTracker._entered_bridge,
     "ChannelDestroyed": AriCallTracker._destroyed,
 }

@@ -11,7 +11,9 @@ The calls (see `pbx_calls` for when each event goes out): a call is its
 rings its extension (`Caller-Callee-ID-Number`, else `Caller-Destination-Number`); that
 leg's CHANNEL_ANSWER, or the A-leg's CHANNEL_BRIDGE to it (`Other-Leg-…`), answers; the
 A-leg's CHANNEL_HANGUP_COMPLETE ends it (MISSED for USER_BUSY, NO_USER_RESPONSE,
-NO_ANSWER, CALL_REJECTED or ORIGINATOR_CANCEL when never answered).
+NO_ANSWER, CALL_REJECTED or ORIGINATOR_CANCEL when never answered). That hangup carries
+the call's times, so `person_answered` comes from it even when the answer event was lost
+(see `hangup_person_answered`).
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
-from telephony_adapters.base import CallEvent
+from telephony_adapters.base import CallEvent, NumberStyle
 from telephony_adapters.pbx_calls import CallBook, TrackedCall, endpoint_of, first_plausible
 
 PROVIDER = "freeswitch"
+# `Caller-Caller-ID-Number` and `Caller-Destination-Number` are as the gateway or phone
+# sent them (URL-decoded by the parser): a PBX's dialled form.
+NUMBER_STYLE = NumberStyle.DIALLED
 EVENTS = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE")
 SUBSCRIBE = f"event plain {' '.join(EVENTS)}\n\n".encode()
 # Channel events are a few kB; a header block or body past these is not ESL.
@@ -133,11 +138,47 @@ def timestamp_of(event: Mapping[str, str]) -> datetime | None:
         return None
 
 
+def _microseconds(event: Mapping[str, str], header: str) -> int | None:
+    """A `…-Time` header (µs since the epoch, "0" when it never happened), or None."""
+    value = event.get(header, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def hangup_person_answered(event: Mapping[str, str]) -> bool | None:
+    """Whether a person answered, from the A-leg's CHANNEL_HANGUP_COMPLETE; None if it cannot tell.
+
+    `Caller-Channel-Answered-Time` alone proves nothing: FreeSWITCH answers the A-leg
+    itself for an IVR, voicemail or queue music. A person answered when the A-leg was
+    bridged to another leg (`Caller-Channel-Bridged-Time`) or the other leg answered
+    (`Other-Leg-Channel-Answered-Time`); every caller profile since FreeSWITCH 1.4 carries
+    the bridged time, so with it present and both zero nobody did (an IVR or voicemail
+    answer stays False). An event without it (older FreeSWITCH, a filtered event) falls
+    back to the A-leg's own answer with `variable_billsec` > 0, and to False only when
+    neither answer time nor billed seconds show anything.
+    """
+    bridged = _microseconds(event, "Caller-Channel-Bridged-Time")
+    other_answered = _microseconds(event, "Other-Leg-Channel-Answered-Time")
+    if bridged or other_answered:
+        return True
+    if bridged is not None:
+        return False
+    answered = _microseconds(event, "Caller-Channel-Answered-Time")
+    billsec = event.get("variable_billsec", "").strip()
+    billed = int(billsec) if billsec.isdigit() else None
+    if answered and billed:
+        return True
+    if answered == 0 and not billed:
+        return False
+    return None
+
+
 class EslCallTracker:
     """ESL channel events in, `CallEvent`s out; kept across reconnects of one target."""
 
     def __init__(self, *, internal_max_digits: int = 6) -> None:
-        self.book = CallBook(PROVIDER, internal_max_digits=internal_max_digits)
+        self.book = CallBook(
+            PROVIDER, internal_max_digits=internal_max_digits, number_style=NUMBER_STYLE
+        )
 
     def feed(self, events: Iterable[Mapping[str, str]]) -> list[CallEvent]:
         """Handle one batch of events (as read together) and return the call events."""
@@ -197,7 +238,13 @@ class EslCallTracker:
             self.book.drop_leg(leg)
             return
         missed = event.get("Hangup-Cause", "").upper() in MISSED_HANGUP_CAUSES
-        self.book.finish(call, missed_cause=missed, at=timestamp_of(event), raw=event)
+        self.book.finish(
+            call,
+            missed_cause=missed,
+            at=timestamp_of(event),
+            raw=event,
+            person_answered=hangup_person_answered(event),
+        )
 
 
 def _leg_extension(call: TrackedCall, event: Mapping[str, str], prefix: str) -> str | None:

@@ -11,8 +11,13 @@ A PBX reports channels (legs), not calls. Each protocol's tracker (`asterisk_ami
   extension: the app then pops the line's team. A call answered or hung up before any Dial
   (an IVR hang-up) reports its RINGING just before that.
 - ANSWERED once, when an agent leg answers (never the caller's own leg: an IVR answers it).
+  Where the protocol shows an application taking the call first (an ARI Stasis app
+  answering the caller's channel), one ANSWERED with `by_application=True` goes out
+  before, and the call still waits for a person.
 - ENDED or MISSED when the caller's leg hangs up; MISSED for an unanswered call whose
   cause says so (busy, no answer, rejected); the app turns any unanswered ENDED into missed.
+  The final event's `person_answered` says whether an agent leg answered: the tracker
+  followed the call from its start, or the hangup's own data says so (FreeSWITCH).
 
 Calls placed from an internal extension (caller ID of at most `internal_max_digits`
 digits) are not reported: the lifecycle models inbound calls, and an agent's unanswered
@@ -27,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from telephony_adapters.base import CallEvent, Direction, EventKind
+from telephony_adapters.base import CallEvent, Direction, EventKind, NumberStyle
 
 # Calls whose end we never see (a lost connection) must not grow memory without limit.
 MAX_TRACKED_CALLS = 10_000
@@ -85,7 +90,8 @@ class TrackedCall:
     rung: list[str] = field(default_factory=list)
     rang_at: datetime | None = None
     ring_reported: bool = False
-    answered: bool = False
+    answered: bool = False  # by a person (an agent leg)
+    app_answered: bool = False  # by an application on the caller's own channel
 
 
 class CallBook:
@@ -97,8 +103,10 @@ class CallBook:
         *,
         internal_max_digits: int = 6,
         max_calls: int = MAX_TRACKED_CALLS,
+        number_style: NumberStyle = NumberStyle.DIALLED,
     ) -> None:
         self.provider = provider
+        self.number_style = number_style
         self._internal_max_digits = internal_max_digits
         self._max_calls = max_calls
         self._calls: OrderedDict[str, TrackedCall] = OrderedDict()
@@ -136,6 +144,10 @@ class CallBook:
             _oldest, forgotten = self._calls.popitem(last=False)
             self._forget_legs(forgotten)
         return call
+
+    def calls(self) -> list[TrackedCall]:
+        """The calls in progress, oldest first."""
+        return list(self._calls.values())
 
     def get(self, call_id: str | None) -> TrackedCall | None:
         """The call with this id, if tracked."""
@@ -180,13 +192,34 @@ class CallBook:
         call.answered = True
         self._emit(call, EventKind.ANSWERED, at, raw, answered_by=plausible(by))
 
-    def finish(
-        self, call: TrackedCall, *, missed_cause: bool, at: datetime | None, raw: Mapping[str, str]
+    def answer_by_application(
+        self, call: TrackedCall, at: datetime | None, raw: Mapping[str, str]
     ) -> None:
-        """The caller's leg hung up: the call is over and forgotten."""
+        """An application answered the caller's own channel (reported once, before any agent)."""
+        if call.app_answered or call.answered:
+            return
         self._report_ringing(call, at)
-        kind = EventKind.MISSED if missed_cause and not call.answered else EventKind.ENDED
-        self._emit(call, kind, at, raw)
+        call.app_answered = True
+        self._emit(call, EventKind.ANSWERED, at, raw, by_application=True)
+
+    def finish(
+        self,
+        call: TrackedCall,
+        *,
+        missed_cause: bool,
+        at: datetime | None,
+        raw: Mapping[str, str],
+        person_answered: bool | None = None,
+    ) -> None:
+        """The caller's leg hung up: the call is over and forgotten.
+
+        `person_answered` is what the hangup's own data says (None: it does not say); an
+        agent leg seen answering counts too.
+        """
+        self._report_ringing(call, at)
+        answered = call.answered or bool(person_answered)
+        kind = EventKind.MISSED if missed_cause and not answered else EventKind.ENDED
+        self._emit(call, kind, at, raw, person_answered=answered)
         self._calls.pop(call.call_id, None)
         self._forget_legs(call)
 
@@ -216,6 +249,8 @@ class CallBook:
         *,
         ringing_extension: str | None = None,
         answered_by: str | None = None,
+        by_application: bool = False,
+        person_answered: bool | None = None,
     ) -> None:
         self._out.append(
             CallEvent(
@@ -229,6 +264,9 @@ class CallBook:
                 answered_by=answered_by,
                 caller_name=call.caller_name,
                 occurred_at=at,
+                number_style=self.number_style,
+                by_application=by_application,
+                person_answered=person_answered,
                 raw=dict(raw),
             )
         )

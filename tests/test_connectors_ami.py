@@ -16,8 +16,9 @@ from telephony_adapters.asterisk_ami import (
     format_action,
     login_action,
 )
-from telephony_adapters.base import EventKind
+from telephony_adapters.base import EventKind, NumberStyle
 from tests.conftest import TenantCtx
+from tests.support import vendor_fixtures
 from tests.support.fake_pbx import FIXTURES, FakeAmi, blocks
 from tests.support.pbx_cases import (
     assert_answered_and_missed,
@@ -130,8 +131,8 @@ def test_hangup_before_any_dial_rings_then_ends_and_internal_calls_are_skipped()
     ]
     internal = {**newchannel, "CallerIDNum": "201"}
     assert AmiCallTracker().feed([internal, hangup]) == []
-    # A call whose start we did not see (connected mid-call) is not reported.
-    assert AmiCallTracker().feed(parsed(ANSWERED)[4:]) == []
+    # A call already dialled when we connected (mid-call) is not reported.
+    assert AmiCallTracker().feed(parsed(ANSWERED)[5:]) == []
 
 
 def test_queue_through_local_channels_is_one_call() -> None:
@@ -276,3 +277,38 @@ async def test_unreachable_asterisk_is_retried_without_crashing(
         await wait_until(retried, "three connection attempts")
         assert connector.last_error is not None
         assert connector.last_error.startswith(f"cannot connect to 127.0.0.1:{fake.port}")
+
+
+# --- final events and the AMI specification's own examples ------------------------------
+
+
+def test_final_events_say_whether_an_agent_answered() -> None:
+    [*_, ended] = AmiCallTracker().feed(parsed(ANSWERED))
+    [*_, unanswered] = AmiCallTracker().feed(parsed(MISSED))
+    assert (ended.kind, ended.person_answered) == (EventKind.ENDED, True)
+    assert unanswered.person_answered is False
+    assert {ended.number_style, unanswered.number_style} == {NumberStyle.DIALLED}
+
+
+def spec_examples() -> list[dict[str, str]]:
+    """The AMI v2 specification's dial examples; its "..." lines end (elided) events."""
+    text = vendor_fixtures.load("asterisk", "ami_docs_dial.txt").text
+    stream = "\n".join("" if line.strip() in ("...", "…") else line for line in text.splitlines())
+    return AmiParser().feed(b"Asterisk Call Manager/7.0.3\r\n" + stream.encode() + b"\n\n")
+
+
+def test_specification_dial_examples_ring_and_answer_by_the_dialled_endpoint() -> None:
+    messages = spec_examples()
+    assert [m["Event"] for m in messages] == [
+        *("Newchannel", "DialBegin", "DialEnd"),
+        *("Newchannel", "DialBegin", "DialEnd", "Hangup"),
+    ]
+    events = AmiCallTracker().feed(messages)
+    # Kermit's own Newchannel is not in the examples: each call starts at its DialBegin.
+    assert [(e.call_id, e.kind, e.ringing_extension, e.answered_by) for e in events] == [
+        ("asterisk-1368479155.1", EventKind.RINGING, "animal", None),
+        ("asterisk-1368479155.1", EventKind.ANSWERED, None, "animal"),
+        ("asterisk-1368479150.1", EventKind.RINGING, "animal", None),  # TIMEDOUT: rang only
+    ]
+    # The failed dial's Hangup is Animal's channel, not the caller's: the call goes on.
+    assert all(e.kind is not EventKind.ENDED for e in events)

@@ -18,7 +18,7 @@ from telephony_adapters.asterisk_ari import (
     events_url,
     parse_event,
 )
-from telephony_adapters.base import EventKind
+from telephony_adapters.base import EventKind, NumberStyle
 from tests.conftest import TenantCtx
 from tests.support.fake_pbx import FIXTURES, FakeAri, ari_events
 from tests.support.pbx_cases import (
@@ -73,7 +73,7 @@ def test_stasis_call_answered_by_201() -> None:
     )
     assert ringing.ringing_extension == "201" and answered.answered_by == "201"
     assert ringing.occurred_at is not None and ringing.occurred_at.isoformat() == (
-        "2024-05-01T10:00:01.020000+02:00"  # when 201 started ringing
+        "2024-05-01T10:00:00.120000+02:00"  # when the call entered the Stasis app
     )
     assert ended.raw["cause_txt"] == "Normal Clearing"
 
@@ -97,11 +97,15 @@ def test_answer_by_state_change_and_missed_causes() -> None:
     assert AriCallTracker().feed(busy)[-1].kind is EventKind.MISSED
 
 
-def test_caller_channel_up_is_not_an_answer_and_legs_never_start_calls() -> None:
+def test_caller_channel_up_is_an_application_answer_and_legs_never_start_calls() -> None:
     trunk_up: dict[str, Any] = copy.deepcopy(ANSWERED[6])
     assert trunk_up["channel"]["state"] == "Up"
     events = AriCallTracker().feed([ANSWERED[0], trunk_up])
-    assert events == []  # no Dial yet: nothing to report
+    # The app answered the caller's channel: the card pops, nobody has the caller yet.
+    assert [(e.kind, e.by_application, e.answered_by) for e in events] == [
+        (EventKind.RINGING, False, None),
+        (EventKind.ANSWERED, True, None),
+    ]
     # An agent's channel created without linkedid is not a call of its own.
     assert AriCallTracker().feed([ANSWERED[1]]) == []
 
@@ -272,3 +276,74 @@ async def test_wrong_app_name_is_reported(app: FastAPI, tenant: TenantCtx) -> No
             assert connector.last_error == "ARI refused the WebSocket (HTTP 400)"
     finally:
         await fake.stop()
+
+
+# --- replaying vendor captures and our Stasis edge case ---------------------------------
+
+
+def test_cgrates_capture_stasis_app_answers_the_caller_itself() -> None:
+    """A real Asterisk 13 capture (CGRateS' tests): its numbers are extensions, 1001 → 1002."""
+    captured = ari_events(FIXTURES / "asterisk" / "ari_cgrates_stasis_answered.json")
+    assert AriCallTracker().feed(captured) == []  # 1001 is an extension: an internal call
+    events = AriCallTracker(internal_max_digits=0).feed(captured)
+    assert [(e.kind, e.by_application, e.person_answered) for e in events] == [
+        (EventKind.RINGING, False, None),
+        (EventKind.ANSWERED, True, None),  # the caller's own channel went Up
+        # No agent channel appears in the capture: the data shows no person answering.
+        (EventKind.ENDED, False, False),
+    ]
+    assert {e.call_id for e in events} == {"1473681228.6"}
+    assert {(e.from_raw, e.to_raw, e.direction.value) for e in events} == {
+        ("1001", "1002", "inbound")
+    }
+    assert {e.number_style for e in events} == {NumberStyle.DIALLED}
+    assert [e.occurred_at.isoformat() for e in events if e.occurred_at] == [
+        "2016-09-12T13:53:48.919000+02:00",
+        "2016-09-12T13:53:52.110000+02:00",
+        "2016-09-12T13:54:27.335000+02:00",
+    ]
+    assert events[-1].raw["cause_txt"] == "Normal Clearing"
+
+
+def test_cgrates_capture_of_a_channel_we_never_saw_start_reports_nothing() -> None:
+    [destroyed] = ari_events(FIXTURES / "asterisk" / "ari_cgrates_unanswered_destroyed.json")
+    assert (destroyed["channel"]["state"], destroyed["cause"]) == ("Ring", 16)
+    assert AriCallTracker(internal_max_digits=0).feed([destroyed]) == []
+
+
+def test_documented_hello_world_call_is_answered_by_the_dialplan_before_the_app() -> None:
+    """Asterisk's Getting Started with ARI: the channel is Up when it enters the app."""
+    start, end = ari_events(FIXTURES / "asterisk" / "ari_docs_hello_world.json")
+    events = AriCallTracker().feed([start, end])
+    assert [(e.kind, e.by_application, e.call_id) for e in events] == [
+        (EventKind.RINGING, False, "1400609726.3"),
+        (EventKind.ANSWERED, True, "1400609726.3"),
+    ]  # StasisEnd only means the channel left the app: the call goes on in the dialplan
+    assert (events[0].from_raw, events[0].to_raw) == ("", "1000")
+
+
+STASIS_BRIDGE = ari_events(FIXTURES / "asterisk" / "ari_stasis_bridge.json")
+
+
+def test_stasis_app_answers_then_bridges_an_agent_it_originated() -> None:
+    tracker = AriCallTracker()
+    events = [e for event in STASIS_BRIDGE for e in tracker.feed([event])]
+    assert [(e.kind, e.by_application, e.answered_by, e.person_answered) for e in events] == [
+        (EventKind.RINGING, False, None, None),  # popped on entering the app
+        (EventKind.ANSWERED, True, None, None),  # the app answered: still waiting for a person
+        (EventKind.ANSWERED, False, "201", None),  # 201 entered the caller's bridge
+        (EventKind.ENDED, False, None, True),
+    ]
+    assert {e.call_id for e in events} == {"1714561200.80"}  # the agent's leg is no call
+    assert {(e.from_raw, e.to_raw) for e in events} == {("+31612345678", "31331234567")}
+    assert len(tracker.book) == 0
+
+
+def test_stasis_app_answered_but_caller_left_before_an_agent_is_not_a_person_answer() -> None:
+    caller_only = [STASIS_BRIDGE[0], STASIS_BRIDGE[1], STASIS_BRIDGE[5], STASIS_BRIDGE[-1]]
+    events = AriCallTracker().feed(caller_only)
+    assert [(e.kind, e.by_application, e.person_answered) for e in events] == [
+        (EventKind.RINGING, False, None),
+        (EventKind.ANSWERED, True, None),
+        (EventKind.ENDED, False, False),
+    ]

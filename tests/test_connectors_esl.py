@@ -9,16 +9,18 @@ from fastapi import FastAPI
 from app.connectors.base import ConnectorState
 from app.connectors.lifespan import connector_states
 from app.models import Call
-from telephony_adapters.base import EventKind
+from telephony_adapters.base import EventKind, NumberStyle
 from telephony_adapters.freeswitch_esl import (
     SUBSCRIBE,
     EslCallTracker,
     EslParser,
     EslProtocolError,
     auth_command,
+    hangup_person_answered,
     parse_event_plain,
 )
 from tests.conftest import TenantCtx
+from tests.support import vendor_fixtures
 from tests.support.fake_pbx import FIXTURES, FakeEsl, blocks
 from tests.support.pbx_cases import (
     assert_answered_and_missed,
@@ -212,3 +214,59 @@ async def test_bad_password_shows_in_state_and_keeps_retrying(
     finally:
         await fake.stop()
     assert await rows(app, Call, tenant) == []
+
+
+# --- what a hangup says about a person answering ----------------------------------------
+
+
+def hangup(name: str) -> dict[str, str]:
+    return parse_event_plain(vendor_fixtures.load("freeswitch", name).body + b"\n\n")
+
+
+def test_real_hangups_of_bridged_calls_show_a_person_answered() -> None:
+    answered = hangup("esl_cgrates_hangup_answered.txt")  # CgrDev1, 2015: 1001 → 1003
+    assert (answered["Hangup-Cause"], answered["variable_billsec"]) == ("NORMAL_CLEARING", "66")
+    assert answered["Caller-Channel-Name"] == "sofia/cgrtest/1001@127.0.0.1"
+    assert hangup_person_answered(answered) is True
+    bridged = hangup("esl_cgrates_hangup_bridged.txt")  # teo, 2018: 1001 → 1002
+    assert (bridged["Other-Leg-Destination-Number"], bridged["variable_billsec"]) == ("1002", "21")
+    assert hangup_person_answered(bridged) is True
+
+
+def test_voicemail_answer_is_not_a_person_and_missing_data_says_nothing() -> None:
+    voicemail = hangup("esl_voicemail_hangup.txt")
+    assert (
+        voicemail["Caller-Channel-Answered-Time"] != "0" and voicemail["variable_billsec"] == "66"
+    )
+    assert hangup_person_answered(voicemail) is False  # bridged time 0, no other leg
+    old = {k: v for k, v in voicemail.items() if k != "Caller-Channel-Bridged-Time"}
+    assert hangup_person_answered(old) is True  # no bridge data: billsec decides
+    unanswered = {**old, "Caller-Channel-Answered-Time": "0", "variable_billsec": "0"}
+    assert hangup_person_answered(unanswered) is False
+    assert hangup_person_answered({"Event-Name": "CHANNEL_HANGUP_COMPLETE"}) is None
+
+
+def test_lost_answer_is_reconciled_from_the_hangup() -> None:
+    real = hangup("esl_cgrates_hangup_answered.txt")
+    times = {k: v for k, v in real.items() if k.endswith("-Time") or k == "variable_billsec"}
+    recorded = events(ANSWERED)
+    lost_answer = [
+        e for e in recorded if e["Event-Name"] not in ("CHANNEL_ANSWER", "CHANNEL_BRIDGE")
+    ]
+    a_leg_hangup = next(
+        e
+        for e in lost_answer
+        if e["Event-Name"] == "CHANNEL_HANGUP_COMPLETE" and e["Unique-ID"] == A_LEG
+    )
+    a_leg_hangup.update(times)  # the A-leg's hangup carries the answer and bridge times
+    found = EslCallTracker().feed(lost_answer)
+    assert [(e.kind, e.person_answered) for e in found] == [
+        (EventKind.RINGING, None),
+        (EventKind.ENDED, True),
+    ]
+    a_leg_hangup.update(
+        {"Caller-Channel-Bridged-Time": "0", "Other-Leg-Channel-Answered-Time": "0"}
+    )
+    [_ringing, ended] = EslCallTracker().feed(lost_answer)
+    assert ended.person_answered is False
+    assert {e.number_style for e in found} == {NumberStyle.DIALLED}

@@ -22,17 +22,20 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from tests.support import vendor_fixtures
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 def blocks(path: Path) -> list[str]:
-    """A recording of `Key: value` messages separated by blank lines."""
-    return [block.strip("\n") for block in path.read_text().split("\n\n") if block.strip()]
+    """A recording (a fixture with its provenance header) of `Key: value` messages."""
+    text = vendor_fixtures.parse(path).text
+    return [block.strip("\n") for block in text.split("\n\n") if block.strip()]
 
 
 def ari_events(path: Path) -> list[dict[str, Any]]:
-    """A recording of ARI events (a JSON array)."""
-    events: list[dict[str, Any]] = json.loads(path.read_text())
+    """A recording of ARI events (a fixture whose body is a JSON array)."""
+    events: list[dict[str, Any]] = json.loads(vendor_fixtures.parse(path).text)
     return events
 
 
