@@ -24,6 +24,7 @@ from app.calls.receiver import Recorded
 from app.errors import InvalidInput
 from app.integrations.threecx import PROVIDER, journal, service
 from app.integrations.threecx.schemas import JournalIn, JournalOut, LookupOut, ThreeCXContact
+from app.integrations.threecx.template import NUMBER_STYLE
 from app.phone import PhoneNumber, normalise
 from telephony_adapters.base import Outcome
 
@@ -55,7 +56,9 @@ class LookupDelivery:
 
     def authenticate(self, tenant: TenantProvider) -> None:
         service.check_caller(tenant, self.tenant_slug, self._secret)
-        self._number = normalise(self._raw, tenant.region)
+        self._number = normalise(
+            self._raw, tenant.region, style=NUMBER_STYLE, extensions=tenant.extensions
+        )
 
     async def record(self, session: AsyncSession, tenant: TenantProvider) -> Recorded:
         assert self._number is not None  # authenticate ran first

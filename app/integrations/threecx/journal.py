@@ -117,7 +117,7 @@ def read_entry(body: JournalIn, *, region: str, timezone: str) -> JournalEntry:
         talk = int((end - start).total_seconds()) if answered and end is not None else 0
         talk = min(talk, _LONGEST_CALL)
     return JournalEntry(
-        number=normalise(body.number, region),
+        number=normalise(body.number, region, style=NUMBER_STYLE),
         call_type=body.call_type,
         agent=body.agent,
         started_at=start,
