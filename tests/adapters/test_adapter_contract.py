@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.db import session_scope
-from app.models import Agent, Call, Contact, ContactNumber
+from app.models import Agent, Call, Contact, ContactNumber, utcnow
 from telephony_adapters.base import AdapterRequest
 from telephony_adapters.registry import ADAPTERS
 from tests.conftest import TenantCtx
@@ -137,3 +137,14 @@ async def test_duplicates_ignored_events_and_disorder(
     states = {c.provider_call_id: c.state for c in await _calls(app, tenant)}
     matching = [state for call_id, state in states.items() if late in call_id]
     assert matching and matching[0] in ("ended", "answered"), states
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_every_event_says_how_its_vendor_writes_numbers(provider: str) -> None:
+    case, adapter = case_for(provider), ADAPTERS[provider]
+    url = f"http://testserver/webhooks/{provider}/t"
+    for scenario in ("ringing", "answered", "ended"):
+        request = case.request(scenario, uuid.uuid4().hex, url)
+        events = adapter.parse(request, case.config, now=utcnow())
+        assert events, scenario
+        assert {event.number_style for event in events} == {adapter.number_style}, scenario
