@@ -206,6 +206,12 @@ def jambonz_event(document: Mapping[str, Any]) -> CallEvent | None:
     direction_text = (_text(document, "direction", limit=32) or "").strip().lower()
     direction = _DIRECTIONS.get(direction_text, Direction.INBOUND)
     ringing_extension = answered_by = None
+    person_answered = None
+    if kind is EventKind.MISSED:
+        # no-answer, busy, failed: jambonz's final statuses of a call that never connected,
+        # so no one answered. ("completed" proves nothing about a person: the application's
+        # own verbs answer the call too.)
+        person_answered = False
     if parent_sid:
         # A dial verb's leg to an agent: its `to` is the target rung, and it belongs to the
         # caller's call. jambonz calls the leg outbound; the call it serves came in.
@@ -225,6 +231,8 @@ def jambonz_event(document: Mapping[str, Any]) -> CallEvent | None:
         ringing_extension=ringing_extension,
         answered_by=answered_by,
         caller_name=(_text(document, "caller_name") or "").strip() or None,
+        number_style=JambonzAdapter.number_style,
+        person_answered=person_answered,
         raw=_raw(document),
     )
 

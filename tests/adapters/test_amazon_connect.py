@@ -29,6 +29,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -114,6 +115,7 @@ def test_contact_flow_event_rings() -> None:
         to_raw="+31201234567",
         direction=Direction.INBOUND,
         ringing_extension="201",
+        number_style=NumberStyle.E164,
         raw=event.raw,
     )
     assert event.raw["Queue.Name"] == "Klantenservice"

@@ -20,6 +20,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -165,6 +166,7 @@ def test_call_hook_rings() -> None:
         to_raw="+31201234567",
         direction=Direction.INBOUND,
         caller_name="Ada L",
+        number_style=NumberStyle.SIP_USER,
         raw=event.raw,
     )
     assert event.raw["sip_status"] == "100"

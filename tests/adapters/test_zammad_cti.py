@@ -18,6 +18,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -97,6 +98,7 @@ def test_secret_header_accepts_zammads_own_body() -> None:
         from_raw="493023125741",
         to_raw="492214710334",
         direction=Direction.INBOUND,
+        number_style=NumberStyle.E164,
         raw=event.raw,
     )
     assert event.raw["queue"] == "support"
@@ -269,8 +271,11 @@ def test_events_filter_from_config() -> None:
         (b"{not json", "body is not valid JSON"),
         (b'["newCall"]', "JSON body must be an object; got array"),
         (json.dumps({"callId": "x"}).encode(), '"event" is required (newCall, answer or hangup)'),
-        (json.dumps({"event": "answer"}).encode(), '"callId" is required'),
-        (json.dumps({"event": "answer", "callId": " "}).encode(), '"callId" is required'),
+        (json.dumps({"event": "answer"}).encode(), '"callId" (or "call_id") is required'),
+        (
+            json.dumps({"event": "answer", "callId": " "}).encode(),
+            '"callId" (or "call_id") is required',
+        ),
         (
             json.dumps({"event": "newCall", "callId": "x"}).encode(),
             '"from" is required for newCall',
