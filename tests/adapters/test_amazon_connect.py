@@ -35,6 +35,7 @@ from telephony_adapters.base import (
     SignatureError,
 )
 from tests.adapters.cases_amazon_connect import contact_event, flow_event
+from tests.support import vendor_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "amazon_connect"
@@ -55,7 +56,7 @@ adapter = AmazonConnectAdapter()
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("amazon_connect", name).body
 
 
 def signed(body: bytes, *, secret: str = SECRET, stamp: int = STAMP) -> AdapterRequest:

@@ -27,6 +27,7 @@ from telephony_adapters.base import (
 )
 from telephony_adapters.jambonz import DECLINE, JambonzAdapter, jambonz_signature
 from tests.adapters.cases_jambonz import jambonz_header, wire
+from tests.support import vendor_fixtures
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "jambonz"
 SECRET = "wh_secret_acme_0123456789"
@@ -41,7 +42,7 @@ adapter = JambonzAdapter()
 
 def fixture(name: str) -> bytes:
     """The recorded body as jambonz puts it on the wire (JSON.stringify: compact)."""
-    return wire(json.loads((FIXTURES / name).read_bytes()))
+    return wire(json.loads(vendor_fixtures.load("jambonz", name).body))
 
 
 def signed(body: bytes, *, secret: str = SECRET, stamp: int = STAMP) -> AdapterRequest:

@@ -20,6 +20,7 @@ from telephony_adapters.base import (
 )
 from telephony_adapters.placetel import PlacetelAdapter, agent_from_peer, placetel_signature
 from tests.adapters.cases_placetel import sign
+from tests.support import vendor_fixtures
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "placetel"
 SECRET = "b7e2c1d0a9f8e7d6"
@@ -32,7 +33,7 @@ adapter = PlacetelAdapter()
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("placetel", name).body
 
 
 def notification(

@@ -24,6 +24,7 @@ from telephony_adapters.base import (
 )
 from telephony_adapters.sipgate import SipgateAdapter, verify_sipgate
 from tests.adapters.cases_sipgate import OTHER_KEY, PRIVATE_KEY, public_pem, sign
+from tests.support import vendor_fixtures
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sipgate"
 URL = "https://stamgast.example.org/webhooks/sipgate/acme"
@@ -54,7 +55,7 @@ SDK_SIGNATURE = (
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("sipgate", name).body
 
 
 def push(body: bytes, *, signature: str | None = None, **headers: str) -> AdapterRequest:

@@ -24,6 +24,7 @@ from telephony_adapters.base import (
     SignatureError,
 )
 from telephony_adapters.zammad_cti import ZammadCtiAdapter
+from tests.support import vendor_fixtures
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "zammad_cti"
 SECRET = "zammad-secret-of-acme"
@@ -38,7 +39,7 @@ adapter = ZammadCtiAdapter()
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("zammad_cti", name).body
 
 
 def with_secret(
