@@ -38,7 +38,6 @@ from tests.adapters.cases_amazon_connect import contact_event, flow_event
 from tests.support import vendor_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "amazon_connect"
 SECRET = "connect-secret-of-acme"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 STAMP = int(NOW.timestamp())

@@ -16,6 +16,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -318,3 +319,13 @@ def test_events_are_hashable() -> None:
     [event] = parse(request_for(fixture("ringing.json")))
     assert hash(event) == hash(event)
     assert event.occurred_at is not None and NOW - event.occurred_at < timedelta(minutes=1)
+
+
+def test_every_event_carries_the_dialled_number_style() -> None:
+    fixtures = vendor_fixtures.all_fixtures("generic")
+    # Our own format: its fixtures cite our README, not a vendor.
+    assert {fx.authored_by for fx in fixtures} == {"ours"}
+    events = [event for fx in fixtures for event in parse(request_for(fx.body))]
+    assert len(events) == 7
+    assert {event.number_style for event in events} == {NumberStyle.DIALLED}
+    assert {event.person_answered for event in events} == {None}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +28,6 @@ from telephony_adapters.jambonz import DECLINE, JambonzAdapter, jambonz_signatur
 from tests.adapters.cases_jambonz import jambonz_header, wire
 from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "jambonz"
 SECRET = "wh_secret_acme_0123456789"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 STAMP = int(NOW.timestamp())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from telephony_adapters.placetel import PlacetelAdapter, agent_from_peer, placet
 from tests.adapters.cases_placetel import sign
 from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "placetel"
 SECRET = "b7e2c1d0a9f8e7d6"
 URL = "https://stamgast.example.org/webhooks/placetel/acme"
 NOW = datetime(2026, 11, 25, 10, 42, tzinfo=UTC)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from telephony_adapters.sipgate import SipgateAdapter, verify_sipgate
 from tests.adapters.cases_sipgate import OTHER_KEY, PRIVATE_KEY, public_pem, sign
 from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "sipgate"
 URL = "https://stamgast.example.org/webhooks/sipgate/acme"
 NOW = datetime(2026, 11, 25, 10, 42, tzinfo=UTC)
 CALL_ID = "7e1a2b3c4d5e6f708192a3b4c5d6e7f8"

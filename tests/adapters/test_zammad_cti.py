@@ -7,7 +7,6 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +25,6 @@ from telephony_adapters.base import (
 from telephony_adapters.zammad_cti import ZammadCtiAdapter
 from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "zammad_cti"
 SECRET = "zammad-secret-of-acme"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 STAMP = int(NOW.timestamp())
