@@ -118,7 +118,13 @@ def _flow_event(document: Mapping[str, Any]) -> CallEvent | None:
     # Both endpoints may be null (a withheld number, an API-started contact).
     customer = _object(contact, "CustomerEndpoint", where + "CustomerEndpoint")
     system = _object(contact, "SystemEndpoint", where + "SystemEndpoint")
-    queue = _object(contact, "Queue", where + "Queue")
+    queue_value = contact.get("Queue")
+    # AWS's own sample request writes the queue as a bare name ("Queue": "QueueName").
+    queue = (
+        {"Name": queue_value}
+        if isinstance(queue_value, str)
+        else _object(contact, "Queue", where + "Queue")
+    )
     parameters = _object(details, "Parameters", "Details.Parameters") or {}
     raw = {
         "Name": str(document.get("Name", "")),
@@ -143,6 +149,7 @@ def _flow_event(document: Mapping[str, Any]) -> CallEvent | None:
         to_raw=_text(system, "Address", where + "SystemEndpoint.Address") or "",
         direction=_direction(initiation),
         ringing_extension=(extension or "").strip() or None,
+        number_style=AmazonConnectAdapter.number_style,
         raw=raw,
     )
 
@@ -152,25 +159,42 @@ def agent_from_arn(arn: str) -> str:
     return arn.rsplit("/", 1)[-1].strip()
 
 
+def _either(detail: Mapping[str, Any], name: str) -> str | None:
+    """`detail.<name>`, or its PascalCase spelling: AWS's samples use both."""
+    pascal = name[:1].upper() + name[1:]
+    if name not in detail and pascal in detail:
+        return _text(detail, pascal, f"detail.{pascal}")
+    return _text(detail, name, f"detail.{name}")
+
+
 def _contact_event(document: Mapping[str, Any]) -> CallEvent | None:
     detail = _required_object(document, "detail", "detail")
-    event_type = (_text(detail, "eventType", "detail.eventType") or "").upper()
+    event_type = (_either(detail, "eventType") or "").upper()
     kind = _CONTACT_EVENT_KINDS.get(event_type)
-    channel = (_text(detail, "channel", "detail.channel") or "VOICE").upper()
-    initiation = (_text(detail, "initiationMethod", "detail.initiationMethod") or "").upper()
+    channel = (_either(detail, "channel") or "VOICE").upper()
+    initiation = (_either(detail, "initiationMethod") or "").upper()
     if kind is None or channel != "VOICE" or initiation in _SKIPPED_INITIATIONS:
         return None
-    contact_id = _required_text(detail, "contactId", "detail.contactId")
+    contact_id = _either(detail, "contactId")
+    if contact_id is None:
+        raise PayloadError('"detail.contactId" is required')
     # Samples in AWS's docs spell these both ways.
     agent = _object(detail, "agentInfo", "detail.agentInfo") or _object(
         detail, "AgentInfo", "detail.AgentInfo"
     )
-    answered_by = None
+    answered_by = person_answered = None
     occurred = _timestamp(detail.get("disconnectTimestamp"))
+    connected_at = (agent or {}).get("connectedToAgentTimestamp") or (agent or {}).get(
+        "ConnectedToAgentTimestamp"
+    )
     if kind is EventKind.ANSWERED:
         arn = (agent or {}).get("agentArn") or (agent or {}).get("AgentArn")
         answered_by = agent_from_arn(arn) if isinstance(arn, str) else None
-        occurred = _timestamp((agent or {}).get("connectedToAgentTimestamp"))
+        occurred = _timestamp(connected_at)
+    elif connected_at:
+        # AWS: agentInfo.connectedToAgentTimestamp is when "the contact was connected to the
+        # agent": a person took it. Its absence proves nothing (the event may omit it).
+        person_answered = True
     customer = _object(detail, "customerEndpoint", "detail.customerEndpoint")
     system = _object(detail, "systemEndpoint", "detail.systemEndpoint")
     return CallEvent(
@@ -182,6 +206,8 @@ def _contact_event(document: Mapping[str, Any]) -> CallEvent | None:
         direction=_direction(initiation),
         answered_by=answered_by or None,
         occurred_at=occurred or _timestamp(document.get("time")),
+        number_style=AmazonConnectAdapter.number_style,
+        person_answered=person_answered,
         raw={"eventType": event_type, "contactId": contact_id, "channel": channel},
     )
 

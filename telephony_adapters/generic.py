@@ -196,6 +196,7 @@ def _event(item: object, where: str) -> CallEvent:
         answered_by=_optional_text(item, "answered_by", where, limit=64),
         caller_name=_optional_text(item, "caller_name", where, limit=128),
         occurred_at=_occurred_at(item, where),
+        number_style=GenericAdapter.number_style,
         raw=_raw(item),
     )
 

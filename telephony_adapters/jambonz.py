@@ -4,7 +4,7 @@ Both are POSTed as JSON with ``Jambonz-Signature: t=<unix>,v1=<hex HMAC-SHA256(w
 f"{t}." + body)>``. jambonz signs ``JSON.stringify(payload)``, exactly the body it sends, so the
 raw bytes are verified; a GET hook sends no signed body and is refused.
 
-The call hook (``session:new``, the only request carrying ``sip`` and ``defaults``) must get
+The call hook (``session:new``, the only request carrying the ``sip`` INVITE) must get
 a verb array back, or jambonz rejects the call. Options:
 
 - ``dial_target``: comma-separated, at most 10 rung at once: ``sip:201@pbx.example`` (a SIP
@@ -68,8 +68,9 @@ _STATUS_KINDS = {
     "no-answer": EventKind.MISSED,
 }
 _DIRECTIONS = {"inbound": Direction.INBOUND, "outbound": Direction.OUTBOUND}
-# Only the call hook (session:new) carries these: status callbacks send the bare call info.
-_CALL_HOOK_MARKERS = ("sip", "defaults")
+# Only the call hook (session:new) carries the INVITE. Not "defaults": jambonz's documented
+# call:status example (docs/ws/call-status) carries it too.
+_CALL_HOOK_MARKERS = ("sip",)
 DECLINE: dict[str, object] = {
     "verb": "sip:decline",
     "status": 480,
@@ -206,6 +207,12 @@ def jambonz_event(document: Mapping[str, Any]) -> CallEvent | None:
     direction_text = (_text(document, "direction", limit=32) or "").strip().lower()
     direction = _DIRECTIONS.get(direction_text, Direction.INBOUND)
     ringing_extension = answered_by = None
+    person_answered = None
+    if kind is EventKind.MISSED:
+        # no-answer, busy, failed: jambonz's final statuses of a call that never connected,
+        # so no one answered. ("completed" proves nothing about a person: the application's
+        # own verbs answer the call too.)
+        person_answered = False
     if parent_sid:
         # A dial verb's leg to an agent: its `to` is the target rung, and it belongs to the
         # caller's call. jambonz calls the leg outbound; the call it serves came in.
@@ -225,6 +232,8 @@ def jambonz_event(document: Mapping[str, Any]) -> CallEvent | None:
         ringing_extension=ringing_extension,
         answered_by=answered_by,
         caller_name=(_text(document, "caller_name") or "").strip() or None,
+        number_style=JambonzAdapter.number_style,
+        person_answered=person_answered,
         raw=_raw(document),
     )
 

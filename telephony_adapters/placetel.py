@@ -6,6 +6,12 @@ External APIs in the Placetel web portal) and of every outgoing call.
 Signature: ``X-PLACETEL-SIGNATURE`` = hex HMAC-SHA256(shared secret, raw body), the secret set
 in the same settings page. There is no timestamp in the scheme.
 
+Fields, per Placetel's README (github.com/Placetel/call-control-notify-api): numbers as dialled
+(``022129191999``, ``anonymous``; SIP ids on internal calls). ``OutgoingCall``: ``from`` is the
+caller id shown to the callee, ``peer`` the calling SIP user (``7777abcdefg@fpbx.de``), ``to``
+the person called. ``CallAccepted`` comes for incoming calls only, ``peer`` being who answered.
+``HungUp`` has ``type`` and ``duration`` (seconds of an accepted call, 0 otherwise).
+
 The response is an empty 200: Placetel reads XML only for numbers routed to "External API"
 (call control), which this adapter does not offer; notifications need no answer.
 """
@@ -36,6 +42,8 @@ _SHA256_HEX_CHARS = 64
 
 _RINGING_DIRECTIONS = {"incomingcall": Direction.INBOUND, "outgoingcall": Direction.OUTBOUND}
 _DIRECTIONS = {"in": Direction.INBOUND, "out": Direction.OUTBOUND}
+# Placetel: "busy, canceled, unavailable and congestion are limited to outbound calls".
+_OUTBOUND_ONLY_TYPES = frozenset({"busy", "canceled", "unavailable", "congestion"})
 _HANGUP_KINDS = {
     "accepted": EventKind.ENDED,
     "missed": EventKind.MISSED,
@@ -101,9 +109,14 @@ def placetel_events(fields: Mapping[str, str], *, now: datetime) -> list[CallEve
     if not call_id:
         raise PayloadError('"call_id" is required (the Placetel call id, 64 hex characters)')
     from_raw, to_raw = fields.get("from", ""), fields.get("to", "")
+    hangup_type = fields.get("type", "").strip().lower()
     direction = _RINGING_DIRECTIONS.get(event) or _DIRECTIONS.get(
-        fields.get("direction", "").strip().lower(), Direction.INBOUND
+        fields.get("direction", "").strip().lower()
     )
+    if direction is None:
+        # HungUp without "direction" (Zammad's Placetel specs post such bodies): the types
+        # Placetel limits to outbound calls still say which way the call went.
+        direction = Direction.OUTBOUND if hangup_type in _OUTBOUND_ONLY_TYPES else Direction.INBOUND
     if direction is Direction.OUTBOUND and "@" in to_raw:
         # Placetel names both ends by SIP id on internal calls.
         direction = Direction.INTERNAL
@@ -114,6 +127,7 @@ def placetel_events(fields: Mapping[str, str], *, now: datetime) -> list[CallEve
         ringing_extension: str | None = None,
         answered_by: str | None = None,
         occurred_at: datetime | None = None,
+        person_answered: bool | None = None,
     ) -> CallEvent:
         return CallEvent(
             provider=PlacetelAdapter.name,
@@ -125,18 +139,23 @@ def placetel_events(fields: Mapping[str, str], *, now: datetime) -> list[CallEve
             ringing_extension=ringing_extension,
             answered_by=answered_by,
             occurred_at=occurred_at,
+            number_style=PlacetelAdapter.number_style,
+            person_answered=person_answered,
             raw=dict(fields),
         )
 
     if event == "incomingcall":
         return [make(EventKind.RINGING)]
+    peer = agent_from_peer(fields.get("peer", "")) or None
     if event == "outgoingcall":
-        # `from` is the calling SIP user: the agent who should see the callee's card.
-        return [make(EventKind.RINGING, ringing_extension=agent_from_peer(from_raw) or None)]
+        # `from` is only the caller id shown to the callee; `peer` is the SIP user who
+        # dialled: the agent who should see the callee's card. Zammad's Placetel specs also
+        # post a SIP id in `from` without a `peer`: that SIP user placed the call.
+        if peer is None and "@" in from_raw:
+            peer = agent_from_peer(from_raw) or None
+        return [make(EventKind.RINGING, ringing_extension=peer)]
     if event == "callaccepted":
-        peer = agent_from_peer(fields.get("peer", ""))
-        return [make(EventKind.ANSWERED, answered_by=peer or None)]
-    hangup_type = fields.get("type", "").strip().lower()
+        return [make(EventKind.ANSWERED, answered_by=peer)]
     # An unknown or missing hangup type still ends the call; the app knows if it was answered.
     kind = _HANGUP_KINDS.get(hangup_type, EventKind.ENDED)
     duration = _seconds(fields.get("duration", ""))
@@ -144,8 +163,23 @@ def placetel_events(fields: Mapping[str, str], *, now: datetime) -> list[CallEve
         # Placetel sends CallAccepted for incoming calls only: an accepted outgoing call
         # would otherwise look unanswered. For an incoming one it is a harmless repeat.
         answered = make(EventKind.ANSWERED, occurred_at=now - timedelta(seconds=duration))
-        return [answered, make(kind)]
-    return [make(kind)]
+        return [answered, make(kind, person_answered=True)]
+    return [make(kind, person_answered=_person_answered(hangup_type))]
+
+
+def _person_answered(hangup_type: str) -> bool | None:
+    """What Placetel's hangup type proves about a person answering; None when it proves nothing."""
+    if hangup_type == "accepted":
+        # "The call was accepted and ended by hangup": a SIP user took it (voicemail has its
+        # own type).
+        return True
+    if hangup_type in ("missed", "canceled", "busy", "blocked", "unavailable"):
+        # Placetel's table: "nobody picked up", "canceled by the caller", "the called number
+        # was busy", "the call was blocked", "destination is offline": no one answered.
+        return False
+    # voicemail: a machine took the call, and whether a person had picked up before is not
+    # said; congestion ("there was a problem") and unknown types: no proof either way.
+    return None
 
 
 def _fields(request: AdapterRequest) -> dict[str, str]:

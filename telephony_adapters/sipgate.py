@@ -195,7 +195,7 @@ def sipgate_event(form: Mapping[str, list[str]]) -> CallEvent | None:
     if not call_id:
         raise PayloadError('"callId" is required (the sipgate call id)')
     direction = _DIRECTIONS.get(_first(form, "direction").lower(), Direction.INBOUND)
-    ringing_extension = answered_by = None
+    ringing_extension = answered_by = person_answered = None
     if event == "newcall":
         kind: EventKind | None = EventKind.RINGING
         # Inbound: the users being rung; outbound: the user calling, who sees the card.
@@ -211,6 +211,12 @@ def sipgate_event(form: Mapping[str, list[str]]) -> CallEvent | None:
         cause = _first(form, "cause").lower()
         # An unknown cause still ends the call; whether it was missed the app knows.
         kind = _HANGUP_KINDS.get(cause, EventKind.ENDED)
+        if kind is EventKind.MISSED:
+            # sipgate's table: the caller hung up "before the called party picked up", or
+            # the callee was busy, rejected, unreachable or unknown: no one answered.
+            person_answered = False
+        # normalClearing ("hung up after the call was established") proves no person: a
+        # voicemail establishes the call too.
     if kind is None:
         return None
     return CallEvent(
@@ -222,6 +228,8 @@ def sipgate_event(form: Mapping[str, list[str]]) -> CallEvent | None:
         direction=direction,
         ringing_extension=ringing_extension or None,
         answered_by=answered_by or None,
+        number_style=SipgateAdapter.number_style,
+        person_answered=person_answered,
         raw={name: ",".join(values) for name, values in form.items()},
     )
 

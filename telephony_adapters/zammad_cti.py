@@ -5,6 +5,9 @@ The body is exactly Zammad's, JSON or form (urlencoded or multipart, ``user[]`` 
     {"event": "newCall", "from": "493055571600", "to": "492214710334", "direction": "in",
      "callId": "307fa962-de8d-4ffc", "user": ["Emma Taylor"], "queue": "support"}
 
+``call_id`` is accepted for ``callId``, as Zammad does (``params['callId'] ||
+params['call_id']`` in its ``app/models/cti/log.rb``; its request specs post ``call_id``).
+
 Zammad trusts a token in its URL; ours names only the tenant, so a secret is required on top:
 ``X-Stamgast-Secret: <secret>``, or our generic HMAC headers (``X-Stamgast-Timestamp`` and
 ``X-Stamgast-Signature``, see `telephony_adapters.generic`), which also cover body and age.
@@ -49,6 +52,8 @@ _KINDS = {"newcall": EventKind.RINGING, "answer": EventKind.ANSWERED, "hangup": 
 # not know) stay ENDED: the app then decides from the call's history whether it was answered.
 _MISSED_CAUSES = frozenset({"busy", "cancel", "noanswer", "congestion", "notfound"})
 _DIRECTIONS = {"in": Direction.INBOUND, "out": Direction.OUTBOUND}
+# Zammad's specs answer a call with user "voicemail"; its caller log then keeps it open.
+_VOICEMAIL_USER = "voicemail"
 
 
 def _digest(value: str) -> bytes:
@@ -176,7 +181,9 @@ def zammad_event(fields: Mapping[str, object]) -> CallEvent | None:
         return None
     call_id = _text(fields, "callId", limit=MAX_CALL_ID)
     if call_id is None or not call_id.strip():
-        raise PayloadError('"callId" is required')
+        call_id = _text(fields, "call_id", limit=MAX_CALL_ID)
+    if call_id is None or not call_id.strip():
+        raise PayloadError('"callId" (or "call_id") is required')
     from_raw = _text(fields, "from", limit=64)
     if from_raw is None and kind is EventKind.RINGING:
         raise PayloadError('"from" is required for newCall (send "anonymous" when withheld)')
@@ -187,12 +194,25 @@ def zammad_event(fields: Mapping[str, object]) -> CallEvent | None:
         raise PayloadError(f'"direction" must be in or out; got {shown}')
     users = _users(fields)
     answering = (_text(fields, "answeringNumber", limit=128) or "").strip() or None
+    person_answered = None
     if kind is EventKind.ENDED:
         cause = (_text(fields, "cause", limit=64) or "").strip().lower()
         if cause in _MISSED_CAUSES:
             kind = EventKind.MISSED
-    answered_by = None
-    if kind is EventKind.ANSWERED:
+            # sipgate's vocabulary: the caller hung up first, or the callee was busy,
+            # refused, unreachable or unknown; no one answered.
+            person_answered = False
+        # normalClearing says only that an established call ended: voicemail establishes
+        # one too, so it proves no person.
+    if kind is EventKind.ANSWERED and [user.lower() for user in users] == [_VOICEMAIL_USER]:
+        kind = EventKind.VOICEMAIL
+    ringing_extension = answered_by = None
+    if kind is EventKind.RINGING:
+        # Inbound: the one user being rung; outbound: the user who dials (Zammad shows it
+        # as the caller's name). Several users ringing name no single extension.
+        # Zammad's specs also send several users as one "user 1,user 2" string.
+        ringing_extension = users[0] if len(users) == 1 and "," not in users[0] else None
+    elif kind is EventKind.ANSWERED:
         # answeringNumber names the agent's phone or login; failing that, a lone user is the
         # person who picked up (the app matches either against extension, SIP user or name).
         answered_by = answering or (users[0] if len(users) == 1 else None)
@@ -205,7 +225,10 @@ def zammad_event(fields: Mapping[str, object]) -> CallEvent | None:
         from_raw=from_raw or "",
         to_raw=_text(fields, "to", limit=64) or "",
         direction=direction,
+        ringing_extension=ringing_extension,
         answered_by=answered_by,
+        number_style=ZammadCtiAdapter.number_style,
+        person_answered=person_answered,
         raw=_raw(fields),
     )
 

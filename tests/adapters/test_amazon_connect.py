@@ -29,14 +29,15 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
 )
 from tests.adapters.cases_amazon_connect import contact_event, flow_event
+from tests.support import vendor_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "amazon_connect"
 SECRET = "connect-secret-of-acme"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 STAMP = int(NOW.timestamp())
@@ -54,7 +55,7 @@ adapter = AmazonConnectAdapter()
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("amazon_connect", name).body
 
 
 def signed(body: bytes, *, secret: str = SECRET, stamp: int = STAMP) -> AdapterRequest:
@@ -114,6 +115,7 @@ def test_contact_flow_event_rings() -> None:
         to_raw="+31201234567",
         direction=Direction.INBOUND,
         ringing_extension="201",
+        number_style=NumberStyle.E164,
         raw=event.raw,
     )
     assert event.raw["Queue.Name"] == "Klantenservice"
@@ -375,3 +377,87 @@ def test_lambda_keeps_only_flat_strings(lambda_module: ModuleType) -> None:
     answer = {"callerName": "Ada", "nested": {"a": "b"}, "count": 3, "recognised": "true"}
     assert lambda_module._flat(answer) == {**UNKNOWN, "callerName": "Ada", "recognised": "true"}
     assert lambda_module._flat(["not", "a", "map"]) == UNKNOWN
+
+
+# --- AWS's own sample requests and events -------------------------------------------------
+
+
+def from_fixture(name: str) -> CallEvent:
+    [event] = parse(signed(fixture(name)))
+    return event
+
+
+def test_every_event_carries_e164() -> None:
+    events = [from_fixture(fx.path.name) for fx in vendor_fixtures.all_fixtures("amazon_connect")]
+    assert {event.number_style for event in events} == {NumberStyle.E164}
+
+
+INSTANCE_ARN = (
+    "arn:aws::connect:us-west-2:123456789012:instance/12345678-1234-1234-1234-123456789012"
+)
+
+
+def test_awss_sample_lambda_request_rings() -> None:
+    event = from_fixture("aws-doc-flow-event.json")
+    assert event == CallEvent(
+        provider="amazon_connect",
+        call_id="4a573372-1f28-4e26-b97b-XXXXXXXXXXX",
+        kind=EventKind.RINGING,
+        from_raw="+1234567890",
+        to_raw="+1234567890",
+        # The sample lists every method ("INBOUND | OUTBOUND | ..."); none is OUTBOUND alone.
+        direction=Direction.INBOUND,
+        number_style=NumberStyle.E164,
+        raw=event.raw,
+    )
+    assert event.raw["Queue.Name"] == "QueueName"  # the sample's queue is a bare name
+
+
+def test_awss_sample_connected_to_agent_answers() -> None:
+    event = from_fixture("aws-doc-connected.json")
+    assert (event.kind, event.call_id, event.answered_by, event.occurred_at) == (
+        EventKind.ANSWERED,
+        "11111111-1111-1111-1111-111111111111",
+        "12345678-1234-1234-1234-123456789012",
+        datetime(2021, 8, 4, 17, 29, 9, tzinfo=UTC),
+    )
+
+
+def test_awss_sample_disconnect_of_an_outbound_call_an_agent_took() -> None:
+    event = from_fixture("aws-doc-disconnected-outbound.json")
+    assert (event.kind, event.direction, event.person_answered, event.occurred_at) == (
+        EventKind.ENDED,
+        Direction.OUTBOUND,
+        True,
+        datetime(2021, 8, 4, 17, 18, 37, tzinfo=UTC),
+    )
+    assert from_fixture("contact-event-disconnected.json").person_answered is True  # AgentInfo
+
+
+def test_disconnect_without_an_agent_connection_proves_nothing() -> None:
+    document = contact_event("c-1", "DISCONNECTED")  # agentInfo without a connected time
+    [event] = parse(signed(encode(document)))
+    assert (event.kind, event.person_answered) == (EventKind.ENDED, None)
+    del document["detail"]["agentInfo"]
+    [event] = parse(signed(encode(document)))
+    assert event.person_answered is None
+
+
+def test_pascal_case_contact_events_as_in_awss_routing_samples() -> None:
+    detail = {
+        "ContactId": "12345678-1234-1234-1234-123456789012",
+        "Channel": "VOICE",
+        "InitiationMethod": "INBOUND",
+        "EventType": "CONNECTED_TO_AGENT",
+        "AgentInfo": {
+            "AgentArn": f"{INSTANCE_ARN}/agent/12345678-1234-1234-1234-123456789012",
+            "ConnectedToAgentTimestamp": "2021-08-04T17:29:09.000Z",
+        },
+    }
+    document = {"detail-type": "Amazon Connect Contact Event", "detail": detail}
+    [event] = parse(signed(encode(document)))
+    assert (event.kind, event.call_id, event.answered_by) == (
+        EventKind.ANSWERED,
+        "12345678-1234-1234-1234-123456789012",
+        "12345678-1234-1234-1234-123456789012",
+    )

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +16,14 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
 )
 from telephony_adapters.generic import GenericAdapter, sign_generic
+from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "generic"
 SECRET = "s3cret-of-acme"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 STAMP = int(NOW.timestamp())
@@ -31,6 +31,10 @@ URL = "https://stamgast.example.org/webhooks/generic/acme"
 CONFIG = AdapterConfig(secret=SECRET)
 
 adapter = GenericAdapter()
+
+
+def fixture(name: str) -> bytes:
+    return vendor_fixtures.load("generic", name).body
 
 
 def independent_signature(secret: str, body: bytes, timestamp: int) -> str:
@@ -72,7 +76,7 @@ def signature_error(request: AdapterRequest) -> str:
 
 
 def test_sign_generic_matches_independent_hmac() -> None:
-    body = (FIXTURES / "ringing.json").read_bytes()
+    body = fixture("ringing.json")
     headers = sign_generic(SECRET, body, STAMP)
     assert headers == {
         "X-Stamgast-Timestamp": str(STAMP),
@@ -83,7 +87,7 @@ def test_sign_generic_matches_independent_hmac() -> None:
 
 
 def test_valid_event_with_every_field() -> None:
-    [event] = parse(request_for((FIXTURES / "ringing.json").read_bytes()))
+    [event] = parse(request_for(fixture("ringing.json")))
     assert event == CallEvent(
         provider="generic",
         call_id="abc-123",
@@ -100,7 +104,7 @@ def test_valid_event_with_every_field() -> None:
 
 
 def test_offset_is_converted_to_utc() -> None:
-    [event] = parse(request_for((FIXTURES / "answered.json").read_bytes()))
+    [event] = parse(request_for(fixture("answered.json")))
     assert (event.kind, event.answered_by) == (EventKind.ANSWERED, "201")
     assert event.occurred_at == datetime(2026, 11, 25, 10, 42, 5, tzinfo=UTC)
     assert event.occurred_at is not None and event.occurred_at.tzinfo is UTC
@@ -273,7 +277,7 @@ def test_malformed_body_is_checked_only_after_the_signature() -> None:
 
 
 def test_batch() -> None:
-    events = parse(request_for((FIXTURES / "batch.json").read_bytes()))
+    events = parse(request_for(fixture("batch.json")))
     assert [event.kind for event in events] == [
         EventKind.RINGING,
         EventKind.ANSWERED,
@@ -294,14 +298,14 @@ def test_batch_limit() -> None:
 
 def test_events_filter_from_config() -> None:
     config = AdapterConfig(secret=SECRET, events=frozenset({EventKind.MISSED, EventKind.VOICEMAIL}))
-    events = parse(request_for((FIXTURES / "batch.json").read_bytes()), config)
+    events = parse(request_for(fixture("batch.json")), config)
     assert [event.call_id for event in events] == ["def-456", "ghi-789"]
-    ringing_only = request_for((FIXTURES / "ringing.json").read_bytes())
+    ringing_only = request_for(fixture("ringing.json"))
     assert parse(ringing_only, config) == []
 
 
 def test_respond_and_fail_open() -> None:
-    request = request_for((FIXTURES / "batch.json").read_bytes())
+    request = request_for(fixture("batch.json"))
     events = parse(request)
     response = adapter.respond(request, CONFIG, events, Outcome(recognised_name="Ada"))
     assert (response.status_code, response.media_type) == (200, "application/json")
@@ -312,6 +316,16 @@ def test_respond_and_fail_open() -> None:
 
 
 def test_events_are_hashable() -> None:
-    [event] = parse(request_for((FIXTURES / "ringing.json").read_bytes()))
+    [event] = parse(request_for(fixture("ringing.json")))
     assert hash(event) == hash(event)
     assert event.occurred_at is not None and NOW - event.occurred_at < timedelta(minutes=1)
+
+
+def test_every_event_carries_the_dialled_number_style() -> None:
+    fixtures = vendor_fixtures.all_fixtures("generic")
+    # Our own format: its fixtures cite our README, not a vendor.
+    assert {fx.authored_by for fx in fixtures} == {"ours"}
+    events = [event for fx in fixtures for event in parse(request_for(fx.body))]
+    assert len(events) == 7
+    assert {event.number_style for event in events} == {NumberStyle.DIALLED}
+    assert {event.person_answered for event in events} == {None}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,14 +19,15 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
 )
 from telephony_adapters.jambonz import DECLINE, JambonzAdapter, jambonz_signature
 from tests.adapters.cases_jambonz import jambonz_header, wire
+from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "jambonz"
 SECRET = "wh_secret_acme_0123456789"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 STAMP = int(NOW.timestamp())
@@ -40,7 +40,7 @@ adapter = JambonzAdapter()
 
 def fixture(name: str) -> bytes:
     """The recorded body as jambonz puts it on the wire (JSON.stringify: compact)."""
-    return wire(json.loads((FIXTURES / name).read_bytes()))
+    return wire(json.loads(vendor_fixtures.load("jambonz", name).body))
 
 
 def signed(body: bytes, *, secret: str = SECRET, stamp: int = STAMP) -> AdapterRequest:
@@ -165,6 +165,7 @@ def test_call_hook_rings() -> None:
         to_raw="+31201234567",
         direction=Direction.INBOUND,
         caller_name="Ada L",
+        number_style=NumberStyle.SIP_USER,
         raw=event.raw,
     )
     assert event.raw["sip_status"] == "100"
@@ -346,3 +347,63 @@ def test_fail_open_never_raises() -> None:
     config = AdapterConfig(secret=SECRET, options=ExplodingOptions())
     response = adapter.fail_open(signed(fixture("call-hook.json")), config)
     assert (response.status_code, json.loads(response.body)) == (200, [DECLINE])
+
+
+# --- jambonz's documentation and captures from jambonz systems ----------------------------
+
+
+def test_every_event_carries_the_sip_user_number_style() -> None:
+    events = [
+        event
+        for fx in vendor_fixtures.all_fixtures("jambonz")
+        for event in parse(signed(wire(json.loads(fx.body))))
+    ]
+    assert len(events) >= 9
+    assert {event.number_style for event in events} == {NumberStyle.SIP_USER}
+
+
+def test_captured_call_hook_rings() -> None:
+    event = one("capture-call-hook.json")
+    assert event == CallEvent(
+        provider="jambonz",
+        call_id="ac5c697a-bfae-4335-ad8a-REDACTED",
+        kind=EventKind.RINGING,
+        from_raw="+447777777777",
+        to_raw="+441234567890",
+        direction=Direction.INBOUND,
+        number_style=NumberStyle.SIP_USER,
+        raw=event.raw,
+    )
+    verbs = answer(signed(fixture("capture-call-hook.json")), {"dial_target": "sip:201@pbx"})
+    assert verbs[0]["verb"] == "dial"
+
+
+def test_captured_dial_leg_answer_belongs_to_the_callers_call() -> None:
+    event = one("capture-child-in-progress.json")
+    assert (event.kind, event.call_id, event.direction, event.answered_by) == (
+        EventKind.ANSWERED,
+        "7e070cc2-6e28-4a24-9364-REDACTED",
+        Direction.INBOUND,
+        "+447777777777",
+    )
+
+
+def test_documented_completed_status_ends_without_proving_a_person() -> None:
+    request = signed(fixture("docs-call-status-completed.json"))
+    [event] = parse(request)
+    # The application's own verbs answer a call too: completed proves no person.
+    assert (event.kind, event.call_id, event.person_answered) == (
+        EventKind.ENDED,
+        "b5e39996-bd2f-4bda-b928-355147186a2a",
+        None,
+    )
+    # It carries "defaults" like the call hook, yet it is a status: no verbs back.
+    assert answer(request, {"dial_target": "sip:201@pbx"}) == {}
+
+
+@pytest.mark.parametrize("status", ["no-answer", "busy", "failed"])
+def test_unconnected_final_statuses_prove_nobody_answered(status: str) -> None:
+    body = wire({"call_sid": "c1", "from": "+31612345678", "to": "+31201234567",
+                 "direction": "inbound", "call_status": status})  # fmt: skip
+    [event] = parse(signed(body))
+    assert (event.kind, event.person_answered) == (EventKind.MISSED, False)

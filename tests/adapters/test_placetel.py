@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,14 +13,15 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
 )
 from telephony_adapters.placetel import PlacetelAdapter, agent_from_peer, placetel_signature
 from tests.adapters.cases_placetel import sign
+from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "placetel"
 SECRET = "b7e2c1d0a9f8e7d6"
 URL = "https://stamgast.example.org/webhooks/placetel/acme"
 NOW = datetime(2026, 11, 25, 10, 42, tzinfo=UTC)
@@ -32,7 +32,7 @@ adapter = PlacetelAdapter()
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("placetel", name).body
 
 
 def notification(
@@ -57,21 +57,32 @@ def parse_one(body: bytes, config: AdapterConfig = CONFIG) -> CallEvent:
 
 # --- signatures ---------------------------------------------------------------------------
 
-VECTOR_BODY = (
-    b"call_id=4a4cbb39578170aed9a2761a7bec8c7e704a541f52291ef603d6f5f152980c3c"
-    b"&event=CallAccepted&from=0123456789&to=0987654321"
-)
+# Placetel's README: secret "12345" over the fixture's body gives this signature.
 VECTOR_SIGNATURE = "c4f823c5b8806432fe2b83b1fc2ee714422e0cdfb4b5129152a7d0bbcd7792d0"
 
 
 def test_documented_vector() -> None:
-    assert placetel_signature("12345", VECTOR_BODY) == VECTOR_SIGNATURE
-    assert sign(VECTOR_BODY, "12345") == VECTOR_SIGNATURE
-    events = parse(notification(VECTOR_BODY, signature=VECTOR_SIGNATURE), AdapterConfig("12345"))
-    assert [(e.kind, e.from_raw, e.to_raw) for e in events] == [
-        (EventKind.ANSWERED, "0123456789", "0987654321")
-    ]
-    assert events[0].call_id.startswith("4a4cbb39") and events[0].answered_by is None
+    vector = vendor_fixtures.load("placetel", "readme-signature-vector.txt")
+    assert vector.authored_by == "vendor"
+    assert placetel_signature("12345", vector.body) == VECTOR_SIGNATURE
+    assert sign(vector.body, "12345") == VECTOR_SIGNATURE
+    [event] = parse(notification(vector.body, signature=VECTOR_SIGNATURE), AdapterConfig("12345"))
+    assert event == CallEvent(
+        provider="placetel",
+        call_id="4a4cbb39578170aed9a2761a7bec8c7e704a541f52291ef603d6f5f152980c3c",
+        kind=EventKind.ANSWERED,
+        from_raw="0123456789",
+        to_raw="0987654321",
+        direction=Direction.INBOUND,  # CallAccepted is sent for incoming calls only
+        number_style=NumberStyle.DIALLED,
+        raw=event.raw,
+    )
+
+
+def test_documented_vector_refuses_another_secret() -> None:
+    body = vendor_fixtures.load("placetel", "readme-signature-vector.txt").body
+    with pytest.raises(SignatureError):
+        parse(notification(body, signature=VECTOR_SIGNATURE), AdapterConfig("12346"))
 
 
 def test_uppercase_hex_is_accepted() -> None:
@@ -120,11 +131,13 @@ def test_incoming_call_rings() -> None:
 
 def test_outgoing_call_rings_for_the_calling_agent() -> None:
     event = parse_one(fixture("outgoing.txt"))
+    # `from` is the caller id shown to the callee, `peer` the SIP user who dialled.
     assert (event.kind, event.direction, event.ringing_extension) == (
         EventKind.RINGING,
         Direction.OUTBOUND,
         "7777abcdefg",
     )
+    assert (event.from_raw, event.to_raw) == ("0331234567", "0612345678")
 
 
 def test_internal_call_between_sip_users() -> None:
@@ -217,3 +230,120 @@ def test_respond_is_an_empty_200(name: str) -> None:
 def test_fail_open_never_raises(config: Any, body: bytes) -> None:
     response = adapter.fail_open(AdapterRequest("POST", URL, {}, body), config)
     assert (response.status_code, response.body) == (200, b"")
+
+
+# --- Placetel's and Zammad's own material -------------------------------------------------
+
+
+def events_of(name: str) -> list[CallEvent]:
+    return parse(notification(fixture(name)))
+
+
+def test_every_event_carries_placetels_number_style() -> None:
+    names = [fx.path.name for fx in vendor_fixtures.all_fixtures("placetel")]
+    events = [event for name in names for event in events_of(name)]
+    assert len(events) > len(names) - 2  # every notification yields its event(s)
+    assert {event.number_style for event in events} == {NumberStyle.DIALLED}
+
+
+@pytest.mark.parametrize(
+    ("hangup_type", "answered"),
+    [
+        ("accepted", True),
+        ("missed", False),
+        ("canceled", False),
+        ("busy", False),
+        ("blocked", False),
+        ("unavailable", False),
+        ("voicemail", None),
+        ("congestion", None),
+        ("somethingnew", None),
+    ],
+)
+def test_hangup_type_says_whether_a_person_answered(
+    hangup_type: str, answered: bool | None
+) -> None:
+    body = f"call_id=c1&event=HungUp&from=0612&to=0331&type={hangup_type}&duration=0"
+    assert parse_one(body.encode()).person_answered is answered
+
+
+def test_accepted_hangup_ends_a_call_a_person_answered() -> None:
+    answered, ended = events_of("hungup-accepted.txt")
+    assert (answered.kind, answered.person_answered) == (EventKind.ANSWERED, None)
+    assert (ended.kind, ended.person_answered) == (EventKind.ENDED, True)
+    [zammads] = events_of("zammad-spec-hungup-accepted.txt")  # no duration: no ANSWERED
+    assert (zammads.kind, zammads.person_answered, zammads.from_raw) == (
+        EventKind.ENDED,
+        True,
+        "01114100300",
+    )
+
+
+def test_canceled_outgoing_call_is_not_a_missed_incoming_call() -> None:
+    [event] = events_of("hungup-canceled-outbound.txt")
+    assert (event.kind, event.direction, event.person_answered) == (
+        EventKind.MISSED,
+        Direction.OUTBOUND,
+        False,
+    )
+    assert (event.from_raw, event.to_raw) == ("0331234567", "0612345678")
+
+
+def test_outbound_only_hangup_types_imply_the_direction() -> None:
+    # Placetel: "busy, canceled, unavailable and congestion are limited to outbound calls".
+    for hangup_type in ("busy", "canceled", "unavailable", "congestion"):
+        body = f"call_id=c1&event=HungUp&type={hangup_type}".encode()
+        assert parse_one(body).direction is Direction.OUTBOUND, hangup_type
+    assert parse_one(b"call_id=c1&event=HungUp&type=missed").direction is Direction.INBOUND
+
+
+def test_hangup_without_direction_or_numbers_from_zammads_specs() -> None:
+    [event] = events_of("zammad-spec-hungup-missed-no-direction.txt")
+    # The spec's call was outgoing, but nothing in this body says so: the call's direction
+    # has to come from its OutgoingCall.
+    assert (event.kind, event.person_answered, event.from_raw, event.to_raw) == (
+        EventKind.MISSED,
+        False,
+        "",
+        "",
+    )
+
+
+def test_zammads_incoming_call_and_answer() -> None:
+    [ringing] = events_of("zammad-spec-incoming.txt")
+    assert (ringing.kind, ringing.direction, ringing.from_raw, ringing.to_raw) == (
+        EventKind.RINGING,
+        Direction.INBOUND,
+        "01114100300",
+        "030600000000",
+    )
+    [answered] = events_of("zammad-spec-callaccepted.txt")
+    assert (answered.kind, answered.call_id, answered.answered_by) == (
+        EventKind.ANSWERED,
+        "1234567890-3",
+        None,
+    )
+
+
+def test_outgoing_call_takes_the_agent_from_peer_not_from() -> None:
+    [event] = events_of("zammad-spec-outgoing-peer.txt")
+    assert (event.direction, event.from_raw, event.to_raw, event.ringing_extension) == (
+        Direction.OUTBOUND,
+        "030600000000",
+        "01114100300",
+        "something",
+    )
+
+
+def test_outgoing_call_with_a_sip_id_in_from_and_no_peer() -> None:
+    [event] = events_of("zammad-spec-outgoing-sip-from.txt")
+    assert (event.direction, event.to_raw, event.ringing_extension) == (
+        Direction.OUTBOUND,
+        "099999222222",
+        "777008478072",
+    )
+
+
+def test_outgoing_caller_id_is_never_taken_for_the_agent() -> None:
+    body = b"call_id=c1&event=OutgoingCall&direction=out&from=0331234567&to=0612345678"
+    assert parse_one(body).ringing_extension is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +17,15 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
 )
 from telephony_adapters.sipgate import SipgateAdapter, verify_sipgate
 from tests.adapters.cases_sipgate import OTHER_KEY, PRIVATE_KEY, public_pem, sign
+from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "sipgate"
 URL = "https://stamgast.example.org/webhooks/sipgate/acme"
 NOW = datetime(2026, 11, 25, 10, 42, tzinfo=UTC)
 CALL_ID = "7e1a2b3c4d5e6f708192a3b4c5d6e7f8"
@@ -33,14 +33,9 @@ CONFIG = AdapterConfig(secret=public_pem(PRIVATE_KEY))
 
 adapter = SipgateAdapter()
 
-# A push body and the signature sipgate made for it, from the signed-webhook test in
-# sipgate's Node.js SDK (github.com/sipgate-io/sipgateio-node, lib/webhook/webhook.test.ts),
-# encoded as that test's `qs.stringify` sends it.
-SDK_BODY = (
-    b"callId=&direction=in&event=newCall&from=4912354678&fullUserId%5B%5D%5B0%5D=123456789"
-    b"&originalCallId=&to=49999999&user%5B%5D%5B0%5D=TestUser&userId%5B%5D%5B0%5D=123456789"
-    b"&xcid="
-)
+# The signature sipgate made for the body in fixture sdk-signed-newcall.txt, from the
+# signed-webhook test in sipgate's Node.js SDK (lib/webhook/webhook.test.node.ts, see its source).
+SDK_BODY = vendor_fixtures.load("sipgate", "sdk-signed-newcall.txt").body
 SDK_SIGNATURE = (
     "hlY7r9Vad0NP/7xJxf+vcDqjWaGWHOcIrj+rcP5aqQQcHtbSLsElp2kRNRPBL5unWbq6bExVPZB49HHM+Y/fWSVL"
     "19q7KSJhYPHfikcME0r0mCYB4S/VnJwnIvpiqz6s7Dpnk3wDCy65B3WQLwBVWA9oh6ojNM/g+87YnoMTKRx1KoFq"
@@ -54,7 +49,7 @@ SDK_SIGNATURE = (
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("sipgate", name).body
 
 
 def push(body: bytes, *, signature: str | None = None, **headers: str) -> AdapterRequest:
@@ -301,3 +296,80 @@ def test_fail_open_still_subscribes_a_new_call() -> None:
     request = AdapterRequest("POST", URL, {}, fixture("newcall.txt"))
     root = sipgate_xml(adapter.fail_open(request, AdapterConfig(secret="")).body)
     assert root.get("onAnswer") == URL
+
+
+# --- sipgate's own examples ---------------------------------------------------------------
+
+
+def test_every_event_carries_e164_as_sipgate_sends_numbers() -> None:
+    events = [
+        event
+        for fx in vendor_fixtures.all_fixtures("sipgate")
+        if fx.path.name != "sdk-signed-newcall.txt"  # no callId: refused, tested above
+        for event in parse(push(fx.body))
+    ]
+    assert len(events) >= 10
+    assert {event.number_style for event in events} == {NumberStyle.E164}
+
+
+def test_readme_new_call_rings_two_users() -> None:
+    event = parse_one(fixture("readme-newcall.txt"))
+    assert event == CallEvent(
+        provider="sipgate",
+        call_id="123456",
+        kind=EventKind.RINGING,
+        from_raw="492111234567",
+        to_raw="4915791234567",
+        direction=Direction.INBOUND,
+        number_style=NumberStyle.E164,
+        raw=event.raw,
+    )
+    assert event.raw["user[]"] == "Alice,Bob"  # two users ring: no single extension
+
+
+def test_readme_answer_names_the_user() -> None:
+    event = parse_one(fixture("readme-answer.txt"))
+    assert (event.kind, event.answered_by, event.from_raw) == (
+        EventKind.ANSWERED,
+        "w0",
+        "492111234567",
+    )
+
+
+def test_readme_hangup_proves_no_person() -> None:
+    event = parse_one(fixture("readme-hangup.txt"))
+    # normalClearing: "hung up after the call was established", by a person or a voicemail.
+    assert (event.kind, event.person_answered, event.call_id) == (EventKind.ENDED, None, "123456")
+
+
+@pytest.mark.parametrize(
+    ("cause", "answered"),
+    [
+        ("busy", False),
+        ("cancel", False),
+        ("noAnswer", False),
+        ("congestion", False),
+        ("notFound", False),
+        ("normalClearing", None),
+        ("somethingNew", None),
+    ],
+)
+def test_hangup_cause_says_whether_a_person_answered(cause: str, answered: bool | None) -> None:
+    body = f"event=hangup&cause={cause}&callId=c1&from=492111234567&to=4915791234567"
+    assert parse_one(body.encode()).person_answered is answered
+
+
+def test_outbound_call_rings_for_the_calling_user_and_a_cancel_stays_outbound() -> None:
+    ringing = parse_one(fixture("newcall-outbound.txt"))
+    assert (ringing.direction, ringing.ringing_extension, ringing.to_raw) == (
+        Direction.OUTBOUND,
+        "w0",
+        "4915791234567",
+    )
+    ended = parse_one(fixture("hangup-cancel-outbound.txt"))
+    assert (ended.kind, ended.direction, ended.person_answered, ended.call_id) == (
+        EventKind.MISSED,
+        Direction.OUTBOUND,
+        False,
+        ringing.call_id,
+    )

@@ -7,7 +7,6 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +17,14 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
 )
 from telephony_adapters.zammad_cti import ZammadCtiAdapter
+from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "zammad_cti"
 SECRET = "zammad-secret-of-acme"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 STAMP = int(NOW.timestamp())
@@ -37,7 +37,7 @@ adapter = ZammadCtiAdapter()
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("zammad_cti", name).body
 
 
 def with_secret(
@@ -97,6 +97,7 @@ def test_secret_header_accepts_zammads_own_body() -> None:
         from_raw="493023125741",
         to_raw="492214710334",
         direction=Direction.INBOUND,
+        number_style=NumberStyle.E164,
         raw=event.raw,
     )
     assert event.raw["queue"] == "support"
@@ -269,8 +270,11 @@ def test_events_filter_from_config() -> None:
         (b"{not json", "body is not valid JSON"),
         (b'["newCall"]', "JSON body must be an object; got array"),
         (json.dumps({"callId": "x"}).encode(), '"event" is required (newCall, answer or hangup)'),
-        (json.dumps({"event": "answer"}).encode(), '"callId" is required'),
-        (json.dumps({"event": "answer", "callId": " "}).encode(), '"callId" is required'),
+        (json.dumps({"event": "answer"}).encode(), '"callId" (or "call_id") is required'),
+        (
+            json.dumps({"event": "answer", "callId": " "}).encode(),
+            '"callId" (or "call_id") is required',
+        ),
         (
             json.dumps({"event": "newCall", "callId": "x"}).encode(),
             '"from" is required for newCall',
@@ -318,3 +322,111 @@ def test_fail_open_is_no_action_even_for_garbage() -> None:
     for request in (with_secret(fixture("newcall.json")), with_secret(b"\xff\x00", secret=None)):
         response = adapter.fail_open(request, AdapterConfig(secret=""))
         assert (response.status_code, json.loads(response.body)) == (200, {})
+
+
+# --- Zammad's own request specs and documentation -----------------------------------------
+
+
+def from_fixture(name: str) -> CallEvent:
+    fx = vendor_fixtures.load("zammad_cti", name)
+    [event] = parse(with_secret(fx.body, content_type=fx.content_type or JSON))
+    return event
+
+
+def test_every_event_carries_e164_as_zammad_scripts_send_numbers() -> None:
+    events = [from_fixture(fx.path.name) for fx in vendor_fixtures.all_fixtures("zammad_cti")]
+    assert {event.number_style for event in events} == {NumberStyle.E164}
+
+
+def test_call_id_is_accepted_as_zammad_accepts_it() -> None:
+    event = from_fixture("spec-newcall-in.txt")
+    assert event == CallEvent(
+        provider="zammad_cti",
+        call_id="4991155921769858278-1",
+        kind=EventKind.RINGING,
+        from_raw="4912347114711",
+        to_raw="4930600000000",
+        direction=Direction.INBOUND,
+        number_style=NumberStyle.E164,
+        raw=event.raw,
+    )
+    assert event.raw["user"] == '["user+1", "user+2"]'  # two users ring: no one extension
+    assert from_fixture("spec-answer-json.json").call_id == "1234567890-3"
+
+
+def test_callid_wins_over_call_id() -> None:
+    assert one({"event": "hangup", "callId": "a", "call_id": "b"}).call_id == "a"
+
+
+def test_documented_outbound_new_call_rings_for_the_calling_user() -> None:
+    event = from_fixture("docs-newcall-outbound.json")
+    assert (event.kind, event.direction, event.from_raw, event.to_raw) == (
+        EventKind.RINGING,
+        Direction.OUTBOUND,
+        "493023125741",
+        "492214710334",
+    )
+    assert event.ringing_extension == "Christopher Miller"
+    assert from_fixture("docs-newcall-inbound.json").ringing_extension is None
+
+
+def test_outbound_call_from_zammads_specs() -> None:
+    ringing = from_fixture("spec-newcall-out.txt")
+    assert (ringing.direction, ringing.ringing_extension) == (Direction.OUTBOUND, "user 1")
+    answered = from_fixture("spec-answer-out.txt")
+    assert (answered.kind, answered.direction, answered.call_id) == (
+        EventKind.ANSWERED,
+        Direction.OUTBOUND,
+        "1234567890-2",
+    )
+    ended = from_fixture("spec-hangup-out-normal.txt")
+    # normalClearing follows a voicemail as well as a person: it proves nothing.
+    assert (ended.kind, ended.direction, ended.person_answered) == (
+        EventKind.ENDED,
+        Direction.OUTBOUND,
+        None,
+    )
+
+
+def test_cancelled_outbound_call_is_an_outbound_miss_without_numbers() -> None:
+    event = from_fixture("spec-hangup-out-cancel.txt")
+    assert (event.kind, event.direction, event.person_answered, event.from_raw) == (
+        EventKind.MISSED,
+        Direction.OUTBOUND,
+        False,
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("cause", "answered"),
+    [
+        ("busy", False),
+        ("cancel", False),
+        ("noAnswer", False),
+        ("congestion", False),
+        ("notFound", False),
+        ("normalClearing", None),
+        ("forwarded", None),
+    ],
+)
+def test_hangup_cause_says_whether_a_person_answered(cause: str, answered: bool | None) -> None:
+    assert one({**BASE, "event": "hangup", "cause": cause}).person_answered is answered
+
+
+def test_answer_by_voicemail_is_voicemail() -> None:
+    event = from_fixture("spec-answer-voicemail.txt")
+    assert (event.kind, event.call_id, event.answered_by) == (
+        EventKind.VOICEMAIL,
+        "1234567890-4",
+        None,
+    )
+
+
+def test_withheld_caller_with_users_as_one_string() -> None:
+    event = from_fixture("spec-newcall-anonymous-queue.txt")
+    assert (event.from_raw, event.ringing_extension, event.raw["queue"]) == (
+        "anonymous",
+        None,
+        "some_queue_name",
+    )
