@@ -324,3 +324,27 @@ def test_dutch_strings_and_dates(page: Any, backend: tuple[FakeBackend, str]) ->
     expect(card.get_by_test_id("callback").nth(1)).to_contain_text(
         re.compile(rf"{due.day} {months[due.month - 1]}")
     )
+
+
+@pytest.mark.browser
+def test_outbound_call_shows_the_person_called(page: Any, backend: tuple[FakeBackend, str]) -> None:
+    fake, base_url = backend
+    expect = open_widget(page, base_url)
+    call_id = next(call_ids)
+    # We ring a number nobody knows yet, from our own line: the card is about them.
+    outbound = a_call(
+        call_id,
+        direction="outbound",
+        from_e164="+31201234567",
+        from_display="020 123 4567",
+        to_e164="+31334567890",
+        party_e164="+31334567890",
+        party_display="033 456 7890",
+    )
+    fake.push("call.ringing", outbound, {**unknown_card(), "number": None})
+    card = card_of(page, call_id)
+    expect(card.get_by_test_id("caller-name")).to_have_text("033 456 7890")
+    card.get_by_test_id("create-contact-name").fill("Jan Jansen")
+    card.get_by_test_id("create-contact-save").click()
+    created = fake.wait_request("POST", "/v1/contacts")
+    assert created.body["numbers"] == [{"number": "+31334567890"}]
