@@ -294,8 +294,8 @@ def _child_event(
         return replace(leg, kind=EventKind.RINGING)
     if stage == "answered":
         return replace(leg, kind=EventKind.ANSWERED, by_application=_machine(fields))
-    person = False if _machine(fields) else _leg_answered(fields)
-    return replace(leg, kind=EventKind.ENDED, person_answered=person)
+    reached = False if _machine(fields) else _leg_answered(fields)
+    return replace(leg, kind=EventKind.ENDED, person_answered=reached)
 
 
 def _dial_action_event(
