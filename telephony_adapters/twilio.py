@@ -1,5 +1,19 @@
 """Twilio Programmable Voice: voice URL, status callbacks and `<Dial action>` requests.
 
+What each request becomes (the TwiML that asks for them is in `twilio_twiml`):
+
+- voice URL (``CallStatus=ringing``) → RINGING; an inbound ``in-progress`` means Twilio
+  itself answered to run TwiML → ANSWERED ``by_application``.
+- a dialled leg's report (has ``ParentCallSid``), on the parent call: ringing → RINGING at
+  the agent in its ``To`` (``client:alice`` → alice, ``sip:201@…`` → 201); answered → ANSWERED
+  by that agent; completed → ENDED if the leg was answered, nothing if it rang out (another
+  agent may have answered). A leg from an agent (``From=client:…``) to a number is outbound.
+- ``<Dial action>`` (``DialCallStatus``) → ENDED with ``person_answered=True``, or MISSED (inbound)
+  / ENDED (outbound) with ``person_answered=False``.
+- the call's own status callback: inbound ``completed`` → ENDED, ``person_answered`` unknown
+  (Twilio reports it whether or not anyone picked up); an ``outbound-api`` call's leg is the
+  person called, so its ``completed`` does say (unless a machine answered).
+
 Signature: ``X-Twilio-Signature`` = base64(HMAC-SHA1(auth token, URL + sorted name+value of
 the POST params)). JSON bodies are covered by ``bodySHA256=<hex>`` in the signed URL instead
 of the params. A Webhooks Rule may switch the hash to HMAC-SHA256 with a SharedKey (announced in
@@ -34,11 +48,10 @@ from telephony_adapters.base import (
     url_for_signature,
 )
 from telephony_adapters.twilio_twiml import (
-    EMPTY_TWIML,
+    DIAL_ANSWERED,
     LAST_RESORT_TWIML,
-    after_dial_twiml,
     target_answers_as_application,
-    voice_twiml,
+    twiml_for,
 )
 from telephony_adapters.twilio_twiml import (
     check_options as check_options,
@@ -69,12 +82,8 @@ _CALLBACK_STAGES = {
     "answered": "answered",
     "completed": "final",
 }
-# DialCallStatus values saying the dialled party picked up ("answered" is for conferences).
-_DIAL_ANSWERED = frozenset({"completed", "answered"})
 _UNANSWERED = frozenset({"busy", "no-answer", "canceled", "failed"})
-_DIAL_STATUSES = _DIAL_ANSWERED | _UNANSWERED
-# Fields only status callbacks carry, never a request that asks for TwiML.
-_CALLBACK_MARKERS = ("StatusCallbackEvent", "CallbackSource", "ParentCallSid")
+_DIAL_STATUSES = DIAL_ANSWERED | _UNANSWERED
 _DIRECTIONS = {
     "inbound": Direction.INBOUND,
     "outbound-api": Direction.OUTBOUND,
@@ -304,7 +313,7 @@ def _dial_action_event(
     """The `<Dial action>` request: the dial is over, DialCallStatus says how it went."""
     if dial_status not in _DIAL_STATUSES:
         return None
-    if dial_status in _DIAL_ANSWERED:
+    if dial_status in DIAL_ANSWERED:
         # A target that answers as an application (PBX queue) proves no person picked up.
         person = None if target_is_application else True
         return replace(base, kind=EventKind.ENDED, person_answered=person)
@@ -347,34 +356,6 @@ def twilio_event(
     return _parent_event(fields, stage, base)
 
 
-def _request_kind(fields: Mapping[str, str]) -> str:
-    """ "dial_action", "callback" (answer ignored by Twilio) or "voice" (TwiML drives the call)."""
-    if "DialCallStatus" in fields:
-        return "dial_action"
-    if any(marker in fields for marker in _CALLBACK_MARKERS):
-        return "callback"
-    return "voice"
-
-
-def _webhook_url(request: AdapterRequest, config: AdapterConfig) -> str:
-    """The URL Twilio called (and signs), for the dialled leg's reports to come back to."""
-    url = url_for_signature(request, config)
-    if request.method.upper() in ("GET", "HEAD"):
-        # Twilio appended its fields to the query; they must not ride along on the callbacks.
-        url = urlunsplit(urlsplit(url)._replace(query=""))
-    return url
-
-
-def _twiml_for(request: AdapterRequest, config: AdapterConfig, fields: Mapping[str, str]) -> str:
-    kind = _request_kind(fields)
-    if kind == "callback":
-        return EMPTY_TWIML
-    if kind == "dial_action":
-        answered = fields["DialCallStatus"].strip().lower() in _DIAL_ANSWERED
-        return after_dial_twiml(config.options, answered)
-    return voice_twiml(config.options, _webhook_url(request, config))
-
-
 def _twiml_response(twiml: str) -> AdapterResponse:
     return AdapterResponse(status_code=200, media_type="text/xml", body=twiml.encode("utf-8"))
 
@@ -404,7 +385,7 @@ class TwilioAdapter:
         """Call-handling TwiML for the voice URL and `<Dial action>`; `<Response/>` else."""
         # Decided from the request, not `events`: a tenant filtering out "ringing" still
         # needs its calls put through.
-        return _twiml_response(_twiml_for(request, config, _fields(request)))
+        return _twiml_response(twiml_for(request, config, _fields(request)))
 
     def fail_open(self, request: AdapterRequest, config: AdapterConfig) -> AdapterResponse:
         """The TwiML `respond` would give, or TwiML that keeps the caller on the line."""
@@ -413,7 +394,7 @@ class TwilioAdapter:
                 fields = _fields(request)
             except PayloadError:
                 fields = {}  # unreadable: treat as the voice URL, where silence hurts most
-            return _twiml_response(_twiml_for(request, config, fields))
+            return _twiml_response(twiml_for(request, config, fields))
         except Exception:
             logger.exception("twilio fail_open fell back to the default queue")
             return _twiml_response(LAST_RESORT_TWIML)

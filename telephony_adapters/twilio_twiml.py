@@ -24,8 +24,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape, quoteattr
+
+from telephony_adapters.base import AdapterConfig, AdapterRequest, url_for_signature
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,10 @@ _LEG_EVENTS = "initiated ringing answered completed"
 _NOT_XML = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _MAX_QUEUE_NAME = 64  # Twilio's limit on a queue's FriendlyName
+# DialCallStatus values saying the dialled party picked up ("answered" is for conferences).
+DIAL_ANSWERED = frozenset({"completed", "answered"})
+# Fields only status callbacks carry, never a request that asks for TwiML.
+_CALLBACK_MARKERS = ("StatusCallbackEvent", "CallbackSource", "ParentCallSid")
 
 
 def _option(options: Mapping[str, str], name: str) -> str:
@@ -201,3 +207,32 @@ def after_dial_twiml(options: Mapping[str, str], answered: bool) -> str:
     # Answered: the conversation is over. Unanswered with nowhere to go: the missed call
     # becomes a callback request, and ringing the same agents again would only loop.
     return HANGUP_TWIML
+
+
+def _request_kind(fields: Mapping[str, str]) -> str:
+    """ "dial_action", "callback" (answer ignored by Twilio) or "voice" (TwiML drives the call)."""
+    if "DialCallStatus" in fields:
+        return "dial_action"
+    if any(marker in fields for marker in _CALLBACK_MARKERS):
+        return "callback"
+    return "voice"
+
+
+def _webhook_url(request: AdapterRequest, config: AdapterConfig) -> str:
+    """The URL Twilio called (and signs), for the dialled leg's reports to come back to."""
+    url = url_for_signature(request, config)
+    if request.method.upper() in ("GET", "HEAD"):
+        # Twilio appended its fields to the query; they must not ride along on the callbacks.
+        url = urlunsplit(urlsplit(url)._replace(query=""))
+    return url
+
+
+def twiml_for(request: AdapterRequest, config: AdapterConfig, fields: Mapping[str, str]) -> str:
+    """What Twilio is told to do next after the request with these fields."""
+    kind = _request_kind(fields)
+    if kind == "callback":
+        return EMPTY_TWIML
+    if kind == "dial_action":
+        answered = fields["DialCallStatus"].strip().lower() in DIAL_ANSWERED
+        return after_dial_twiml(config.options, answered)
+    return voice_twiml(config.options, _webhook_url(request, config))

@@ -315,6 +315,9 @@ def test_status_callback_fixtures(name: str, kind: EventKind) -> None:
     event = parse_one(form_request(fixture(name)))
     assert (event.call_id, event.kind, event.from_raw) == (PARENT_SID, kind, "+31612345678")
     assert event.answered_by is None
+    # Inbound, Twilio answers to run TwiML: that is no person picking up.
+    assert event.by_application is (kind is EventKind.ANSWERED)
+    assert event.person_answered is (False if kind is EventKind.MISSED else None)
 
 
 def test_timestamp_is_aware_utc() -> None:
