@@ -210,7 +210,7 @@ def after_dial_twiml(options: Mapping[str, str], answered: bool) -> str:
 
 
 def _request_kind(fields: Mapping[str, str]) -> str:
-    """ "dial_action", "callback" (answer ignored by Twilio) or "voice" (TwiML drives the call)."""
+    """Which request this is: dial_action, callback (answer ignored) or voice (TwiML runs)."""
     if "DialCallStatus" in fields:
         return "dial_action"
     if any(marker in fields for marker in _CALLBACK_MARKERS):
