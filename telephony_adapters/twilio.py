@@ -1,5 +1,19 @@
 """Twilio Programmable Voice: voice URL, status callbacks and `<Dial action>` requests.
 
+What each request becomes (the TwiML that asks for them is in `twilio_twiml`):
+
+- voice URL (``CallStatus=ringing``) → RINGING; an inbound ``in-progress`` means Twilio
+  itself answered to run TwiML → ANSWERED ``by_application``.
+- a dialled leg's report (has ``ParentCallSid``), on the parent call: ringing → RINGING at
+  the agent in its ``To`` (``client:alice`` → alice, ``sip:201@…`` → 201); answered → ANSWERED
+  by that agent; completed → ENDED if the leg was answered, nothing if it rang out (another
+  agent may have answered). A leg from an agent (``From=client:…``) to a number is outbound.
+- ``<Dial action>`` (``DialCallStatus``) → ENDED with ``person_answered=True``, or MISSED (inbound)
+  / ENDED (outbound) with ``person_answered=False``.
+- the call's own status callback: inbound ``completed`` → ENDED, ``person_answered`` unknown
+  (Twilio reports it whether or not anyone picked up); an ``outbound-api`` call's leg is the
+  person called, so its ``completed`` does say (unless a machine answered).
+
 Signature: ``X-Twilio-Signature`` = base64(HMAC-SHA1(auth token, URL + sorted name+value of
 the POST params)). JSON bodies are covered by ``bodySHA256=<hex>`` in the signed URL instead
 of the params. A Webhooks Rule may switch the hash to HMAC-SHA256 with a SharedKey (announced in
@@ -13,12 +27,11 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit, urlunsplit
-from xml.sax.saxutils import escape
 
 from telephony_adapters.base import (
     AdapterConfig,
@@ -34,6 +47,15 @@ from telephony_adapters.base import (
     select_events,
     url_for_signature,
 )
+from telephony_adapters.twilio_twiml import (
+    DIAL_ANSWERED,
+    LAST_RESORT_TWIML,
+    target_answers_as_application,
+    twiml_for,
+)
+from telephony_adapters.twilio_twiml import (
+    check_options as check_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,39 +64,26 @@ SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 _HASHES = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
-EMPTY_TWIML = f"{_XML_DECLARATION}<Response/>"
-# Characters XML 1.0 cannot carry even escaped; a target holding one is a broken option.
-_NOT_XML = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-
-_STATUS_KINDS = {
-    "queued": EventKind.RINGING,
-    "initiated": EventKind.RINGING,
-    "ringing": EventKind.RINGING,
-    "in-progress": EventKind.ANSWERED,
-    # Whether a completed call was missed is decided by the app from the whole lifecycle.
-    "completed": EventKind.ENDED,
-    "busy": EventKind.MISSED,
-    "no-answer": EventKind.MISSED,
-    "canceled": EventKind.MISSED,
-    "failed": EventKind.MISSED,
+# A status value names a leg's stage; the final ones say whether the leg was answered.
+_STAGES = {
+    "queued": "ringing",
+    "initiated": "ringing",
+    "ringing": "ringing",
+    "in-progress": "answered",
+    "completed": "final",
+    "busy": "final",
+    "no-answer": "final",
+    "canceled": "final",
+    "failed": "final",
 }
-_CALLBACK_EVENT_KINDS = {
-    "initiated": EventKind.RINGING,
-    "ringing": EventKind.RINGING,
-    "answered": EventKind.ANSWERED,
-    "completed": EventKind.ENDED,
+_CALLBACK_STAGES = {
+    "initiated": "ringing",
+    "ringing": "ringing",
+    "answered": "answered",
+    "completed": "final",
 }
-_DIAL_KINDS = {
-    "completed": EventKind.ANSWERED,
-    "answered": EventKind.ANSWERED,
-    "busy": EventKind.MISSED,
-    "no-answer": EventKind.MISSED,
-    "canceled": EventKind.MISSED,
-    "failed": EventKind.MISSED,
-}
-# Fields only status callbacks and <Dial action> requests carry, never the voice URL request.
-_CALLBACK_MARKERS = ("StatusCallbackEvent", "CallbackSource", "DialCallStatus")
+_UNANSWERED = frozenset({"busy", "no-answer", "canceled", "failed"})
+_DIAL_STATUSES = DIAL_ANSWERED | _UNANSWERED
 _DIRECTIONS = {
     "inbound": Direction.INBOUND,
     "outbound-api": Direction.OUTBOUND,
@@ -83,20 +92,22 @@ _DIRECTIONS = {
 
 
 def url_variants(url: str) -> list[str]:
-    """The URL as given plus its twin with/without the scheme's default port, like the SDK."""
+    """The URL, then without its port or with the scheme's default port: the SDK's twins."""
     parts = urlsplit(url)
-    default = _DEFAULT_PORTS.get(parts.scheme.lower())
     userinfo, at, hostport = parts.netloc.rpartition("@")
     try:
         port = parts.port
     except ValueError:
         return [url]
-    if default is None or (port is not None and port != default):
-        return [url]
-    if port is None:
-        netloc = f"{userinfo}{at}{hostport}:{default}"
-    else:
+    if port is not None:
+        # Twilio's validator also accepts any port stripped ("sig generation on back end is
+        # inconsistent"); a port is no secret, and host, path and params stay signed.
         netloc = f"{userinfo}{at}{hostport[: hostport.rfind(':')]}"
+    else:
+        default = _DEFAULT_PORTS.get(parts.scheme.lower())
+        if default is None:
+            return [url]
+        netloc = f"{userinfo}{at}{hostport}:{default}"
     return [url, urlunsplit(parts._replace(netloc=netloc))]
 
 
@@ -213,90 +224,136 @@ def agent_from_address(address: str) -> str:
     return address
 
 
-def _kind(fields: Mapping[str, str], *, child: bool) -> EventKind | None:
-    status = fields.get("CallStatus", "").strip().lower()
-    dial_status = fields.get("DialCallStatus")
-    if dial_status is not None:
-        # A <Dial action> request: it reports on the dialled leg, on the parent's CallSid.
-        return _DIAL_KINDS.get(dial_status.strip().lower())
-    callback_event = fields.get("StatusCallbackEvent", "").strip().lower()
-    if callback_event:
-        kind = _CALLBACK_EVENT_KINDS.get(callback_event)
-        # "completed" only says the leg is over; CallStatus says whether anyone answered.
-        if kind is EventKind.ENDED and _STATUS_KINDS.get(status) is EventKind.MISSED:
-            kind = EventKind.MISSED
-    else:
-        kind = _STATUS_KINDS.get(status)
-    if child and kind is EventKind.MISSED:
-        # One rung agent not answering says nothing about the call: others may have.
+def _agent_caller(address: str) -> str | None:
+    """The agent placing a call from `address` (a client or SIP phone), None for a number."""
+    if not address.lower().startswith(("client:", "sip:", "sips:")):
         return None
-    return kind
+    agent = agent_from_address(address)
+    # A trunk caller arrives as sip:+3161…@carrier: a person outside, not an agent.
+    return None if not agent or agent.startswith("+") else agent
 
 
-def twilio_event(fields: Mapping[str, str]) -> CallEvent | None:
+def _stage(fields: Mapping[str, str]) -> str | None:
+    """ringing / answered / final for this leg, or None for a status we do not track."""
+    event = fields.get("StatusCallbackEvent", "").strip().lower()
+    if event:
+        return _CALLBACK_STAGES.get(event)
+    return _STAGES.get(fields.get("CallStatus", "").strip().lower())
+
+
+def _leg_answered(fields: Mapping[str, str]) -> bool | None:
+    """A leg that ends "completed" was picked up; unanswered ones end busy, no-answer…"""
+    status = fields.get("CallStatus", "").strip().lower()
+    return True if status == "completed" else False if status in _UNANSWERED else None
+
+
+def _machine(fields: Mapping[str, str]) -> bool:
+    """Answering-machine detection says a machine or fax took the call."""
+    return fields.get("AnsweredBy", "").strip().lower().startswith(("machine", "fax"))
+
+
+def _parent_event(fields: Mapping[str, str], stage: str, base: CallEvent) -> CallEvent:
+    """The call itself: the voice URL request, the number's or REST call's status callbacks."""
+    outbound = base.direction is Direction.OUTBOUND
+    if stage == "ringing":
+        agent = _agent_caller(base.from_raw) if outbound else None
+        return replace(base, kind=EventKind.RINGING, ringing_extension=agent)
+    if stage == "answered":
+        # Inbound, Twilio itself answers to run the TwiML; outbound, the person called did.
+        return replace(
+            base, kind=EventKind.ANSWERED, by_application=not outbound or _machine(fields)
+        )
+    answered = _leg_answered(fields)
+    if outbound:
+        # The REST call's own leg is the person called: "completed" means they picked up.
+        person = False if _machine(fields) else answered
+        return replace(base, kind=EventKind.ENDED, person_answered=person)
+    if answered is False:
+        return replace(base, kind=EventKind.MISSED, person_answered=False)
+    # An inbound call "completed" whether or not anyone picked up: it does not say.
+    return replace(base, kind=EventKind.ENDED)
+
+
+def _child_event(
+    fields: Mapping[str, str], stage: str, base: CallEvent, *, target_is_application: bool
+) -> CallEvent | None:
+    """A `<Dial>` leg, reported on its parent call."""
+    caller_agent = _agent_caller(base.from_raw)
+    if base.to_raw.lower().startswith(("client:", "sip:", "sips:")) or caller_agent is None:
+        # The leg rings an agent (or our dial_target number) for the caller in From.
+        agent = agent_from_address(base.to_raw) or None
+        leg = replace(base, direction=Direction.INTERNAL if caller_agent else Direction.INBOUND)
+        if stage == "ringing":
+            return replace(leg, kind=EventKind.RINGING, ringing_extension=agent)
+        if stage == "answered":
+            return replace(
+                leg,
+                kind=EventKind.ANSWERED,
+                answered_by=agent,
+                by_application=target_is_application,
+            )
+        answered = _leg_answered(fields)
+        if answered is False:
+            return None  # one rung agent not answering says nothing: others may have
+        person = None if target_is_application else answered
+        return replace(leg, kind=EventKind.ENDED, answered_by=agent, person_answered=person)
+    # An agent's client or phone dialling a number: the leg is the person called.
+    leg = replace(base, direction=Direction.OUTBOUND, ringing_extension=caller_agent)
+    if stage == "ringing":
+        return replace(leg, kind=EventKind.RINGING)
+    if stage == "answered":
+        return replace(leg, kind=EventKind.ANSWERED, by_application=_machine(fields))
+    reached = False if _machine(fields) else _leg_answered(fields)
+    return replace(leg, kind=EventKind.ENDED, person_answered=reached)
+
+
+def _dial_action_event(
+    dial_status: str, base: CallEvent, *, target_is_application: bool
+) -> CallEvent | None:
+    """The `<Dial action>` request: the dial is over, DialCallStatus says how it went."""
+    if dial_status not in _DIAL_STATUSES:
+        return None
+    if dial_status in DIAL_ANSWERED:
+        # A target that answers as an application (PBX queue) proves no person picked up.
+        person = None if target_is_application else True
+        return replace(base, kind=EventKind.ENDED, person_answered=person)
+    if base.direction is Direction.OUTBOUND:
+        # The person called did not pick up: an unanswered outbound call, not a missed one.
+        return replace(base, kind=EventKind.ENDED, person_answered=False)
+    return replace(base, kind=EventKind.MISSED, person_answered=False)
+
+
+def twilio_event(
+    fields: Mapping[str, str], *, target_is_application: bool = False
+) -> CallEvent | None:
     """The CallEvent for one request's fields, or None for a status we do not track."""
     call_sid = fields.get("CallSid", "").strip()
     if not call_sid:
         raise PayloadError('"CallSid" is required (the Twilio call id, "CA…")')
     parent_sid = fields.get("ParentCallSid", "").strip()
-    kind = _kind(fields, child=bool(parent_sid))
-    if kind is None:
-        return None
-    from_raw = fields.get("From") or fields.get("Caller") or ""
-    to_raw = fields.get("To") or fields.get("Called") or ""
-    direction = _DIRECTIONS.get(fields.get("Direction", "").strip().lower(), Direction.INBOUND)
-    ringing_extension = answered_by = None
-    if parent_sid:
-        # A <Dial> child leg: its To is the agent rung. It is grouped under the parent call,
-        # which our voice URL flow only dials for inbound calls (the leg itself says outbound).
-        direction = Direction.INBOUND
-        agent = agent_from_address(to_raw) or None
-        if kind is EventKind.RINGING:
-            ringing_extension = agent
-        else:
-            answered_by = agent
-    return CallEvent(
+    base = CallEvent(
         provider=TwilioAdapter.name,
         call_id=parent_sid or call_sid,
-        kind=kind,
-        from_raw=from_raw,
-        to_raw=to_raw,
-        direction=direction,
-        ringing_extension=ringing_extension,
-        answered_by=answered_by,
+        kind=EventKind.RINGING,  # each branch below sets the real one
+        # client:alice and sip: values stay raw: the number parser reads them.
+        from_raw=fields.get("From") or fields.get("Caller") or "",
+        to_raw=fields.get("To") or fields.get("Called") or "",
+        direction=_DIRECTIONS.get(fields.get("Direction", "").strip().lower(), Direction.INBOUND),
         caller_name=fields.get("CallerName", "").strip() or None,
         occurred_at=_timestamp(fields.get("Timestamp")),
+        number_style=TwilioAdapter.number_style,
         raw=dict(fields),
     )
-
-
-def _is_voice_request(fields: Mapping[str, str]) -> bool:
-    """True for the number's voice URL (which must get call-handling TwiML)."""
-    if any(marker in fields for marker in (*_CALLBACK_MARKERS, "ParentCallSid")):
-        return False
-    return fields.get("CallStatus", "").strip().lower() == "ringing"
-
-
-def voice_twiml(options: Mapping[str, str]) -> str:
-    """The TwiML for the voice URL per the `voice_response` / `dial_target` options."""
-    mode = options.get("voice_response", "empty").strip().lower()
-    if mode != "dial":
-        if mode != "empty":
-            logger.warning("twilio voice_response %r is not empty|dial; answering empty", mode)
-        return EMPTY_TWIML
-    target = options.get("dial_target", "").strip()
-    if not target or _NOT_XML.search(target):
-        # Hanging up is the only TwiML left that cannot itself be an error for the caller.
-        logger.warning("twilio voice_response is dial but dial_target is missing or invalid")
-        return EMPTY_TWIML
-    lowered = target.lower()
-    if lowered.startswith(("sip:", "sips:")):
-        noun, text = "Sip", target
-    elif lowered.startswith("client:"):
-        noun, text = "Client", target[len("client:") :]
-    else:
-        noun, text = "Number", target
-    return f"{_XML_DECLARATION}<Response><Dial><{noun}>{escape(text)}</{noun}></Dial></Response>"
+    dial_status = fields.get("DialCallStatus")
+    if dial_status is not None:
+        status = dial_status.strip().lower()
+        return _dial_action_event(status, base, target_is_application=target_is_application)
+    stage = _stage(fields)
+    if stage is None:
+        return None
+    if parent_sid:
+        return _child_event(fields, stage, base, target_is_application=target_is_application)
+    return _parent_event(fields, stage, base)
 
 
 def _twiml_response(twiml: str) -> AdapterResponse:
@@ -314,7 +371,8 @@ class TwilioAdapter:
     ) -> list[CallEvent]:
         """Verify X-Twilio-Signature, then turn the request into at most one event."""
         verify_twilio(request, config)
-        event = twilio_event(_fields(request))
+        application = target_answers_as_application(config.options)
+        event = twilio_event(_fields(request), target_is_application=application)
         return select_events([event] if event else [], config)
 
     def respond(
@@ -324,26 +382,19 @@ class TwilioAdapter:
         events: Sequence[CallEvent],
         outcome: Outcome,
     ) -> AdapterResponse:
-        """Call-handling TwiML for the voice URL, an empty `<Response/>` for callbacks."""
+        """Call-handling TwiML for the voice URL and `<Dial action>`; `<Response/>` else."""
         # Decided from the request, not `events`: a tenant filtering out "ringing" still
         # needs its calls put through.
-        try:
-            voice = _is_voice_request(_fields(request))
-        except PayloadError:
-            voice = False
-        return _twiml_response(voice_twiml(config.options) if voice else EMPTY_TWIML)
+        return _twiml_response(twiml_for(request, config, _fields(request)))
 
     def fail_open(self, request: AdapterRequest, config: AdapterConfig) -> AdapterResponse:
-        """The configured voice TwiML so the caller still gets through; call after `parse`."""
+        """The TwiML `respond` would give, or TwiML that keeps the caller on the line."""
         try:
             try:
                 fields = _fields(request)
             except PayloadError:
                 fields = {}  # unreadable: treat as the voice URL, where silence hurts most
-            # Dialling again from a callback (a <Dial action> above all) would loop the caller
-            # through the same agents, so callbacks get the empty answer.
-            callback = any(marker in fields for marker in _CALLBACK_MARKERS)
-            return _twiml_response(EMPTY_TWIML if callback else voice_twiml(config.options))
+            return _twiml_response(twiml_for(request, config, fields))
         except Exception:
-            logger.exception("twilio fail_open fell back to an empty <Response/>")
-            return _twiml_response(EMPTY_TWIML)
+            logger.exception("twilio fail_open fell back to the default queue")
+            return _twiml_response(LAST_RESORT_TWIML)

@@ -1,4 +1,8 @@
-"""Twilio deliveries for the shared contract test, signed by Twilio's own SDK."""
+"""Twilio deliveries for the shared contract test, signed by Twilio's own SDK.
+
+"answered" is the dialled leg's report (the agent's phone sip:201@… picked up), grouped
+under the parent call: the only request that tells Twilio's answer by a person.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from tests.support.adapter_cases import Scenario, Signing
 
 TOKEN = "twilio-contract-auth-token"
 STATUS = {"ringing": "ringing", "answered": "in-progress", "ended": "completed"}
+AGENT_LEG = "sip:201@pbx.example"
 
 
 @dataclass
@@ -31,6 +36,18 @@ class TwilioCase:
             "Direction": "inbound",
             "CallStatus": STATUS.get(scenario, "some-future-status"),
         }
+        if scenario == "answered":
+            params |= {
+                "CallSid": f"{call_id}-leg",
+                "ParentCallSid": call_id,
+                "To": AGENT_LEG,
+                "Direction": "outbound-dial",
+                "StatusCallbackEvent": "answered",
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": "2",
+            }
+        elif scenario == "ended":
+            params |= {"CallbackSource": "call-progress-events", "CallDuration": "42"}
         headers = {"content-type": "application/x-www-form-urlencoded"}
         if not signing.unsigned:
             validator = RequestValidator(signing.key or TOKEN)

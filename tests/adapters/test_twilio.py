@@ -6,7 +6,7 @@ The TwiML answers are in test_twilio_twiml.py; shared helpers in twilio_helpers.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
@@ -17,6 +17,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -38,30 +39,56 @@ from tests.adapters.twilio_helpers import (
     sdk_signature,
     twiml,
 )
+from tests.support import vendor_fixtures
+
+CONFIG = AdapterConfig(secret=TOKEN)
 
 # --- signatures ---------------------------------------------------------------------------
 
 
-def test_documented_vector() -> None:
-    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
-    params = {
-        "CallSid": "CA1234567890ABCDE",
-        "Caller": "+14158675309",
-        "Digits": "1234",
-        "From": "+14158675309",
-        "To": "+18005551212",
-    }
+SDK_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+
+
+def test_sdk_vector_form() -> None:
+    recorded = vendor_fixtures.load("twilio", "sdk-vector-form.txt")
+    assert (recorded.authored_by, recorded.url) == ("vendor", SDK_URL)
     expected = "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-    assert RequestValidator("12345").compute_signature(url, params) == expected
-    assert twilio_signature("12345", url, {k: [v] for k, v in params.items()}) == expected
-    request = AdapterRequest(
-        "POST",
-        url,
-        {"content-type": FORM, "x-twilio-signature": expected},
-        urlencode(params).encode(),
-    )
+    params = dict(parse_qsl(recorded.text))
+    assert RequestValidator("12345").compute_signature(SDK_URL, params) == expected
+    assert twilio_signature("12345", SDK_URL, {k: [v] for k, v in params.items()}) == expected
+    request = form_request(recorded.body, url=SDK_URL, signature=expected)
     # Verified; no CallStatus in the vector, so there is no event to report.
     assert adapter.parse(request, AdapterConfig(secret="12345"), now=NOW) == []
+    with pytest.raises(SignatureError):
+        adapter.parse(request, AdapterConfig(secret="12346"), now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("received", "signature"),
+    [
+        # test_validation_removes_port_on_https / _http: any port may be left out of the hash
+        (SDK_URL.replace(".com", ".com:1234"), "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+        (
+            SDK_URL.replace(".com", ".com:1234").replace("https", "http"),
+            "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=",
+        ),
+        # test_validation_adds_port_on_https / _http: the default port may be in the hash
+        (SDK_URL, "kvajT1Ptam85bY51eRf/AJRuM3w="),
+        (SDK_URL.replace("https", "http"), "0ZXoZLH/DfblKGATFgpif+LLRf4="),
+    ],
+)
+def test_sdk_port_vectors(received: str, signature: str) -> None:
+    body = fixture("sdk-vector-form.txt")
+    request = form_request(body, url=received, signature=signature)
+    assert adapter.parse(request, AdapterConfig(secret="12345"), now=NOW) == []
+
+
+def test_sdk_duplicate_params_vector() -> None:
+    # test_compute_signature_duplicate_query_dict: names sorted, values sorted and de-duplicated
+    body = b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234&Digits=1234"
+    request = form_request(body, url=SDK_URL, signature="IK+Dwps556ElfBT0I3Rgjkr1wJU=")
+    with pytest.raises(PayloadError, match="CallSid"):  # verified; it just is no call event
+        adapter.parse(request, AdapterConfig(secret="12345"), now=NOW)
 
 
 def test_ringing_fixture_is_verified_and_parsed() -> None:
@@ -74,6 +101,7 @@ def test_ringing_fixture_is_verified_and_parsed() -> None:
         to_raw="+31201234567",
         direction=Direction.INBOUND,
         caller_name="ADA L",
+        number_style=NumberStyle.E164,
         raw=event.raw,
     )
     assert event.raw["AccountSid"].startswith("AC")
@@ -211,12 +239,24 @@ def json_request(body: str, *, tamper: bool = False, hash_in_url: bool = True) -
 
 
 def test_json_documented_vector() -> None:
-    body = '{"property": "value", "boolean": true}'
-    request = json_request(body)
-    assert request.url.endswith("0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620")
+    recorded = vendor_fixtures.load("twilio", "sdk-vector-json.txt")
+    assert recorded.authored_by == "vendor" and recorded.url is not None
+    request = json_request(recorded.text)
+    assert request.url == recorded.url
     assert request.headers["x-twilio-signature"] == "a9nBmqA0ju/hNViExpshrM61xv4="
     with pytest.raises(PayloadError, match="CallSid"):  # verified; it just is no call event
         adapter.parse(request, AdapterConfig(secret="12345"), now=NOW)
+    # The vector's own signature over the vector's URL, checked by our verifier alone.
+    headers = {
+        "content-type": "application/json",
+        "x-twilio-signature": "a9nBmqA0ju/hNViExpshrM61xv4=",
+    }
+    with pytest.raises(SignatureError, match="bodySHA256"):
+        adapter.parse(
+            AdapterRequest("POST", recorded.url, headers, recorded.body + b" "),
+            AdapterConfig(secret="12345"),
+            now=NOW,
+        )
 
 
 def test_json_call_event() -> None:
@@ -275,6 +315,9 @@ def test_status_callback_fixtures(name: str, kind: EventKind) -> None:
     event = parse_one(form_request(fixture(name)))
     assert (event.call_id, event.kind, event.from_raw) == (PARENT_SID, kind, "+31612345678")
     assert event.answered_by is None
+    # Inbound, Twilio answers to run TwiML: that is no person picking up.
+    assert event.by_application is (kind is EventKind.ANSWERED)
+    assert event.person_answered is (False if kind is EventKind.MISSED else None)
 
 
 def test_timestamp_is_aware_utc() -> None:
@@ -285,11 +328,17 @@ def test_timestamp_is_aware_utc() -> None:
 
 
 def test_unknown_status_is_ignored_and_answered() -> None:
-    request = form_request(params_body(CallStatus="teleported"))
-    assert adapter.parse(request, AdapterConfig(secret=TOKEN), now=NOW) == []
-    response = adapter.respond(request, AdapterConfig(secret=TOKEN), [], Outcome())
+    callback = form_request(
+        params_body(CallStatus="teleported", CallbackSource="call-progress-events")
+    )
+    assert adapter.parse(callback, CONFIG, now=NOW) == []
+    response = adapter.respond(callback, CONFIG, [], Outcome())
     assert response.status_code == 200
-    assert len(twiml(response.body)) == 0
+    assert len(twiml(response.body)) == 0  # a status callback's answer is ignored by Twilio
+    # Without callback fields Twilio runs what we answer: the caller must stay on the line.
+    asking = form_request(params_body(CallStatus="teleported"))
+    assert adapter.parse(asking, CONFIG, now=NOW) == []
+    assert twiml(adapter.respond(asking, CONFIG, [], Outcome()).body).findtext("Enqueue")
 
 
 def test_missing_call_sid_is_a_payload_error() -> None:
@@ -326,31 +375,66 @@ def test_status_callback_event_takes_precedence() -> None:
 def test_child_leg_groups_under_parent() -> None:
     answered = parse_one(form_request(fixture("child-answered.txt")))
     assert answered.call_id == PARENT_SID
-    assert (answered.kind, answered.answered_by) == (EventKind.ANSWERED, "101")
+    assert (answered.kind, answered.answered_by, answered.by_application) == (
+        EventKind.ANSWERED,
+        "101",
+        False,
+    )
     assert answered.raw["CallSid"] != PARENT_SID  # the leg's own id stays in raw
     assert answered.direction is Direction.INBOUND
-    ringing = parse_one(form_request(fixture("child-ringing.txt")))
+    assert answered.to_raw == "sip:101@pbx.example.org"  # raw, for the number parser
+    ringing = parse_one(form_request(fixture("child-ringing-client.txt")))
     assert (ringing.call_id, ringing.kind) == (PARENT_SID, EventKind.RINGING)
     assert (ringing.ringing_extension, ringing.answered_by) == ("alice", None)
 
 
 def test_unanswered_child_leg_is_not_a_missed_call() -> None:
+    assert adapter.parse(form_request(fixture("child-no-answer.txt")), CONFIG, now=NOW) == []
     body = params_body(
         ParentCallSid=PARENT_SID,
-        CallStatus="no-answer",
+        CallStatus="busy",
         StatusCallbackEvent="completed",
         To="client:bob",
     )
-    assert adapter.parse(form_request(body), AdapterConfig(secret=TOKEN), now=NOW) == []
+    assert adapter.parse(form_request(body), CONFIG, now=NOW) == []
 
 
 def test_dial_action() -> None:
-    event = parse_one(form_request(fixture("dial-action-completed.txt")))
-    assert (event.call_id, event.kind) == (PARENT_SID, EventKind.ANSWERED)
-    missed = parse_one(
-        form_request(params_body(CallStatus="in-progress", DialCallStatus="no-answer"))
+    answered = parse_one(form_request(fixture("dial-action-completed.txt")))
+    assert (answered.call_id, answered.kind, answered.person_answered) == (
+        PARENT_SID,
+        EventKind.ENDED,
+        True,
     )
-    assert missed.kind is EventKind.MISSED
+    assert answered.raw["DialCallDuration"] == "31"
+    missed = parse_one(form_request(fixture("dial-action-no-answer.txt")))
+    assert (missed.call_id, missed.kind, missed.person_answered) == (
+        PARENT_SID,
+        EventKind.MISSED,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "person_answered"),
+    [
+        ("completed", True),
+        ("answered", True),
+        ("no-answer", False),
+        ("busy", False),
+        ("failed", False),
+        ("canceled", False),
+    ],
+)
+def test_dial_call_status(status: str, person_answered: bool) -> None:
+    event = parse_one(form_request(params_body(CallStatus="in-progress", DialCallStatus=status)))
+    assert event.person_answered is person_answered
+    assert event.kind is (EventKind.ENDED if person_answered else EventKind.MISSED)
+
+
+def test_unknown_dial_call_status_is_ignored() -> None:
+    body = params_body(CallStatus="in-progress", DialCallStatus="teleported")
+    assert adapter.parse(form_request(body), CONFIG, now=NOW) == []
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -12,8 +11,8 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 
 from telephony_adapters.base import AdapterConfig, AdapterRequest, CallEvent
 from telephony_adapters.twilio import TwilioAdapter
+from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "twilio"
 TOKEN = "f00dfeedf00dfeedf00dfeedf00dfeed"
 URL = "https://stamgast.example.org/webhooks/twilio/acme"
 NOW = datetime(2026, 11, 25, 10, 42, tzinfo=UTC)
@@ -37,7 +36,15 @@ class MultiParams:
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    """The body of `tests/fixtures/twilio/<name>`, exactly as Twilio sends it."""
+    return vendor_fixtures.load("twilio", name).body
+
+
+def fixture_request(name: str, token: str = TOKEN) -> AdapterRequest:
+    """The fixture as a request to the URL its header names, signed by the SDK over that URL."""
+    recorded = vendor_fixtures.load("twilio", name)
+    url = recorded.url or URL
+    return form_request(recorded.body, url=url, signature=sdk_signature(url, recorded.body, token))
 
 
 def sdk_signature(url: str, body: bytes, token: str = TOKEN, **kwargs: Any) -> str:
