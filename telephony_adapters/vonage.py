@@ -9,10 +9,13 @@ Vonage support describes the compact JSON of the query parameters in their order
 empty body is also accepted, since which of the two Vonage signs is not documented.
 
 Legs: a call is a conversation; every leg's event carries its ``conversation_uuid``, our call id.
-The caller's leg is answered by Vonage itself to run the NCCO, so its ``answered`` is no person
-picking up. The leg that rings an agent reports to the event URL of the ``connect`` action; our
-NCCO marks that URL with ``?stamgast_leg=agent``, and so must a tenant's own NCCO, so that its
-``ringing`` and ``answered`` name the agent (from the leg's ``to``).
+The caller's leg is answered by Vonage itself to run the NCCO (Vonage: "Answer webhook is sent
+when a call is answered"), so its ``answered`` is reported with ``by_application``. The leg that
+rings an agent (a ``connect`` action) is a person's: an outbound leg to an app user or a SIP URI
+is one, and so is any leg whose event URL carries ``?stamgast_leg=agent`` (our NCCO marks it;
+a tenant's own NCCO connecting to a phone number must too). Its ``to`` names the agent. Any
+other outbound leg is a call our user places: ``from`` is our number, ``to`` the person called.
+Numbers are E.164 digits without "+" (``"from": "447700900000"``).
 """
 
 from __future__ import annotations
@@ -206,16 +209,37 @@ def _kind(status: str, *, inbound: bool, agent_leg: bool) -> EventKind | None:
     if status in _RINGING:
         return EventKind.RINGING
     if status == "answered":
-        # The caller's own leg is answered by Vonage to run the NCCO: nobody picked up yet.
-        return EventKind.ANSWERED if agent_leg or not inbound else None
+        return EventKind.ANSWERED
     if agent_leg:
         # One agent not answering, or hanging up, says nothing certain about the call: the
         # caller's leg reports how the call ends.
         return None
     if status == "completed":
-        # Whether it was missed is decided by the app: no agent answered before it ended.
+        # Whether it was missed is decided by the app: no person answered before it ended.
         return EventKind.ENDED
-    return EventKind.MISSED if status in _UNANSWERED else None
+    if status in _UNANSWERED:
+        # Our user's call nobody took is over; only a caller of ours can be missed.
+        return EventKind.MISSED if inbound else EventKind.ENDED
+    return None
+
+
+def _person_answered(status: str, fields: Mapping[str, Any], *, inbound: bool) -> bool | None:
+    if status in _UNANSWERED:
+        return False  # the leg ended before it was answered: nobody picked up
+    if status != "completed" or inbound:
+        # The caller's leg counts its duration from Vonage answering to run the NCCO.
+        return None
+    # An outbound leg's duration counts from the called person picking up.
+    seconds = fields.get("duration")
+    if isinstance(seconds, str) and seconds.strip().isdigit():
+        return int(seconds) > 0
+    return None
+
+
+def _is_address(value: str) -> bool:
+    """True for an app user or SIP URI (a person's endpoint), False for a phone number."""
+    text = value.strip()
+    return bool(text) and _E164_DIGITS.fullmatch(text) is None
 
 
 def _timestamp(value: object) -> datetime | None:
@@ -239,12 +263,16 @@ def vonage_event(fields: Mapping[str, Any], *, agent_leg: bool) -> CallEvent | N
     """The CallEvent for one request's fields, or None for an event we do not track."""
     status = _text(fields, "status")
     inbound = (_text(fields, "direction") or "inbound").strip().lower() != "outbound"
+    to_raw = _text(fields, "to") or ""
+    # Without our marker, a leg to an app user or SIP URI still rings a person of ours.
+    agent_leg = agent_leg or (not inbound and _is_address(to_raw))
+    state = (status or "").strip().lower()
     if status is None:
         if not _is_answer(fields):
             return None
         kind: EventKind | None = EventKind.RINGING  # the answer URL: the call is coming in
     else:
-        kind = _kind(status.strip().lower(), inbound=inbound, agent_leg=agent_leg)
+        kind = _kind(state, inbound=inbound, agent_leg=agent_leg)
     if kind is None:
         return None
     call_id = (_text(fields, "conversation_uuid") or "").strip()
@@ -252,7 +280,6 @@ def vonage_event(fields: Mapping[str, Any], *, agent_leg: bool) -> CallEvent | N
         raise PayloadError('"conversation_uuid" is required (the Vonage call id, "CON-…")')
     if len(call_id) > _MAX_CALL_ID:
         raise PayloadError(f'"conversation_uuid" must be at most {_MAX_CALL_ID} characters')
-    to_raw = _text(fields, "to") or ""
     ringing_extension = answered_by = None
     if agent_leg:
         # The leg rings an agent on behalf of the caller's inbound call.
@@ -270,6 +297,10 @@ def vonage_event(fields: Mapping[str, Any], *, agent_leg: bool) -> CallEvent | N
         ringing_extension=ringing_extension,
         answered_by=answered_by,
         occurred_at=_timestamp(fields.get("timestamp")),
+        number_style=VonageAdapter.number_style,
+        # The caller's own leg answered: Vonage picked up to run the NCCO, no person yet.
+        by_application=kind is EventKind.ANSWERED and inbound and not agent_leg,
+        person_answered=_person_answered(state, fields, inbound=inbound),
         raw=_raw(fields),
     )
 
