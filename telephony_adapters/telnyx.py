@@ -1,8 +1,6 @@
 """Telnyx: Call Control webhooks (a JSON envelope) and TeXML requests (form or query), one URL.
 
-Signature: ``telnyx-signature-ed25519`` = base64 Ed25519 over ``f"{telnyx-timestamp}|{body}"``
-(the raw body; empty for GET), verified with Telnyx's public key: the tenant's secret, base64 as
-the portal shows it. A timestamp more than 300 s away from now is refused.
+Signature: Ed25519, checked in ``telnyx_signature``.
 
 Call Control: ``call.initiated`` rings, ``call.answered`` answers, ``call.hangup`` ends, or misses
 when its ``hangup_cause`` says nobody answered. ``call_session_id`` groups a call's legs and is
@@ -21,8 +19,6 @@ an empty ``<Response/>``, which ends the call; callbacks get ``<Response/>``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import re
@@ -31,9 +27,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.sax.saxutils import escape
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from telephony_adapters.base import (
     AdapterConfig,
@@ -45,22 +38,17 @@ from telephony_adapters.base import (
     NumberStyle,
     Outcome,
     PayloadError,
-    SignatureError,
     select_events,
 )
+from telephony_adapters.telnyx_signature import verify_telnyx
 from telephony_adapters.twilio import agent_from_address
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "telnyx-signature-ed25519"
-TIMESTAMP_HEADER = "telnyx-timestamp"
-# Telnyx's own SDKs accept the same window: clock drift and a retry, not a replay next hour.
-MAX_SKEW_SECONDS = 300
 AGENT_LEG_PARAM = "stamgast_leg"
 _MAX_CALL_ID = 128  # the width of our call id column
 _MAX_AGENT = 64
 
-_DIGITS = re.compile(r"[0-9]{1,12}")
 _E164 = re.compile(r"\+?[0-9]{6,15}")
 # Characters XML 1.0 cannot carry even escaped; a target holding one is a broken option.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -95,59 +83,6 @@ _TEXML_KINDS = {
 _DIAL_UNANSWERED = frozenset({"busy", "no-answer", "canceled", "failed"})
 # Fields only TeXML callbacks carry, never the request for the call's instructions.
 _CALLBACK_MARKERS = ("CallbackSource", "DialCallStatus", "ParentCallSid", "RecordingSid")
-
-
-def _shown(value: str, limit: int = 40) -> str:
-    # Echo what we received so the integrator can spot it, but never a whole hostile header.
-    return json.dumps(value if len(value) <= limit else value[:limit] + "…", ensure_ascii=False)
-
-
-def _public_key(secret: str) -> Ed25519PublicKey:
-    try:
-        raw = base64.b64decode("".join(secret.split()), validate=True)
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except (binascii.Error, ValueError):
-        raise SignatureError(
-            "the configured secret is not a Telnyx public key (base64 of 32 bytes, as shown "
-            "in Mission Control under Keys & Credentials → Public Key)"
-        ) from None
-
-
-def verify_telnyx(request: AdapterRequest, public_key: str, *, now: datetime) -> None:
-    """Check the timestamp window and the Ed25519 signature; raises SignatureError."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    signature = request.headers.get(SIGNATURE_HEADER)
-    if signature is None:
-        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
-    stamp = request.headers.get(TIMESTAMP_HEADER)
-    if stamp is None:
-        raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
-    stamp = stamp.strip()
-    # int() would also take "+5" or "1_000": the signed text must be exactly these digits.
-    if not _DIGITS.fullmatch(stamp):
-        raise SignatureError(f"{TIMESTAMP_HEADER} must be unix seconds; got {_shown(stamp)}")
-    age = now.timestamp() - int(stamp)
-    if age > MAX_SKEW_SECONDS:
-        raise SignatureError(
-            f"{TIMESTAMP_HEADER} is {age:.0f} s old; at most {MAX_SKEW_SECONDS} s is accepted"
-        )
-    if -age > MAX_SKEW_SECONDS:
-        raise SignatureError(
-            f"{TIMESTAMP_HEADER} is {-age:.0f} s in the future; at most {MAX_SKEW_SECONDS} s "
-            "is accepted (check our clock)"
-        )
-    key = _public_key(public_key)
-    try:
-        decoded = base64.b64decode(signature.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError(f"{SIGNATURE_HEADER} is not base64") from None
-    try:
-        key.verify(decoded, stamp.encode("ascii") + b"|" + request.body)
-    except InvalidSignature:
-        raise SignatureError(
-            f"{SIGNATURE_HEADER} does not match: wrong public key, or the body was altered"
-        ) from None
 
 
 def _is_json(request: AdapterRequest) -> bool:
