@@ -7,10 +7,11 @@ when its ``hangup_cause`` says nobody answered. ``call_session_id`` groups a cal
 our call id. On an incoming leg ``call.answered`` means the Call Control application answered
 (an IVR, a bot, a queue), so it is reported with ``by_application``; a person answers when the
 caller's leg is bridged (``call.bridged``) or when a leg that rings an agent is answered. Such a
-leg (a ``transfer``) is an agent leg when its ``webhook_url`` is ours with ``?stamgast_leg=agent``:
-its ``to`` names the agent. Option ``answer_source=agent_leg`` drops the application's answer
-altogether. An ``outgoing`` leg that is no agent leg is a call our user places: its ``from`` is
-our number and its ``to`` the person called.
+leg (a ``transfer``) is an agent leg when it goes to a SIP URI, or when its ``webhook_url`` is
+ours with ``?stamgast_leg=agent`` (needed for a transfer to a phone number): its ``to`` names
+the agent. Option ``answer_source=agent_leg`` drops the application's answer altogether. An
+``outgoing`` leg that is no agent leg is a call our user places: its ``from`` is our number and
+its ``to`` the person called. Numbers are E.164 with "+".
 
 TeXML: Twilio-style fields (``CallSid``, ``CallStatus``, ``ParentCallSid``…); the instruction
 request is answered with ``<Dial>`` to option ``dial_target`` (``sip:…`` or a number), else with
