@@ -7,6 +7,14 @@ SDK (``plivo.utils.signature_v3``). Either header may carry several comma-separa
 ``X-Plivo-Signature-Ma-V3`` is the same made with the main account's token, so a tenant on a
 subaccount may configure either token. There is no timestamp in the scheme.
 
+Who answered: a request to the answer URL of an inbound call is Plivo answering into our XML
+(``CallStatus=in-progress`` there, e.g. after a ``<Redirect>``, is reported with
+``by_application``); only a ``<Dial>`` callback's ``DialAction=answer`` is a person picking up.
+The hangup URL's ``Duration``/``BillDuration`` count from Plivo's answer, so they prove only
+that nobody answered at all (0). On an outbound call (``Direction=outbound``, placed by our
+user) ``From`` is our number, ``To`` the person called, and the answer URL is requested when
+that person picks up. Numbers are E.164 digits without "+" (``From=447866555273``).
+
 The answer URL is answered with Plivo XML: ``<Dial>`` to the ``dial_target`` option (SIP users
 and numbers, comma-separated) with ``callbackUrl`` pointing back here, so the answering agent
 is reported; without the option an empty ``<Response/>``.
@@ -186,31 +194,44 @@ def _cause(fields: Mapping[str, str]) -> str:
     return re.sub(r"[^a-z0-9]+", "_", cause.strip().lower()).strip("_")
 
 
-def _hangup_kind(fields: Mapping[str, str]) -> EventKind:
-    if _STATUS_KINDS.get(fields.get("CallStatus", "").strip().lower()) is EventKind.MISSED:
-        return EventKind.MISSED
-    if _cause(fields) in _MISSED_CAUSES:
-        return EventKind.MISSED
-    duration = _seconds(fields.get("Duration"))
+def _hangup_kind(fields: Mapping[str, str], *, inbound: bool) -> tuple[EventKind, bool | None]:
+    """The final event's kind and what it proves about a person answering."""
+    duration = _seconds(fields.get("BillDuration"))
     if duration is None:
-        duration = _seconds(fields.get("BillDuration"))
-    # Nobody, not even Plivo's own XML, picked the call up.
-    return EventKind.MISSED if duration == 0 else EventKind.ENDED
+        duration = _seconds(fields.get("Duration"))
+    unanswered = (
+        _STATUS_KINDS.get(fields.get("CallStatus", "").strip().lower()) is EventKind.MISSED
+        or _cause(fields) in _MISSED_CAUSES
+        or duration == 0
+    )
+    if unanswered:
+        # The leg was never answered, not even by Plivo's XML: nobody picked up. A call our
+        # user placed that nobody took is over, not a missed call of ours.
+        return (EventKind.MISSED if inbound else EventKind.ENDED), False
+    if not inbound and duration:
+        # An outbound leg is answered by the person called; its billed time counts from then.
+        return EventKind.ENDED, True
+    # An inbound leg's time counts from Plivo answering into our XML: it proves nothing.
+    return EventKind.ENDED, None
 
 
-def _dial_kind(fields: Mapping[str, str]) -> EventKind | None:
+def _dial_kind(fields: Mapping[str, str]) -> tuple[EventKind | None, bool | None]:
+    """A `<Dial>` request's kind, and whether it proves the dialled person answered."""
     action = fields.get("DialAction", "").strip().lower()
     if action in ("answer", "connected"):
-        return EventKind.ANSWERED
+        return EventKind.ANSWERED, None
     if action == "hangup":
         leg = _seconds(fields.get("DialBLegDuration"))
         if leg is None:
             leg = _seconds(fields.get("DialBLegBillDuration"))
         # One rung agent hanging up unanswered says nothing about the call: others may answer.
-        return EventKind.ENDED if leg else None
+        # A B leg with talk time was answered by its person, so this one ended the talk.
+        return (EventKind.ENDED, True) if leg else (None, None)
     if action:
-        return None  # "digits" and whatever Plivo adds later
-    return _DIAL_STATUS_KINDS.get(fields.get("DialStatus", "").strip().lower())
+        return None, None  # "digits" and whatever Plivo adds later
+    kind = _DIAL_STATUS_KINDS.get(fields.get("DialStatus", "").strip().lower())
+    # The <Dial action> request: DialStatus reports the whole dial, all its targets.
+    return kind, (False if kind is EventKind.MISSED else None)
 
 
 def plivo_event(fields: Mapping[str, str]) -> CallEvent | None:
@@ -220,16 +241,24 @@ def plivo_event(fields: Mapping[str, str]) -> CallEvent | None:
     call_id = call_id or fields.get("CallUUID", "").strip()
     if not call_id:
         raise PayloadError('"CallUUID" is required (the Plivo call id)')
+    direction = _DIRECTIONS.get(fields.get("Direction", "").strip().lower(), Direction.INBOUND)
+    inbound = direction is not Direction.OUTBOUND
+    person_answered: bool | None = None
+    by_application = False
     if callback:
-        kind = _dial_kind(fields)
+        kind, person_answered = _dial_kind(fields)
     elif _is_hangup(fields):
-        kind = _hangup_kind(fields)
+        kind, person_answered = _hangup_kind(fields, inbound=inbound)
     else:
         kind = _STATUS_KINDS.get(fields.get("CallStatus", "").strip().lower())
+        if kind is EventKind.ANSWERED and inbound:
+            # The answer URL of a call in progress: Plivo runs our XML, no person picked up.
+            by_application = True
+        elif kind is EventKind.MISSED and not inbound:
+            kind, person_answered = EventKind.ENDED, False
     if kind is None:
         return None
     from_raw = fields.get("From", "") or fields.get("DialBLegFrom", "")
-    direction = _DIRECTIONS.get(fields.get("Direction", "").strip().lower(), Direction.INBOUND)
     answered_by = None
     if callback:
         # Our answer XML only dials for inbound calls; the dialled leg itself is outbound.
@@ -250,6 +279,9 @@ def plivo_event(fields: Mapping[str, str]) -> CallEvent | None:
         caller_name=caller_name,
         # StartTime/EndTime are in the account's local zone, which the request does not name.
         occurred_at=None,
+        number_style=PlivoAdapter.number_style,
+        by_application=by_application,
+        person_answered=person_answered,
         raw=dict(fields),
     )
 

@@ -1,15 +1,17 @@
 """Telnyx: Call Control webhooks (a JSON envelope) and TeXML requests (form or query), one URL.
 
-Signature: ``telnyx-signature-ed25519`` = base64 Ed25519 over ``f"{telnyx-timestamp}|{body}"``
-(the raw body; empty for GET), verified with Telnyx's public key: the tenant's secret, base64 as
-the portal shows it. A timestamp more than 300 s away from now is refused.
+Signature: Ed25519, checked in ``telnyx_signature``.
 
 Call Control: ``call.initiated`` rings, ``call.answered`` answers, ``call.hangup`` ends, or misses
 when its ``hangup_cause`` says nobody answered. ``call_session_id`` groups a call's legs and is
-our call id. A leg that rings an agent (a ``transfer``) is an agent leg when its ``webhook_url``
-is ours with ``?stamgast_leg=agent``: its ``to`` names the agent. Option ``answer_source=agent_leg``
-is for applications that answer the caller themselves (an IVR): only agent legs then count as
-answered.
+our call id. On an incoming leg ``call.answered`` means the Call Control application answered
+(an IVR, a bot, a queue), so it is reported with ``by_application``; a person answers when the
+caller's leg is bridged (``call.bridged``) or when a leg that rings an agent is answered. Such a
+leg (a ``transfer``) is an agent leg when it goes to a SIP URI, or when its ``webhook_url`` is
+ours with ``?stamgast_leg=agent`` (needed for a transfer to a phone number): its ``to`` names
+the agent. Option ``answer_source=agent_leg`` drops the application's answer altogether. An
+``outgoing`` leg that is no agent leg is a call our user places: its ``from`` is our number and
+its ``to`` the person called. Numbers are E.164 with "+".
 
 TeXML: Twilio-style fields (``CallSid``, ``CallStatus``, ``ParentCallSid``…); the instruction
 request is answered with ``<Dial>`` to option ``dial_target`` (``sip:…`` or a number), else with
@@ -18,8 +20,6 @@ an empty ``<Response/>``, which ends the call; callbacks get ``<Response/>``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import re
@@ -28,9 +28,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.sax.saxutils import escape
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from telephony_adapters.base import (
     AdapterConfig,
@@ -42,22 +39,17 @@ from telephony_adapters.base import (
     NumberStyle,
     Outcome,
     PayloadError,
-    SignatureError,
     select_events,
 )
+from telephony_adapters.telnyx_signature import verify_telnyx
 from telephony_adapters.twilio import agent_from_address
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "telnyx-signature-ed25519"
-TIMESTAMP_HEADER = "telnyx-timestamp"
-# Telnyx's own SDKs accept the same window: clock drift and a retry, not a replay next hour.
-MAX_SKEW_SECONDS = 300
 AGENT_LEG_PARAM = "stamgast_leg"
 _MAX_CALL_ID = 128  # the width of our call id column
 _MAX_AGENT = 64
 
-_DIGITS = re.compile(r"[0-9]{1,12}")
 _E164 = re.compile(r"\+?[0-9]{6,15}")
 # Characters XML 1.0 cannot carry even escaped; a target holding one is a broken option.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -68,10 +60,13 @@ EMPTY = AdapterResponse(status_code=204, media_type="text/plain", body=b"")
 _CALL_CONTROL_KINDS = {
     "call.initiated": EventKind.RINGING,
     "call.answered": EventKind.ANSWERED,
+    "call.bridged": EventKind.ANSWERED,
     "call.hangup": EventKind.ENDED,
 }
-# Causes that say the call was never answered; any other cause ends an answered call (or one
-# the app finds unanswered and marks missed itself).
+# Causes that end a leg before it was ever answered (SIP CANCEL, ring timeout, 486, 603...).
+# Nobody can talk to a caller whose own leg was never answered, so on the caller's leg these
+# prove no person answered; any other cause (normal_clearing above all) also ends a leg only
+# the application answered, so it proves nothing either way.
 _UNANSWERED_CAUSES = frozenset(
     {"originator_cancel", "timeout", "no_answer", "user_busy", "call_rejected"}
 )
@@ -89,59 +84,6 @@ _TEXML_KINDS = {
 _DIAL_UNANSWERED = frozenset({"busy", "no-answer", "canceled", "failed"})
 # Fields only TeXML callbacks carry, never the request for the call's instructions.
 _CALLBACK_MARKERS = ("CallbackSource", "DialCallStatus", "ParentCallSid", "RecordingSid")
-
-
-def _shown(value: str, limit: int = 40) -> str:
-    # Echo what we received so the integrator can spot it, but never a whole hostile header.
-    return json.dumps(value if len(value) <= limit else value[:limit] + "…", ensure_ascii=False)
-
-
-def _public_key(secret: str) -> Ed25519PublicKey:
-    try:
-        raw = base64.b64decode("".join(secret.split()), validate=True)
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except (binascii.Error, ValueError):
-        raise SignatureError(
-            "the configured secret is not a Telnyx public key (base64 of 32 bytes, as shown "
-            "in Mission Control under Keys & Credentials → Public Key)"
-        ) from None
-
-
-def verify_telnyx(request: AdapterRequest, public_key: str, *, now: datetime) -> None:
-    """Check the timestamp window and the Ed25519 signature; raises SignatureError."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    signature = request.headers.get(SIGNATURE_HEADER)
-    if signature is None:
-        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
-    stamp = request.headers.get(TIMESTAMP_HEADER)
-    if stamp is None:
-        raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
-    stamp = stamp.strip()
-    # int() would also take "+5" or "1_000": the signed text must be exactly these digits.
-    if not _DIGITS.fullmatch(stamp):
-        raise SignatureError(f"{TIMESTAMP_HEADER} must be unix seconds; got {_shown(stamp)}")
-    age = now.timestamp() - int(stamp)
-    if age > MAX_SKEW_SECONDS:
-        raise SignatureError(
-            f"{TIMESTAMP_HEADER} is {age:.0f} s old; at most {MAX_SKEW_SECONDS} s is accepted"
-        )
-    if -age > MAX_SKEW_SECONDS:
-        raise SignatureError(
-            f"{TIMESTAMP_HEADER} is {-age:.0f} s in the future; at most {MAX_SKEW_SECONDS} s "
-            "is accepted (check our clock)"
-        )
-    key = _public_key(public_key)
-    try:
-        decoded = base64.b64decode(signature.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError(f"{SIGNATURE_HEADER} is not base64") from None
-    try:
-        key.verify(decoded, stamp.encode("ascii") + b"|" + request.body)
-    except InvalidSignature:
-        raise SignatureError(
-            f"{SIGNATURE_HEADER} does not match: wrong public key, or the body was altered"
-        ) from None
 
 
 def _is_json(request: AdapterRequest) -> bool:
@@ -176,6 +118,10 @@ def _agent(address: str) -> str | None:
     return agent if agent and len(agent) <= _MAX_AGENT else None
 
 
+def _is_sip(address: str) -> bool:
+    return address.strip().lower().startswith(("sip:", "sips:"))
+
+
 def _call_id(value: object, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PayloadError(f'"{name}" is required (a string)')
@@ -206,29 +152,49 @@ def call_control_event(
     event_type = data.get("event_type")
     if not isinstance(event_type, str):
         raise PayloadError('"data.event_type" is required (e.g. "call.initiated")')
-    kind = _CALL_CONTROL_KINDS.get(event_type.strip().lower())
+    name = event_type.strip().lower()
+    kind = _CALL_CONTROL_KINDS.get(name)
     if kind is None:
         return None
     payload = data.get("payload")
     if not isinstance(payload, dict):
         raise PayloadError('"data.payload" must be an object')
     call_id = _call_id(payload.get("call_session_id"), "data.payload.call_session_id")
-    if kind is EventKind.ENDED and _string(payload, "hangup_cause") in _UNANSWERED_CAUSES:
-        kind = EventKind.MISSED
     to_raw, from_raw = _string(payload, "to"), _string(payload, "from")
+    outgoing = _string(payload, "direction").strip().lower() == "outgoing"
+    # Without our marker, an outgoing leg to a SIP URI still rings a person of ours (a
+    # transfer to a SIP phone); our users' own calls go to the callers' numbers.
+    agent_leg = agent_leg or (outgoing and _is_sip(to_raw))
+    outgoing = outgoing and not agent_leg
     ringing_extension = answered_by = None
+    if outgoing and _is_sip(from_raw):
+        ringing_extension = _agent(from_raw)  # a SIP user of ours placed the call
+    by_application = False
+    person_answered: bool | None = None
     if agent_leg:
-        # The leg rings an agent for the caller's call: how the call ends is the caller's leg's.
-        if kind not in (EventKind.RINGING, EventKind.ANSWERED):
+        # The leg rings an agent for the caller's call: how the call ends is the caller's leg's,
+        # and the bridge that follows an agent's answer adds nothing to it.
+        if kind is EventKind.ENDED or name == "call.bridged":
             return None
         agent = _agent(to_raw)
         ringing_extension = agent if kind is EventKind.RINGING else None
         answered_by = agent if kind is EventKind.ANSWERED else None
-    elif kind is EventKind.ANSWERED and answer_source == "agent_leg":
-        return None  # the application itself picked up (an IVR): no person yet
-    outgoing = _string(payload, "direction").lower() == "outgoing" and not agent_leg
+    elif name == "call.answered" and not outgoing:
+        if answer_source == "agent_leg":
+            return None  # the tenant asked to hear only of agent legs answering
+        # Telnyx reports the Call Control application's own answer (an IVR, a bot) here.
+        by_application = True
+    elif name == "call.bridged" and outgoing:
+        return None  # our user's own call: its call.answered already said the callee answered
+    elif kind is EventKind.ENDED:
+        cause = _string(payload, "hangup_cause").strip().lower()
+        if cause in _UNANSWERED_CAUSES:
+            # The leg was never answered (see _UNANSWERED_CAUSES): no person answered.
+            person_answered = False
+            # A call our user placed that nobody took is over, not a missed call for us.
+            kind = EventKind.ENDED if outgoing else EventKind.MISSED
     # Telnyx fills the name with the number when it has none: that is no name.
-    name = _string(payload, "caller_id_name").strip()
+    caller_name = _string(payload, "caller_id_name").strip()
     return CallEvent(
         provider=TelnyxAdapter.name,
         call_id=call_id,
@@ -238,8 +204,11 @@ def call_control_event(
         direction=Direction.OUTBOUND if outgoing else Direction.INBOUND,
         ringing_extension=ringing_extension,
         answered_by=answered_by,
-        caller_name=name if name and name != from_raw.strip() else None,
+        caller_name=caller_name if caller_name and caller_name != from_raw.strip() else None,
         occurred_at=_timestamp(data.get("occurred_at")),
+        number_style=TelnyxAdapter.number_style,
+        by_application=by_application,
+        person_answered=person_answered,
         raw={"event_type": event_type, **_raw(payload)},
     )
 
@@ -252,16 +221,27 @@ def _texml_kind(fields: Mapping[str, str], *, child: bool, inbound: bool) -> Eve
         # The request for the call's instructions: the call is coming in.
         return EventKind.RINGING if kind in (None, EventKind.RINGING, EventKind.ANSWERED) else kind
     if dial and kind is EventKind.ENDED:
-        return EventKind.MISSED if dial in _DIAL_UNANSWERED else EventKind.ENDED
+        return EventKind.MISSED if dial in _DIAL_UNANSWERED and inbound else EventKind.ENDED
     if dial and kind is EventKind.ANSWERED:
         # A <Dial action> request: it reports on the dialled leg.
-        return EventKind.MISSED if dial in _DIAL_UNANSWERED else EventKind.ANSWERED
+        return EventKind.MISSED if dial in _DIAL_UNANSWERED and inbound else EventKind.ANSWERED
     if child:
         # A <Dial> leg: one agent not answering, or hanging up, is not the call's end.
         return kind if kind in (EventKind.RINGING, EventKind.ANSWERED) else None
-    if kind is EventKind.ANSWERED and inbound:
-        return None  # Telnyx answering the caller to run the TeXML: nobody picked up yet
+    if kind is EventKind.MISSED and not inbound:
+        return EventKind.ENDED  # our user's call nobody took is over, not missed by us
     return kind
+
+
+def _texml_person(fields: Mapping[str, str], kind: EventKind) -> bool | None:
+    # Only <Dial>'s own report proves whether the dialled person answered; the parent call's
+    # CallDuration and AnsweredTime count from Telnyx answering to run the TeXML.
+    if kind not in (EventKind.ENDED, EventKind.MISSED):
+        return None
+    dial = fields.get("DialCallStatus", "").strip().lower()
+    if dial == "completed":
+        return True
+    return False if dial in _DIAL_UNANSWERED else None
 
 
 def texml_event(fields: Mapping[str, str]) -> CallEvent | None:
@@ -273,12 +253,15 @@ def texml_event(fields: Mapping[str, str]) -> CallEvent | None:
     if kind is None:
         return None
     to_raw, from_raw = fields.get("To", ""), fields.get("From", "")
+    dialled = bool(fields.get("DialCallStatus", "").strip())
     ringing_extension = answered_by = None
     if parent_sid:
         # A <Dial> leg: its To is the agent rung, for the caller's inbound (parent) call.
         inbound = True
         ringing_extension = _agent(to_raw) if kind is EventKind.RINGING else None
         answered_by = _agent(to_raw) if kind is EventKind.ANSWERED else None
+    # The caller's own call answered: Telnyx picked up to run the TeXML, no person yet.
+    by_application = kind is EventKind.ANSWERED and inbound and not parent_sid and not dialled
     name = (fields.get("CallerName") or fields.get("CallerId") or "").strip()
     return CallEvent(
         provider=TelnyxAdapter.name,
@@ -291,6 +274,9 @@ def texml_event(fields: Mapping[str, str]) -> CallEvent | None:
         answered_by=answered_by,
         caller_name=name if name and name != from_raw.strip() else None,
         occurred_at=_timestamp(fields.get("Timestamp")),
+        number_style=TelnyxAdapter.number_style,
+        by_application=by_application,
+        person_answered=_texml_person(fields, kind),
         raw=dict(fields),
     )
 

@@ -1,29 +1,21 @@
 """Vonage Voice API: the answer URL (answered with an NCCO) and the event URL, on one address.
 
-Signature: ``Authorization: Bearer <JWT>``, HS256 with the account's signature secret, claims
-``iat``, ``jti``, ``iss``, ``payload_hash``, ``api_key``, ``application_id``. We check the HMAC
-ourselves, refuse an ``iat`` more than 300 s away from now, and require ``payload_hash`` (SHA-256
-hex) to match one reading of what was sent: the raw body, or the compact JSON of the parsed
-query and body merged, as Vonage's own samples recompute it. For GET (the default answer method)
-Vonage support describes the compact JSON of the query parameters in their order; the hash of the
-empty body is also accepted, since which of the two Vonage signs is not documented.
+Signature: a bearer JWT with a payload_hash, checked in ``vonage_signature``.
 
 Legs: a call is a conversation; every leg's event carries its ``conversation_uuid``, our call id.
-The caller's leg is answered by Vonage itself to run the NCCO, so its ``answered`` is no person
-picking up. The leg that rings an agent reports to the event URL of the ``connect`` action; our
-NCCO marks that URL with ``?stamgast_leg=agent``, and so must a tenant's own NCCO, so that its
-``ringing`` and ``answered`` name the agent (from the leg's ``to``).
+The caller's leg is answered by Vonage itself to run the NCCO (Vonage: "Answer webhook is sent
+when a call is answered"), so its ``answered`` is reported with ``by_application``. The leg that
+rings an agent (a ``connect`` action) is a person's: an outbound leg to an app user or a SIP URI
+is one, and so is any leg whose event URL carries ``?stamgast_leg=agent`` (our NCCO marks it;
+a tenant's own NCCO connecting to a phone number must too). Its ``to`` names the agent. Any
+other outbound leg is a call our user places: ``from`` is our number, ``to`` the person called.
+Numbers are E.164 digits without "+" (``"from": "447700900000"``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 import logging
-import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -41,16 +33,14 @@ from telephony_adapters.base import (
     NumberStyle,
     Outcome,
     PayloadError,
-    SignatureError,
     select_events,
     url_for_signature,
 )
 from telephony_adapters.twilio import agent_from_address
+from telephony_adapters.vonage_signature import shown, verify_vonage
 
 logger = logging.getLogger(__name__)
 
-# Wide enough for clock drift and a retry, narrow enough that a captured token soon goes stale.
-MAX_SKEW_SECONDS = 300
 AGENT_LEG_PARAM = "stamgast_leg"
 _MAX_CALL_ID = 128  # the width of our call id column
 _MAX_AGENT = 64
@@ -63,112 +53,6 @@ _NOT_ANSWER = ("status", "recording_url", "dtmf", "speech", "type", "call_uuid")
 _E164_DIGITS = re.compile(r"\+?([0-9]{6,15})")
 
 EMPTY = AdapterResponse(status_code=204, media_type="text/plain", body=b"")
-
-
-def _shown(value: object, limit: int = 40) -> str:
-    # Echo what we received so the integrator can spot it, but never a whole hostile value.
-    text = value if isinstance(value, str) else repr(value)
-    return json.dumps(text if len(text) <= limit else text[:limit] + "…", ensure_ascii=False)
-
-
-def _b64url(segment: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError(f"the JWT's {what} is not base64url") from None
-
-
-def _json_segment(segment: str, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(_b64url(segment, what))
-    except (ValueError, UnicodeDecodeError):
-        raise SignatureError(f"the JWT's {what} is not JSON") from None
-    if not isinstance(document, dict):
-        raise SignatureError(f"the JWT's {what} is not a JSON object")
-    return document
-
-
-def _compact(document: object) -> bytes:
-    # JSON.stringify's output: no whitespace, non-ASCII left as is, keys in received order.
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _payload_hashes(request: AdapterRequest) -> set[str]:
-    try:
-        # One value per name, a list when repeated: the query as a JS server parses it.
-        query = {name: vs[0] if len(vs) == 1 else vs for name, vs in request.query().items()}
-    except PayloadError:
-        query = {}
-    if request.method.upper() in ("GET", "HEAD"):
-        texts = [_compact(query), b""]
-    else:
-        texts = [request.body]
-        try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        if isinstance(body, dict):
-            texts += [_compact({**query, **body}), _compact(body)]
-    return {hashlib.sha256(text).hexdigest() for text in texts}
-
-
-def _number(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def verify_vonage(request: AdapterRequest, secret: str, *, now: datetime) -> dict[str, Any]:
-    """Check the bearer JWT, its age and its payload_hash; returns the claims."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    header = request.headers.get("authorization")
-    if header is None:
-        raise SignatureError(
-            "missing Authorization header: Vonage sends 'Bearer <JWT>' on signed callbacks"
-        )
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise SignatureError("Authorization header must be 'Bearer <JWT>'")
-    parts = token.split(".")
-    if len(parts) != 3 or not token.isascii():
-        raise SignatureError("the bearer token is not a JWT (header.payload.signature)")
-    algorithm = _json_segment(parts[0], "header").get("alg")
-    if algorithm != "HS256":
-        # Never let the token choose its own check ("none", or RS256 keyed with our secret).
-        raise SignatureError(f"the JWT must be signed with HS256; its alg is {_shown(algorithm)}")
-    signed = f"{parts[0]}.{parts[1]}".encode("ascii")
-    expected = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, _b64url(parts[2], "signature")):
-        raise SignatureError(
-            "the JWT's signature does not match: check the Vonage signature secret "
-            "(Dashboard → API settings), not the API secret"
-        )
-    claims = _json_segment(parts[1], "payload")
-    issued = _number(claims, "iat")
-    if issued is None:
-        raise SignatureError('the JWT has no numeric "iat" claim')
-    age = now.timestamp() - issued
-    if age > MAX_SKEW_SECONDS:
-        raise SignatureError(
-            f"the JWT is {age:.0f} s old; at most {MAX_SKEW_SECONDS} s is accepted"
-        )
-    if -age > MAX_SKEW_SECONDS:
-        raise SignatureError(
-            f"the JWT is issued {-age:.0f} s in the future; at most {MAX_SKEW_SECONDS} s is "
-            "accepted (check our clock)"
-        )
-    expires = _number(claims, "exp")
-    if expires is not None and now.timestamp() - expires > MAX_SKEW_SECONDS:
-        raise SignatureError("the JWT has expired")
-    claimed = claims.get("payload_hash")
-    if not isinstance(claimed, str):
-        raise SignatureError('the JWT has no "payload_hash" claim')
-    if claimed.strip().lower() not in _payload_hashes(request):
-        raise SignatureError("payload_hash does not match the request (altered in transit?)")
-    return claims
 
 
 def _fields(request: AdapterRequest) -> dict[str, Any]:
@@ -188,7 +72,7 @@ def _text(fields: Mapping[str, Any], name: str) -> str | None:
     value = fields.get(name)
     if value is None or isinstance(value, str):
         return value
-    raise PayloadError(f'"{name}" must be a string; got {_shown(value)}')
+    raise PayloadError(f'"{name}" must be a string; got {shown(value)}')
 
 
 def _is_agent_leg(request: AdapterRequest) -> bool:
@@ -206,16 +90,37 @@ def _kind(status: str, *, inbound: bool, agent_leg: bool) -> EventKind | None:
     if status in _RINGING:
         return EventKind.RINGING
     if status == "answered":
-        # The caller's own leg is answered by Vonage to run the NCCO: nobody picked up yet.
-        return EventKind.ANSWERED if agent_leg or not inbound else None
+        return EventKind.ANSWERED
     if agent_leg:
         # One agent not answering, or hanging up, says nothing certain about the call: the
         # caller's leg reports how the call ends.
         return None
     if status == "completed":
-        # Whether it was missed is decided by the app: no agent answered before it ended.
+        # Whether it was missed is decided by the app: no person answered before it ended.
         return EventKind.ENDED
-    return EventKind.MISSED if status in _UNANSWERED else None
+    if status in _UNANSWERED:
+        # Our user's call nobody took is over; only a caller of ours can be missed.
+        return EventKind.MISSED if inbound else EventKind.ENDED
+    return None
+
+
+def _person_answered(status: str, fields: Mapping[str, Any], *, inbound: bool) -> bool | None:
+    if status in _UNANSWERED:
+        return False  # the leg ended before it was answered: nobody picked up
+    if status != "completed" or inbound:
+        # The caller's leg counts its duration from Vonage answering to run the NCCO.
+        return None
+    # An outbound leg's duration counts from the called person picking up.
+    seconds = fields.get("duration")
+    if isinstance(seconds, str) and seconds.strip().isdigit():
+        return int(seconds) > 0
+    return None
+
+
+def _is_address(value: str) -> bool:
+    """True for an app user or SIP URI (a person's endpoint), False for a phone number."""
+    text = value.strip()
+    return bool(text) and _E164_DIGITS.fullmatch(text) is None
 
 
 def _timestamp(value: object) -> datetime | None:
@@ -239,12 +144,16 @@ def vonage_event(fields: Mapping[str, Any], *, agent_leg: bool) -> CallEvent | N
     """The CallEvent for one request's fields, or None for an event we do not track."""
     status = _text(fields, "status")
     inbound = (_text(fields, "direction") or "inbound").strip().lower() != "outbound"
+    to_raw = _text(fields, "to") or ""
+    # Without our marker, a leg to an app user or SIP URI still rings a person of ours.
+    agent_leg = agent_leg or (not inbound and _is_address(to_raw))
+    state = (status or "").strip().lower()
     if status is None:
         if not _is_answer(fields):
             return None
         kind: EventKind | None = EventKind.RINGING  # the answer URL: the call is coming in
     else:
-        kind = _kind(status.strip().lower(), inbound=inbound, agent_leg=agent_leg)
+        kind = _kind(state, inbound=inbound, agent_leg=agent_leg)
     if kind is None:
         return None
     call_id = (_text(fields, "conversation_uuid") or "").strip()
@@ -252,7 +161,6 @@ def vonage_event(fields: Mapping[str, Any], *, agent_leg: bool) -> CallEvent | N
         raise PayloadError('"conversation_uuid" is required (the Vonage call id, "CON-…")')
     if len(call_id) > _MAX_CALL_ID:
         raise PayloadError(f'"conversation_uuid" must be at most {_MAX_CALL_ID} characters')
-    to_raw = _text(fields, "to") or ""
     ringing_extension = answered_by = None
     if agent_leg:
         # The leg rings an agent on behalf of the caller's inbound call.
@@ -270,6 +178,10 @@ def vonage_event(fields: Mapping[str, Any], *, agent_leg: bool) -> CallEvent | N
         ringing_extension=ringing_extension,
         answered_by=answered_by,
         occurred_at=_timestamp(fields.get("timestamp")),
+        number_style=VonageAdapter.number_style,
+        # The caller's own leg answered: Vonage picked up to run the NCCO, no person yet.
+        by_application=kind is EventKind.ANSWERED and inbound and not agent_leg,
+        person_answered=_person_answered(state, fields, inbound=inbound),
         raw=_raw(fields),
     )
 

@@ -65,8 +65,9 @@ class VonageCase:
             event.update(direction="outbound", status="answered")
         elif scenario == "ended":
             event.update(status="completed", duration="42", end_time="2026-11-25T10:43:00Z")
-        else:  # Vonage picking up the caller's leg to run the NCCO: no person answered
-            event["status"] = "answered"
+        else:  # the NCCO's input action reporting digits: no call state changes
+            event.pop("direction")
+            event.update(dtmf={"digits": "1", "timed_out": False}, speech=None)
         body = json.dumps(event, separators=(",", ":")).encode()
         headers = {"content-type": "application/json"}
         if not signing.unsigned:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -21,14 +20,15 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
 )
 from telephony_adapters.plivo import PlivoAdapter, agent_from_address, plivo_base_string
 from tests.adapters.cases_plivo import sdk_params, sdk_signature
+from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "plivo"
 TOKEN = "MzQ5ZGFkNTctYjE2Ny00NzI3LWE0ZGQtZDFhNjA0ZmIyZTE1"
 URL = "https://stamgast.example.org/webhooks/plivo/acme"
 NONCE = "05429567804466091622"
@@ -41,7 +41,7 @@ CONFIG = AdapterConfig(secret=TOKEN)
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("plivo", name).body
 
 
 def signature_of(url: str, body: bytes, *, token: str = TOKEN, method: str = "POST") -> str:
@@ -110,6 +110,7 @@ def test_documented_base_string_shape() -> None:
 def test_answer_fixture_is_verified_and_parsed() -> None:
     event = parse_one(form_request(fixture("answer.txt")))
     expected = CallEvent("plivo", A_LEG, EventKind.RINGING, "31612345678", "31201234567")
+    expected = replace(expected, number_style=NumberStyle.E164)
     assert event == replace(expected, caller_name="ADA L", raw=event.raw)
     assert event.raw["Event"] == "StartApp" and event.raw["ForwardedFrom"] == ""
 
@@ -226,7 +227,83 @@ def test_hangup_fixtures() -> None:
     ended = parse_one(form_request(fixture("hangup.txt")))
     assert (ended.call_id, ended.kind, ended.answered_by) == (A_LEG, EventKind.ENDED, None)
     assert ended.occurred_at is None  # Plivo's times are in an unnamed local zone
-    assert parse_one(form_request(fixture("hangup-canceled.txt"))).kind is EventKind.MISSED
+    assert ended.person_answered is None  # BillDuration counts from Plivo's own answer
+    canceled = parse_one(form_request(fixture("hangup-canceled.txt")))
+    assert (canceled.kind, canceled.person_answered) == (EventKind.MISSED, False)
+
+
+def test_captured_hangup_of_an_ivr_call_proves_no_person() -> None:
+    """A real hangup request: Plivo's XML answered (Duration 28, BillDuration 60), no Dial."""
+    event = parse_one(form_request(fixture("capture-hangup.txt")))
+    assert event == CallEvent(
+        provider="plivo",
+        call_id="fb07c1aa-e64a-4d30-ba6a-63707c3bceb2",
+        kind=EventKind.ENDED,
+        from_raw="447866555273",
+        to_raw="447441908765",
+        direction=Direction.INBOUND,
+        number_style=NumberStyle.E164,  # E.164 digits without "+"
+        person_answered=None,
+        raw=event.raw,
+    )
+
+
+def test_captured_dial_answer_is_a_person() -> None:
+    """A real <Dial callbackUrl> request, sent with callbackMethod GET."""
+    captured = vendor_fixtures.load("plivo", "capture-dial-answer.txt")
+    assert captured.method == "GET" and captured.url and captured.body == b""
+    headers = {
+        "x-plivo-signature-v3": signature_of(captured.url, b"", method="GET"),
+        "x-plivo-signature-v3-nonce": NONCE,
+    }
+    event = parse_one(AdapterRequest("GET", captured.url, headers, b""))
+    assert (event.call_id, event.kind) == ("a39290d0-eacb-4f45-87f4-93256d1ac6f0", "answered")
+    assert (event.answered_by, event.by_application) == ("447496026874", False)
+    assert (event.direction, event.number_style) == (Direction.INBOUND, NumberStyle.E164)
+    # No From on a Dial callback: the dialled leg's caller ID stands in.
+    assert event.from_raw == "+447866555273"
+
+
+def test_answer_url_in_progress_is_plivo_running_our_xml() -> None:
+    event = parse_one(form_request(fixture("answer-redirect.txt")))
+    assert (event.kind, event.by_application, event.answered_by) == ("answered", True, None)
+    assert (event.from_raw, event.direction) == ("447866555273", Direction.INBOUND)
+    response = adapter.respond(form_request(fixture("answer-redirect.txt")), CONFIG, [], Outcome())
+    assert response.status_code == 200
+
+
+def test_outbound_call_placed_by_our_user() -> None:
+    answered = parse_one(form_request(fixture("outbound-answer.txt")))
+    # The answer URL of an outbound call is requested when the person called picks up.
+    assert (answered.kind, answered.by_application) == (EventKind.ANSWERED, False)
+    ended = parse_one(form_request(fixture("outbound-hangup.txt")))
+    unanswered = parse_one(form_request(fixture("outbound-no-answer.txt")))
+    for event in (answered, ended, unanswered):
+        assert (event.direction, event.from_raw, event.to_raw) == (
+            Direction.OUTBOUND,
+            "31331234567",
+            "31612345678",
+        )
+        assert event.number_style is NumberStyle.E164
+    assert (ended.kind, ended.person_answered) == (EventKind.ENDED, True)  # BillDuration 120
+    # Not a missed call of ours: our user's call was not taken.
+    assert (unanswered.kind, unanswered.person_answered) == (EventKind.ENDED, False)
+    busy = parse_one(form_request(params_body(Direction="outbound", CallStatus="busy")))
+    assert (busy.kind, busy.person_answered) == (EventKind.ENDED, False)
+    respond = adapter.respond(
+        form_request(fixture("outbound-answer.txt")), dial_config("31"), [], Outcome()
+    )
+    assert len(plivo_xml(respond.body)) == 0  # we only dial agents for callers of ours
+
+
+@pytest.mark.parametrize(
+    "fixture_file", vendor_fixtures.all_fixtures("plivo"), ids=lambda f: f.path.name
+)
+def test_every_event_says_numbers_are_e164(fixture_file: vendor_fixtures.VendorFixture) -> None:
+    if fixture_file.method == "GET":
+        return  # covered by the captured Dial callback above
+    for event in adapter.parse(form_request(fixture_file.body), CONFIG, now=NOW):
+        assert event.number_style is NumberStyle.E164
 
 
 @pytest.mark.parametrize(
@@ -245,7 +322,10 @@ def test_hangup_fixtures() -> None:
 )
 def test_hangup_ended_or_missed(fields: dict[str, str], kind: EventKind) -> None:
     body = params_body(CallStatus=fields.pop("CallStatus", "completed"), **fields)
-    assert parse_one(form_request(body)).kind is kind
+    event = parse_one(form_request(body))
+    assert event.kind is kind
+    # A missed inbound call proves nobody answered; an ended one only that Plivo did.
+    assert event.person_answered is (False if kind is EventKind.MISSED else None)
 
 
 def test_dial_callbacks_name_the_answering_agent() -> None:
@@ -254,6 +334,7 @@ def test_dial_callbacks_name_the_answering_agent() -> None:
     assert (answered.answered_by, answered.direction) == ("alice123", Direction.INBOUND)
     ended = parse_one(form_request(fixture("dial-hangup.txt")))
     assert (ended.kind, ended.answered_by) == (EventKind.ENDED, "alice123")
+    assert ended.person_answered is True  # DialBLegDuration 53: the agent's leg was answered
 
 
 @pytest.mark.parametrize(
@@ -269,6 +350,8 @@ def test_dial_requests_without_call_uuid_use_the_a_leg(
 ) -> None:
     event = parse_one(form_request(urlencode({"DialALegUUID": A_LEG, **fields}).encode()))
     assert (event.call_id, event.kind, event.answered_by) == (A_LEG, kind, agent)
+    # The <Dial action>'s DialStatus reports the whole dial: no-answer proves nobody answered.
+    assert event.person_answered is (False if kind is EventKind.MISSED else None)
 
 
 @pytest.mark.parametrize(

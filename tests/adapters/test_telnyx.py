@@ -6,7 +6,6 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -22,14 +21,15 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
 )
 from telephony_adapters.telnyx import TelnyxAdapter
 from tests.adapters.cases_telnyx import public_key, telnyx_headers
+from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "telnyx"
 KEY = "telnyx-unit-key"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 STAMP = int(NOW.timestamp())
@@ -44,7 +44,7 @@ adapter = TelnyxAdapter()
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("telnyx", name).body
 
 
 def signed(
@@ -119,6 +119,7 @@ def test_nacl_signature_is_what_telnyx_sdk_checks_and_what_we_accept() -> None:
         direction=Direction.INBOUND,
         caller_name="Ada de Vries",
         occurred_at=datetime(2026, 11, 25, 10, 42, 0, 521992, tzinfo=UTC),
+        number_style=NumberStyle.E164,
         raw=event.raw,
     )
     assert event.raw["call_leg_id"] == "428c31b6-7af4-4bcb-b7f5-5013ef9657c1"
@@ -176,32 +177,98 @@ def test_naive_now_is_a_programming_error() -> None:
         adapter.parse(signed(fixture("call-initiated.json")), CONFIG, now=NOW.replace(tzinfo=None))
 
 
-# --- Call Control -------------------------------------------------------------------------
+# --- Telnyx's own examples ---------------------------------------------------------------
 
 
-def test_answered_and_outgoing_calls() -> None:
-    answered = parse_one(signed(fixture("call-answered.json")))
-    assert (answered.call_id, answered.kind, answered.answered_by) == (SESSION, "answered", None)
-    assert answered.caller_name is None  # the fixture carries none
-    outgoing = parse_one(signed(with_payload("call-answered.json", direction="outgoing")))
-    assert outgoing.direction is Direction.OUTBOUND
+def test_documented_incoming_call_rings() -> None:
+    event = parse_one(signed(fixture("docs-call-initiated.json")))
+    assert event == CallEvent(
+        provider="telnyx",
+        call_id="428c31b6-abf3-3bc1-b7f4-5013ef9657c1",
+        kind=EventKind.RINGING,
+        from_raw="+1-202-555-0133",
+        to_raw="+12025550131",
+        direction=Direction.INBOUND,
+        occurred_at=datetime(2018, 2, 2, 22, 25, 27, 521992, tzinfo=UTC),
+        number_style=NumberStyle.E164,
+        raw=event.raw,
+    )
+
+
+def test_documented_rejected_hangup_is_missed_and_proves_nobody_answered() -> None:
+    event = parse_one(signed(fixture("docs-call-hangup.json")))
+    assert (event.call_id, event.kind) == ("428c31b6-7af4-4bcb-b7f5-5013ef9657c1", "missed")
+    # hangup_cause call_rejected (SIP 603): the leg was never answered.
+    assert (event.person_answered, event.direction) == (False, Direction.INBOUND)
+    assert event.raw["sip_hangup_cause"] == "603"
 
 
 @pytest.mark.parametrize(
-    ("cause", "kind"),
+    "fixture_file", vendor_fixtures.all_fixtures("telnyx"), ids=lambda f: f.path.name
+)
+def test_every_event_says_numbers_are_e164(fixture_file: vendor_fixtures.VendorFixture) -> None:
+    json_body = fixture_file.path.suffix == ".json"
+    media = "application/json" if json_body else FORM
+    for url in (URL, AGENT_URL):
+        for event in parse(signed(fixture_file.body, url=url, media=media)):
+            assert event.number_style is NumberStyle.E164
+
+
+# --- Call Control -------------------------------------------------------------------------
+
+
+def test_incoming_call_answered_is_the_application_and_bridged_is_a_person() -> None:
+    answered = parse_one(signed(fixture("call-answered.json")))
+    assert (answered.call_id, answered.kind, answered.answered_by) == (SESSION, "answered", None)
+    assert answered.by_application is True
+    assert answered.caller_name is None  # the fixture carries none
+    bridged = parse_one(signed(fixture("call-bridged.json")))
+    assert (bridged.call_id, bridged.kind, bridged.by_application) == (SESSION, "answered", False)
+    assert (bridged.from_raw, bridged.direction) == ("+31612345678", Direction.INBOUND)
+
+
+def test_outgoing_call_placed_by_our_user() -> None:
+    events = [
+        parse_one(signed(fixture(name)))
+        for name in ("outgoing-initiated.json", "outgoing-answered.json")
+    ]
+    for event in events:
+        assert (event.direction, event.from_raw, event.to_raw) == (
+            Direction.OUTBOUND,
+            "+31331234567",
+            "+31612345678",
+        )
+        assert event.number_style is NumberStyle.E164
+    assert [e.kind for e in events] == [EventKind.RINGING, EventKind.ANSWERED]
+    assert events[1].by_application is False  # the person called picked up
+    unanswered = parse_one(signed(fixture("outgoing-hangup-no-answer.json")))
+    # Not a missed call of ours: our user's call was not taken.
+    assert (unanswered.kind, unanswered.direction) == (EventKind.ENDED, Direction.OUTBOUND)
+    assert unanswered.person_answered is False
+    bridged = with_payload("outgoing-answered.json", "call.bridged")
+    assert parse(signed(bridged)) == []
+    from_phone = parse_one(signed(with_payload("outgoing-initiated.json", **{"from": "sip:202@x"})))
+    assert from_phone.ringing_extension == "202"
+
+
+@pytest.mark.parametrize(
+    ("cause", "kind", "person"),
     [
-        ("normal_clearing", EventKind.ENDED),
-        ("time_limit", EventKind.ENDED),
-        (None, EventKind.ENDED),
-        ("originator_cancel", EventKind.MISSED),
-        ("timeout", EventKind.MISSED),
-        ("no_answer", EventKind.MISSED),
-        ("user_busy", EventKind.MISSED),
-        ("call_rejected", EventKind.MISSED),
+        # The caller's leg was answered (by the application at least): no proof either way.
+        ("normal_clearing", EventKind.ENDED, None),
+        ("time_limit", EventKind.ENDED, None),
+        (None, EventKind.ENDED, None),
+        # The caller's leg was never answered: nobody can have talked to the caller.
+        ("originator_cancel", EventKind.MISSED, False),
+        ("timeout", EventKind.MISSED, False),
+        ("no_answer", EventKind.MISSED, False),
+        ("user_busy", EventKind.MISSED, False),
+        ("call_rejected", EventKind.MISSED, False),
     ],
 )
-def test_hangup_cause_mapping(cause: str | None, kind: EventKind) -> None:
-    assert parse_one(signed(with_payload("call-hangup.json", hangup_cause=cause))).kind is kind
+def test_hangup_cause_mapping(cause: str | None, kind: EventKind, person: bool | None) -> None:
+    event = parse_one(signed(with_payload("call-hangup.json", hangup_cause=cause)))
+    assert (event.kind, event.person_answered) == (kind, person)
 
 
 def test_hangup_fixtures() -> None:
@@ -222,8 +289,11 @@ def test_agent_leg_names_the_agent_and_does_not_end_the_call() -> None:
     assert (rung.kind, rung.ringing_extension) == (EventKind.RINGING, "201")
     hangup = with_payload("agent-answered.json", "call.hangup", hangup_cause="no_answer")
     assert parse(signed(hangup, url=AGENT_URL)) == []
+    # A leg to a SIP URI rings a person of ours even without the marker.
     unmarked = parse_one(signed(fixture("agent-answered.json")))
-    assert (unmarked.direction, unmarked.answered_by) == (Direction.OUTBOUND, None)
+    assert (unmarked.direction, unmarked.answered_by) == (Direction.INBOUND, "201")
+    assert unmarked.by_application is False
+    assert parse(signed(with_payload("agent-answered.json", "call.bridged"), url=AGENT_URL)) == []
 
 
 def test_answer_source_agent_leg_ignores_the_application_answering() -> None:
@@ -234,7 +304,7 @@ def test_answer_source_agent_leg_ignores_the_application_answering() -> None:
 
 
 def test_unknown_event_type_is_ignored_and_answered() -> None:
-    request = signed(fixture("call-bridged.json"))
+    request = signed(with_payload("call-bridged.json", "call.dtmf.received"))
     assert parse(request) == []
     assert adapter.respond(request, CONFIG, [], Outcome()).status_code == 204
 
@@ -275,12 +345,18 @@ def test_texml_instruction_request_rings() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "kind"),
-    [("texml-completed.txt", EventKind.ENDED), ("texml-no-answer.txt", EventKind.MISSED)],
+    ("name", "kind", "person"),
+    [
+        ("texml-completed.txt", EventKind.ENDED, True),  # DialCallStatus=completed
+        ("texml-no-answer.txt", EventKind.MISSED, False),  # DialCallStatus=no-answer
+    ],
 )
-def test_texml_status_callbacks(name: str, kind: EventKind) -> None:
+def test_texml_status_callbacks(name: str, kind: EventKind, person: bool) -> None:
     event = parse_one(form(fixture(name)))
-    assert (event.call_id, event.kind) == (PARENT_SID, kind)
+    assert (event.call_id, event.kind, event.person_answered) == (PARENT_SID, kind, person)
+    # Without <Dial>'s report the parent's own duration proves nothing.
+    undialled = with_fields(name, DialCallStatus="").replace(b"&DialCallStatus=", b"")
+    assert parse_one(form(undialled)).person_answered is None
 
 
 def test_texml_dial_leg_names_the_agent() -> None:
@@ -294,7 +370,8 @@ def test_texml_dial_leg_names_the_agent() -> None:
 
 def test_texml_answered_caller_leg_is_not_a_person() -> None:
     answered = with_fields("texml-completed.txt", CallStatus="in-progress", DialCallStatus="")
-    assert parse(form(answered.replace(b"&DialCallStatus=", b""))) == []
+    event = parse_one(form(answered.replace(b"&DialCallStatus=", b"")))
+    assert (event.kind, event.by_application) == (EventKind.ANSWERED, True)
     outbound = with_fields(
         "texml-completed.txt", CallStatus="in-progress", Direction="outbound-api"
     )

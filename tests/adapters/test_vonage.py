@@ -7,7 +7,6 @@ import hashlib
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,14 +20,15 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
 )
 from telephony_adapters.vonage import VonageAdapter
 from tests.adapters.cases_vonage import vonage_token
+from tests.support import vendor_fixtures
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "vonage"
 SECRET = "vonage-signature-secret-0123456789abcdef"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 IAT = int(NOW.timestamp())
@@ -41,7 +41,7 @@ adapter = VonageAdapter()
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("vonage", name).body
 
 
 def claims_token(claims: dict[str, Any], secret: str = SECRET, **kwargs: Any) -> str:
@@ -102,9 +102,37 @@ def test_pyjwt_token_is_what_vonage_checks_and_what_we_accept() -> None:
         to_raw="31331234567",
         direction=Direction.INBOUND,
         occurred_at=datetime(2026, 11, 25, 10, 42, tzinfo=UTC),
+        number_style=NumberStyle.E164,
         raw=event.raw,
     )
     assert event.raw["headers"] == "{}"
+
+
+# The test vector of Vonage's own verifier (vonage-python-sdk jwt/tests/test_verify_jwt.py at
+# b308cb1e94192b7ae5f5f7256d0ff1dfdd028020): an HS256 token and the secret it was signed with.
+SDK_TOKEN = (
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJPbmxpbmUgSldUIEJ1aWxkZXIiLCJpYXQiOjE2OTc2Mz"
+    "Q2ODAsImV4cCI6MzMyNTQ1NDA4MjgsImF1ZCI6IiIsInN1YiI6IiJ9.88vJc3I2HhuqEDixHXVhc9R30tA6U_HQHZTC2"
+    "9y6CGM"
+)
+SDK_SECRET = "qwertyuiopasdfghjklzxcvbnm123456"
+
+
+# The vector's wrong secret ("asdf") is short on purpose; PyJWT warns about it.
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_vonage_sdk_vector_passes_our_hmac_check_but_carries_no_payload_hash() -> None:
+    assert verify_signature(SDK_TOKEN, SDK_SECRET) is True
+    issued = datetime.fromtimestamp(1697634680, UTC)  # the vector's iat
+    body = fixture("tutorial-ringing.json")
+    request = post(body, token=SDK_TOKEN)
+    with pytest.raises(SignatureError) as caught:
+        VonageAdapter().parse(request, AdapterConfig(secret=SDK_SECRET), now=issued)
+    # Our HMAC check agrees with Vonage's; the vector is no callback token, so it lacks the
+    # payload_hash Vonage's webhooks carry (developer.vonage.com "Decoding signed webhooks").
+    assert caught.value.message == 'the JWT has no "payload_hash" claim'
+    assert verify_signature(SDK_TOKEN, "asdf") is False
+    with pytest.raises(SignatureError, match="signature does not match"):
+        VonageAdapter().parse(request, AdapterConfig(secret="asdf"), now=issued)
 
 
 def test_wrong_secret_is_refused() -> None:
@@ -204,12 +232,27 @@ def test_answer_get_and_post_are_ringing() -> None:
         assert event.raw["SipHeader_X-UserId"] == "1938ND9"
 
 
+def test_documented_answer_webhook_get_and_post() -> None:
+    documented = vendor_fixtures.load("vonage", "answer-get.txt")
+    assert documented.method == "GET" and documented.url
+    query = documented.url.split("?", 1)[1]
+    params = dict(pair.split("=", 1) for pair in query.split("&"))
+    via_get = parse_one(answer_get(params))
+    via_post = parse_one(post(fixture("answer-post.json")))
+    for event in (via_get, via_post):
+        assert (event.call_id, event.kind) == (CON, EventKind.RINGING)
+        assert event.number_style is NumberStyle.E164  # "442079460000": E.164 without "+"
+    # The two documented examples swap from and to; each event keeps what it was sent.
+    assert (via_get.from_raw, via_get.to_raw) == ("447700900000", "442079460000")
+    assert (via_post.from_raw, via_post.to_raw) == ("442079460000", "447700900000")
+
+
 @pytest.mark.parametrize(
     ("status", "kind"),
     [
         ("started", EventKind.RINGING),
         ("ringing", EventKind.RINGING),
-        ("answered", None),  # Vonage picking up to run the NCCO: nobody answered yet
+        ("answered", EventKind.ANSWERED),  # Vonage picking up to run the NCCO: see below
         ("completed", EventKind.ENDED),
         ("busy", EventKind.MISSED),
         ("cancelled", EventKind.MISSED),
@@ -225,15 +268,89 @@ def test_answer_get_and_post_are_ringing() -> None:
 def test_caller_leg_status_mapping(status: str, kind: EventKind | None) -> None:
     events = parse(post(with_fields("ringing.json", status=status)))
     assert [event.kind for event in events] == ([kind] if kind else [])
+    for event in events:
+        assert event.by_application is (status == "answered")
+        if kind is EventKind.MISSED:
+            assert event.person_answered is False  # the caller's leg was never answered
+
+
+def test_caller_leg_answered_is_vonage_running_the_ncco() -> None:
+    event = parse_one(post(fixture("answered-inbound.json")))
+    assert (event.kind, event.by_application, event.answered_by) == ("answered", True, None)
 
 
 @pytest.mark.parametrize(
-    ("status", "kind"),
-    [("ringing", EventKind.RINGING), ("answered", EventKind.ANSWERED), ("unanswered", "missed")],
+    ("status", "kind", "person"),
+    [
+        ("ringing", EventKind.RINGING, None),
+        ("answered", EventKind.ANSWERED, None),
+        # Our user's call nobody took is over for us, not a missed call.
+        ("unanswered", EventKind.ENDED, False),
+    ],
 )
-def test_outbound_call_leg(status: str, kind: EventKind) -> None:
+def test_outbound_call_leg(status: str, kind: EventKind, person: bool | None) -> None:
     event = parse_one(post(with_fields("agent-ringing.json", to="31201234567", status=status)))
     assert (event.kind, event.direction, event.answered_by) == (kind, "outbound", None)
+    assert (event.by_application, event.person_answered) == (False, person)
+
+
+def test_documented_outbound_call() -> None:
+    names = ["started", "ringing", "answered", "completed"]
+    events = [parse_one(post(fixture(f"outbound-{name}.json"))) for name in names]
+    assert [e.kind for e in events] == ["ringing", "ringing", "answered", "ended"]
+    for event in events:
+        # From our Vonage number to the person called, as Vonage's reference shows it.
+        assert (event.from_raw, event.to_raw) == ("442079460000", "447700900000")
+        assert (event.direction, event.number_style) == (Direction.OUTBOUND, NumberStyle.E164)
+        assert event.ringing_extension is None  # Vonage names no extension for API calls
+    assert events[2].by_application is False  # the person called picked up
+    assert events[3].person_answered is True  # "duration": "2" on the called person's leg
+    zero = parse_one(post(with_fields("outbound-completed.json", duration="0")))
+    assert zero.person_answered is False
+    for name in ("outbound-unanswered.json", "outbound-busy.json"):
+        unanswered = parse_one(post(fixture(name)))
+        assert (unanswered.kind, unanswered.direction) == (EventKind.ENDED, Direction.OUTBOUND)
+        assert unanswered.person_answered is False
+
+
+def test_tutorial_call_application_answers_then_app_user_alice() -> None:
+    """The real call in Vonage's phone-to-app tutorial: the caller, then app user Alice."""
+    conversation = "CON-3567680b-a4b4-43ac-9cc7-1d3b4a958e5c"
+    ringing, started, answered, completed = (
+        parse_one(post(fixture(f"tutorial-{name}.json")))
+        for name in ("ringing", "started", "answered", "completed")
+    )
+    for event in (ringing, started, answered, completed):
+        assert (event.call_id, event.direction) == (conversation, Direction.INBOUND)
+        assert (event.from_raw, event.to_raw) == ("447000000000", "447441444905")
+        assert event.number_style is NumberStyle.E164
+    assert (ringing.kind, started.kind) == (EventKind.RINGING, EventKind.RINGING)
+    # The inbound leg's "answered" is Vonage answering into the NCCO, not a person.
+    assert (answered.kind, answered.by_application, answered.answered_by) == (
+        "answered",
+        True,
+        None,
+    )
+    # Its duration ("11") counts from Vonage's answer: it proves nothing about a person.
+    assert (completed.kind, completed.person_answered) == (EventKind.ENDED, None)
+    # The connect action's leg to app user Alice (to: "Alice", direction outbound, no marker).
+    alice_rings = parse_one(post(fixture("tutorial-agent-started.json")))
+    assert (alice_rings.kind, alice_rings.ringing_extension) == (EventKind.RINGING, "Alice")
+    alice = parse_one(post(fixture("tutorial-agent-answered.json")))
+    assert (alice.call_id, alice.kind, alice.answered_by) == (conversation, "answered", "Alice")
+    assert (alice.direction, alice.by_application) == (Direction.INBOUND, False)
+    assert parse(post(fixture("tutorial-agent-completed.json"))) == []  # the caller's leg ends it
+
+
+@pytest.mark.parametrize(
+    "fixture_file", vendor_fixtures.all_fixtures("vonage"), ids=lambda f: f.path.name
+)
+def test_every_event_says_numbers_are_e164(fixture_file: vendor_fixtures.VendorFixture) -> None:
+    if fixture_file.method == "GET":
+        return  # the GET answer webhook is covered above
+    for url in (URL, AGENT_URL):
+        for event in parse(post(fixture_file.body, url=url)):
+            assert event.number_style is NumberStyle.E164
 
 
 def test_agent_leg_names_the_agent() -> None:
@@ -261,7 +378,7 @@ def test_call_events_share_the_conversation() -> None:
     assert events[2].raw["duration"] == "180"
 
 
-@pytest.mark.parametrize("name", ["record.json", "input.json", "answered-inbound.json"])
+@pytest.mark.parametrize("name", ["record.json", "input.json"])
 def test_events_we_do_not_track_are_ignored_and_answered(name: str) -> None:
     request = post(fixture(name))
     assert parse(request) == []
