@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from telephony_adapters.amazon_connect import AmazonConnectAdapter
 from telephony_adapters.base import Adapter
 from telephony_adapters.generic import GenericAdapter
@@ -12,6 +14,7 @@ from telephony_adapters.plivo import PlivoAdapter
 from telephony_adapters.sipgate import SipgateAdapter
 from telephony_adapters.telnyx import TelnyxAdapter
 from telephony_adapters.twilio import TwilioAdapter
+from telephony_adapters.twilio_twiml import check_options as check_twilio_options
 from telephony_adapters.vonage import VonageAdapter
 from telephony_adapters.zammad_cti import ZammadCtiAdapter
 
@@ -27,6 +30,12 @@ ADAPTERS: dict[str, Adapter] = {
     "twilio": TwilioAdapter(),
     "vonage": VonageAdapter(),
     "zammad_cti": ZammadCtiAdapter(),
+}
+
+
+# Adapters whose options can be wrong in ways that hurt callers: each lists the problems.
+OPTION_CHECKS: dict[str, Callable[[Mapping[str, str]], list[str]]] = {
+    "twilio": check_twilio_options,
 }
 
 

@@ -137,7 +137,8 @@ def check_options(options: Mapping[str, str]) -> list[str]:
         problems.append("voice_response 'redirect' needs redirect_url")
     if chosen not in MODES and not target and not redirect:
         problems.append(
-            "no dial_target or redirect_url: callers wait in the Twilio queue "
+            "say where callers go: dial_target (e.g. sip:queue@pbx.example), redirect_url "
+            "(your own TwiML), or voice_response=enqueue to let them wait in the Twilio queue "
             f"{_queue(options)!r} until an agent's app dequeues them"
         )
     dial_answer = _option(options, "dial_answer").lower()

@@ -197,7 +197,14 @@ async def test_twilio_voice_webhook_answers_twiml_and_records(
     app: FastAPI, api: httpx.AsyncClient, client: httpx.AsyncClient, tenant: TenantCtx
 ) -> None:
     ada = await add_ada(app, tenant)
-    await connect(api, "twilio", TWILIO_TOKEN)
+    # Connected without saying where calls go, Twilio would have nowhere to send the caller.
+    refused = await api.put("/v1/providers/twilio", json={"secret": TWILIO_TOKEN})
+    assert refused.status_code == 422
+    assert "dial_target" in refused.json()["message"]
+    empty = {"voice_response": "empty", "dial_target": "sip:queue@pbx.example"}
+    refused = await api.put("/v1/providers/twilio", json={"secret": TWILIO_TOKEN, "options": empty})
+    assert refused.status_code == 422 and "ends every call" in refused.json()["message"]
+    await connect(api, "twilio", TWILIO_TOKEN, options={"dial_target": "sip:queue@pbx.example"})
     url = f"http://testserver/webhooks/twilio/{tenant.slug}"
     params = {
         "CallSid": "CA" + uuid.uuid4().hex,
@@ -210,7 +217,7 @@ async def test_twilio_voice_webhook_answers_twiml_and_records(
     response = await client.post(url, content=urlencode(params), headers=twilio_post(url, params))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/xml")
-    assert "<Response" in response.text
+    assert "<Response" in response.text and "<Dial" in response.text
     [call] = await rows(app, Call, tenant)
     assert call.contact_id == ada and call.provider == "twilio"
 
@@ -250,7 +257,8 @@ async def test_fail_open_when_database_is_down(database_url: str) -> None:
 async def test_provider_config_lists_webhook_url(
     api: httpx.AsyncClient, tenant: TenantCtx, provider: str
 ) -> None:
-    await connect(api, provider, "s3cret-value", events=["ringing"])
+    options = {"dial_target": "sip:queue@pbx.example"} if provider == "twilio" else {}
+    await connect(api, provider, "s3cret-value", events=["ringing"], options=options)
     listed = (await api.get("/v1/providers")).json()
     assert listed[0]["webhook_url"] == f"http://testserver/webhooks/{provider}/{tenant.slug}"
     assert "secret" not in listed[0]

@@ -122,7 +122,10 @@ def test_end_to_end_twilio_call_to_wrap_up(page: Any, sqlite_url: str, transport
         issued = admin.post(f"/v1/agents/{seeded.agent_id}/tokens", json={"label": "e2e"})
         assert issued.status_code == 201, issued.text
         token = issued.json()["token"]
-        connected = admin.put("/v1/providers/twilio", json={"secret": TWILIO_AUTH_TOKEN})
+        connected = admin.put(
+            "/v1/providers/twilio",
+            json={"secret": TWILIO_AUTH_TOKEN, "options": {"dial_target": "sip:queue@pbx"}},
+        )
         assert connected.status_code == 200, connected.text
         as_agent = {"Authorization": f"Bearer {token}"}
         _until(lambda: admin.get("/v1/me", headers=as_agent).status_code == 200, "the token")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from app.errors import InvalidInput
 from app.models import ProviderConfig, Tenant
 from app.phone import ExtensionPlan, ExtensionPlanError
 from telephony_adapters.base import AdapterConfig, EventKind
-from telephony_adapters.registry import ADAPTERS
+from telephony_adapters.registry import ADAPTERS, OPTION_CHECKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,14 @@ def check_secret(provider: str, secret: str) -> None:
         )
 
 
+def check_options(provider: str, options: Mapping[str, str]) -> None:
+    """Refuse vendor options that would hurt callers (a Twilio setup that hangs up on them)."""
+    check = OPTION_CHECKS.get(provider)
+    problems = check(options) if check is not None else []
+    if problems:
+        raise InvalidInput(f"`options` for {provider}: " + "; ".join(problems) + ".")
+
+
 def check_provider_name(provider: str) -> None:
     """Refuse a provider we have no adapter or connector for, listing the ones we have."""
     known_names = {*ADAPTERS, *CONNECTOR_PROVIDERS, *INTEGRATION_PROVIDERS}
@@ -147,6 +156,7 @@ async def upsert_config(
     """Connect a phone system, or change its secret and settings."""
     check_provider_name(provider)
     check_secret(provider, data.secret)
+    check_options(provider, data.options)
     row = await session.scalar(
         select(ProviderConfig).where(
             ProviderConfig.tenant_id == tenant_id, ProviderConfig.provider == provider

@@ -26,7 +26,8 @@ class ProviderConfigIn(BaseModel):
     )
     options: dict[str, str] = Field(
         default_factory=dict,
-        description="Vendor options, e.g. twilio voice_response=dial, dial_target=sip:queue@pbx",
+        description="Vendor options, e.g. twilio dial_target=sip:queue@pbx (with dial_answer, "
+        "redirect_url, queue_name; see docs/twilio.md)",
     )
 
 

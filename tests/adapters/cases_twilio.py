@@ -22,7 +22,11 @@ AGENT_LEG = "sip:201@pbx.example"
 @dataclass
 class TwilioCase:
     provider: str = "twilio"
-    config: AdapterConfig = field(default_factory=lambda: AdapterConfig(secret=TOKEN))
+    config: AdapterConfig = field(
+        default_factory=lambda: AdapterConfig(
+            secret=TOKEN, options={"dial_target": "sip:queue@pbx.example"}
+        )
+    )
     has_timestamp: bool = False
 
     def request(

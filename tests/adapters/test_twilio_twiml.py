@@ -262,7 +262,7 @@ def test_check_options_accepts_working_setups(options: Mapping[str, str]) -> Non
 @pytest.mark.parametrize(
     ("options", "problem"),
     [
-        ({}, "callers wait in the Twilio queue 'stamgast'"),
+        ({}, "wait in the Twilio queue 'stamgast'"),
         ({"voice_response": "empty"}, "an empty <Response/> ends every call"),
         ({"voice_response": "dial"}, "voice_response 'dial' needs dial_target"),
         ({"voice_response": "redirect"}, "voice_response 'redirect' needs redirect_url"),
