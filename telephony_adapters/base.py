@@ -1,6 +1,7 @@
 """The contract every telephony adapter fulfils: request in, `CallEvent`s out, response back.
 
-Adapters are pure: stdlib only, no `app`, web framework or database imports (a test checks).
+Adapters are pure: the stdlib and `cryptography` (signature schemes) only, no `app`, web
+framework or database imports (a test checks).
 
 Exceptions::
 
