@@ -1,0 +1,148 @@
+"""What docs/kamailio/kamailio.cfg posts, on the wire: real Kamailio and sipp, and a small
+HTTP server here that records every post (our server's own handling is in
+tests/test_kamailio_sip.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.sip import Caller, Kamailio, kamailio, require_sip_tools, run_callers, sipp_phone
+
+DIALLED = "0331234567"
+SECRET = "kamailio-capture-secret"
+SETTLE = 0.5  # after the last SIP message: the senders post within tens of milliseconds
+
+
+@dataclass
+class Capture:
+    """Every JSON body posted to `url`, in arrival order."""
+
+    url: str
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    secrets: list[str | None] = field(default_factory=list)
+
+    def events(self, call_id: str) -> list[str]:
+        return [body["event"] for body in self.bodies if body["call_id"] == call_id]
+
+    def one(self, call_id: str, event: str) -> dict[str, Any]:
+        [body] = [b for b in self.bodies if (b["call_id"], b["event"]) == (call_id, event)]
+        return body
+
+
+@contextmanager
+def capture_server() -> Iterator[Capture]:
+    """A webhook receiver on a free port that answers 200 {"ok":true} to every post."""
+    lock = threading.Lock()
+    capture = Capture(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                capture.bodies.append(json.loads(body))
+                capture.secrets.append(self.headers.get("X-Stamgast-Secret"))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "11")
+            self.end_headers()
+            self.wfile.write(b'{"ok":true}')
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    capture.url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/kamailio/capture"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield capture
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def _proxy(
+    workdir: Path, phone: str, calls: int, capture: Capture, **defines: str | int
+) -> Iterator[Kamailio]:
+    with sipp_phone(workdir, calls, phone) as sipp:
+        settings: dict[str, str | int] = {
+            "PHONE_URI": f"sip:201@127.0.0.1:{sipp.port}",
+            "WEBHOOK_URL": capture.url,
+            "WEBHOOK_SECRET": SECRET,
+            **defines,
+        }
+        with kamailio(workdir, settings) as proxy:
+            yield proxy
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    require_sip_tools()
+
+
+def test_each_event_is_posted_once_with_the_user_parts_unescaped(tmp_path: Path) -> None:
+    callers = [
+        Caller("%2B31612345678", display="Ada"),
+        Caller("0031%206%2012345678"),
+        Caller("anonymous", "anonymous.invalid", "Anonymous", "P-Asserted-Identity: <tel:+31-6-1234-5678>"),
+    ]  # fmt: skip
+    with capture_server() as capture, _proxy(tmp_path, "uas_answer.xml", 3, capture) as proxy:
+        call_ids = run_callers(
+            tmp_path, "uac_call.xml", proxy.port, "033%201234567", callers, "cap"
+        )
+        time.sleep(SETTLE)
+    escaped, spaced, withheld = call_ids
+    # The phone sent every 200 OK twice; `answered` went out once per call all the same.
+    for call_id in call_ids:
+        assert sorted(capture.events(call_id)) == ["answered", "bye", "invite"], capture.bodies
+    assert capture.one(escaped, "invite") == {
+        "event": "invite", "call_id": escaped, "from_user": "+31612345678",
+        "to_user": "033 1234567", "from_display": '"Ada"', "extension": "201",
+    }  # fmt: skip
+    assert capture.one(spaced, "answered")["from_user"] == "0031 6 12345678"
+    assert capture.one(spaced, "bye")["from_user"] == "0031 6 12345678"
+    assert capture.one(withheld, "invite")["pai"] == "tel:+31-6-1234-5678"
+    assert capture.one(withheld, "answered")["answered_by"] == "201"
+    assert set(capture.secrets) == {SECRET}
+
+
+def test_a_busy_phone_is_one_failed_event_with_its_status(tmp_path: Path) -> None:
+    with capture_server() as capture, _proxy(tmp_path, "uas_busy.xml", 1, capture) as proxy:
+        [call_id] = run_callers(
+            tmp_path, "uac_rejected.xml", proxy.port, DIALLED, [Caller("0612345678")], "busy"
+        )
+        time.sleep(SETTLE)
+    assert capture.events(call_id) == ["invite", "failed"] or capture.events(call_id) == [
+        "failed",
+        "invite",
+    ]
+    failed = capture.one(call_id, "failed")
+    assert (failed["status"], failed["extension"]) == ("486", "201")
+
+
+def test_nobody_answering_within_the_ring_timeout_is_one_failed_event(tmp_path: Path) -> None:
+    with (
+        capture_server() as capture,
+        _proxy(tmp_path, "uas_ringing.xml", 1, capture, RING_TIMEOUT=1500) as proxy,
+    ):
+        started = time.monotonic()
+        [call_id] = run_callers(
+            tmp_path, "uac_rejected.xml", proxy.port, DIALLED, [Caller("0612345678")], "ring"
+        )
+        rang = time.monotonic() - started
+        time.sleep(SETTLE)
+    assert sorted(capture.events(call_id)) == ["failed", "invite"], capture.bodies
+    assert capture.one(call_id, "failed")["status"] == "408"
+    assert 1.4 < rang < 5, rang  # RING_TIMEOUT, not Kamailio's default of 120 s
