@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.servers import free_port
 from tests.support.sip import Caller, Kamailio, kamailio, require_sip_tools, run_callers, sipp_phone
 
 DIALLED = "0331234567"
@@ -42,8 +43,8 @@ class Capture:
 
 
 @contextmanager
-def capture_server() -> Iterator[Capture]:
-    """A webhook receiver on a free port that answers 200 {"ok":true} to every post."""
+def capture_server(status: int = 200) -> Iterator[Capture]:
+    """A webhook receiver on a free port that answers `status` {"ok":true} to every post."""
     lock = threading.Lock()
     capture = Capture(url="")
 
@@ -53,7 +54,7 @@ def capture_server() -> Iterator[Capture]:
             with lock:
                 capture.bodies.append(json.loads(body))
                 capture.secrets.append(self.headers.get("X-Stamgast-Secret"))
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "11")
             self.end_headers()
@@ -144,3 +145,29 @@ def test_nobody_answering_within_the_ring_timeout_is_one_failed_event(tmp_path: 
     assert sorted(capture.events(call_id)) == ["failed", "invite"], capture.bodies
     assert capture.one(call_id, "failed")["status"] == "408"
     assert 1.4 < rang < 5, rang  # RING_TIMEOUT, not Kamailio's default of 120 s
+
+
+def test_a_refused_event_is_logged_and_not_retried(tmp_path: Path) -> None:
+    """A 4xx (wrong secret, unknown tenant) would be refused again: no retry, no queue."""
+    with capture_server(401) as capture, _proxy(tmp_path, "uas_answer.xml", 1, capture) as proxy:
+        [call_id] = run_callers(
+            tmp_path, "uac_call.xml", proxy.port, DIALLED, [Caller("0612345678")], "ref"
+        )
+        time.sleep(SETTLE + 1)  # longer than RETRY_DELAY: a retry would have come
+        log = proxy.log_text()
+    assert sorted(capture.events(call_id)) == ["answered", "bye", "invite"], capture.bodies
+    assert f"stamgast: invite {call_id} refused (401), not retried" in log, log[-3000:]
+
+
+def test_past_the_queue_limit_new_events_are_logged_and_dropped(tmp_path: Path) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}/webhooks/kamailio/nobody"
+    capture = Capture(url=nobody)  # nothing listens: every event stays queued
+    with _proxy(tmp_path, "uas_answer.xml", 2, capture, QUEUE_LIMIT=4) as proxy:
+        call_ids = run_callers(
+            tmp_path, "uac_call.xml", proxy.port, DIALLED, [Caller("0612345678")] * 2, "full"
+        )
+        log = proxy.log_text()
+    # Both senders fail at once (refused) and pause RETRY_DELAY, 1 s; the calls take 0.4 s.
+    # So the two invites and answereds fill the queue, and both BYEs find it full.
+    assert f"stamgast: queue full (4), bye {call_ids[-1]} dropped" in log, log[-3000:]
+    assert "not delivered (7)" in log
