@@ -6,6 +6,8 @@ tests/test_kamailio_sip.py).
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -43,8 +45,9 @@ class Capture:
 
 
 @contextmanager
-def capture_server(status: int = 200) -> Iterator[Capture]:
-    """A webhook receiver on a free port that answers `status` {"ok":true} to every post."""
+def capture_server(status: int = 200, tls: ssl.SSLContext | None = None) -> Iterator[Capture]:
+    """A webhook receiver on a free port that answers `status` {"ok":true} to every post;
+    HTTPS with `tls`."""
     lock = threading.Lock()
     capture = Capture(url="")
 
@@ -64,7 +67,10 @@ def capture_server(status: int = 200) -> Iterator[Capture]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    capture.url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/kamailio/capture"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "http" if tls is None else "https"
+    capture.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/webhooks/kamailio/capture"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -171,3 +177,37 @@ def test_past_the_queue_limit_new_events_are_logged_and_dropped(tmp_path: Path) 
     # So the two invites and answereds fill the queue, and both BYEs find it full.
     assert f"stamgast: queue full (4), bye {call_ids[-1]} dropped" in log, log[-3000:]
     assert "not delivered (7)" in log
+
+
+def _private_ca(workdir: Path) -> tuple[Path, ssl.SSLContext]:
+    """A CA of our own and a server certificate it signed for 127.0.0.1 (openssl CLI)."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=workdir, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+            "/CN=Stamgast test CA", "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "server.key", "-out", "server.csr")  # fmt: skip
+    (workdir / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.pem")  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(workdir / "server.pem", workdir / "server.key")
+    return workdir / "ca.pem", context
+
+
+def test_https_to_a_private_ca_needs_its_cacert(tmp_path: Path) -> None:
+    ca, tls = _private_ca(tmp_path)
+    caller = [Caller("0612345678")]
+    with capture_server(tls=tls) as capture:
+        with _proxy(tmp_path, "uas_answer.xml", 1, capture) as proxy:
+            [unverified] = run_callers(tmp_path, "uac_call.xml", proxy.port, DIALLED, caller, "ca0")
+            time.sleep(SETTLE)
+            log = proxy.log_text()
+        assert capture.events(unverified) == []
+        assert f"stamgast: invite {unverified} not delivered (60)" in log, log[-3000:]
+        with _proxy(tmp_path, "uas_answer.xml", 1, capture, WEBHOOK_CACERT=str(ca)) as proxy:
+            [verified] = run_callers(tmp_path, "uac_call.xml", proxy.port, DIALLED, caller, "ca1")
+            time.sleep(SETTLE)
+    assert sorted(capture.events(verified)) == ["answered", "bye", "invite"], capture.bodies
