@@ -6,6 +6,7 @@ tests/test_kamailio_sip.py).
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
 import subprocess
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import free_port
+from tests.support.servers import free_port, missing
 from tests.support.sip import Caller, Kamailio, kamailio, require_sip_tools, run_callers, sipp_phone
 
 DIALLED = "0331234567"
@@ -191,13 +192,16 @@ def _private_ca(workdir: Path) -> tuple[Path, ssl.SSLContext]:
             "-keyout", "server.key", "-out", "server.csr")  # fmt: skip
     (workdir / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.pem")  # fmt: skip
+            "-CAcreateserial", "-days", "1", "-extfile", "san.ext",
+            "-out", "server.pem")  # fmt: skip
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(workdir / "server.pem", workdir / "server.key")
     return workdir / "ca.pem", context
 
 
 def test_https_to_a_private_ca_needs_its_cacert(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        missing("openssl (to make a test CA)", "openssl")
     ca, tls = _private_ca(tmp_path)
     caller = [Caller("0612345678")]
     with capture_server(tls=tls) as capture:
