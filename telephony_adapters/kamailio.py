@@ -264,7 +264,7 @@ class KamailioAdapter:
         return _OK
 
     def fail_open(self, request: AdapterRequest, config: AdapterConfig) -> AdapterResponse:
-        """The same `{"ok": true}`: Kamailio does not retry, and must not be made to."""
+        """The same `{"ok": true}`: the event is kept, and a 5xx would make the config repost."""
         return _OK
 
 
