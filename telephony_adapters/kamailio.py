@@ -1,7 +1,10 @@
 """Kamailio: one JSON object per SIP event, posted by the routing script's `http_client_query`.
 
-The ready config is ``docs/kamailio/kamailio.cfg`` (how to run it: ``docs/kamailio/README.md``).
-Body, built with the `jansson` module so quotes in display names stay valid JSON::
+The ready config is ``docs/kamailio/kamailio.cfg`` (how to run it: ``docs/kamailio/README.md``):
+its SIP workers queue each event, rtimer processes post them and retry while we are away,
+so events may arrive late, out of order and (after a post that timed out on Kamailio's side
+but was processed on ours) twice: the app keeps one event per call and kind. The body is
+built with the `jansson` module, so quotes in display names stay valid JSON::
 
     {"event": "invite", "call_id": "a84b4c76e66710@pc33", "from_user": "anonymous",
      "from_display": "Anonymous", "pai": "tel:+31-6-1234-5678", "to_user": "0331234567",
@@ -22,6 +25,11 @@ Body, built with the `jansson` module so quotes in display names stay valid JSON
     status        the final SIP reply code (failed only), optional
     direction     inbound (default), outbound or internal
 
+Numbers are SIP user parts (`NumberStyle.SIP_USER`): the shipped config unescapes them
+(``$(fU{s.unescape.user})``), but a hand-written script may post ``%2B31612345678``; the
+app decodes either. ``cancel`` and ``failed`` (posted only when no branch is left) prove
+that nobody answered: ``person_answered=False``. Other events do not say.
+
 The caller is `pai` when `from_user` holds no digit (``anonymous``, ``restricted``, ""),
 else `from_user`; the raw value goes on, the app normalises it. Set the tenant option
 ``use_pai=never`` to show such callers as withheld instead. Kamailio prints a missing
@@ -40,7 +48,8 @@ Authentication, either of:
   and a delivery older than 5 minutes is refused. When the signature header is present it
   is checked and the secret header is ignored.
 
-Response: 200 ``{"ok": true}``; fail-open gives the same, so the script never retries.
+Response: 200 ``{"ok": true}``; fail-open gives the same. The config retries only curl
+errors, 408, 429 and 5xx: the queued event goes back in its queue.
 """
 
 from __future__ import annotations
@@ -224,6 +233,8 @@ def parse_kamailio_body(body: bytes, config: AdapterConfig) -> list[CallEvent]:
             ringing_extension=_present(fields, "extension"),
             answered_by=_present(fields, "answered_by") if kind is EventKind.ANSWERED else None,
             caller_name=name,
+            number_style=KamailioAdapter.number_style,
+            person_answered=False if kind is EventKind.MISSED else None,
             raw=fields,
         )
     ]
@@ -253,7 +264,7 @@ class KamailioAdapter:
         return _OK
 
     def fail_open(self, request: AdapterRequest, config: AdapterConfig) -> AdapterResponse:
-        """The same `{"ok": true}`: Kamailio does not retry, and must not be made to."""
+        """The same `{"ok": true}`: the event is kept, and a 5xx would make the config repost."""
         return _OK
 
 

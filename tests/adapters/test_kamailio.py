@@ -1,6 +1,7 @@
 """Kamailio adapter: the posted JSON events, the secret header, the HMAC variant's keys.
 
-The fixtures are bodies docs/kamailio/kamailio.cfg posted, recorded from sipp calls.
+The fixtures are bodies that a real Kamailio 5.6 running docs/kamailio/kamailio.cfg posted
+for sipp calls (the format is our config's: Kamailio has no webhooks of its own).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from telephony_adapters.base import (
     CallEvent,
     Direction,
     EventKind,
+    NumberStyle,
     Outcome,
     PayloadError,
     SignatureError,
@@ -36,9 +38,9 @@ from telephony_adapters.kamailio import (
     hmac_pads,
 )
 from telephony_adapters.registry import get_adapter
+from tests.support import vendor_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "kamailio"
 README = ROOT / "docs" / "kamailio" / "README.md"
 SECRET = "kamailio-secret-of-acme"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
@@ -57,7 +59,7 @@ def request_for(body: bytes, *, secret: str | None = SECRET) -> AdapterRequest:
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return vendor_fixtures.load("kamailio", name).body
 
 
 def encode(document: Any) -> bytes:
@@ -105,9 +107,23 @@ def test_invite_is_ringing_with_every_field() -> None:
         direction=Direction.INBOUND,
         ringing_extension="201",
         caller_name='Ada "Ace" de Vries',  # $fn's quotes and escapes removed
+        number_style=NumberStyle.SIP_USER,
         raw=event.raw,
     )
     assert event.raw["from_display"] == '"Ada \\"Ace\\" de Vries"'  # as Kamailio sent it
+
+
+def test_a_percent_escaped_caller_arrives_unescaped_from_the_config() -> None:
+    [event] = parse(request_for(fixture("invite-escaped.json")))
+    assert (event.from_raw, event.to_raw) == ("0031 6 12345678", "033 1234567")
+    assert event.caller_name is None  # the empty display name ""
+    assert event.number_style is NumberStyle.SIP_USER
+
+
+def test_a_hand_written_script_may_post_the_escaped_user_raw() -> None:
+    """Left for the app, which decodes SIP user parts (the event says SIP_USER)."""
+    event = invite(from_user="%2B31612345678")
+    assert (event.from_raw, event.number_style) == ("%2B31612345678", NumberStyle.SIP_USER)
 
 
 def test_anonymous_caller_with_a_pai_is_the_pai_kept_raw() -> None:
@@ -152,6 +168,20 @@ def test_the_other_recorded_events(name: str, kind: EventKind) -> None:
     assert event.kind is kind
     assert event.to_raw == "0331234567"
     assert event.from_raw in ("+31612345678", "0612345678")
+
+
+@pytest.mark.parametrize("name", ["cancel.json", "failed.json"])
+def test_a_missed_call_proves_nobody_answered(name: str) -> None:
+    """Posted on CANCEL, or from failure_route once no branch is left: no 200 was relayed."""
+    [event] = parse(request_for(fixture(name)))
+    assert (event.kind, event.person_answered) == (EventKind.MISSED, False)
+
+
+@pytest.mark.parametrize("name", ["invite.json", "answered.json", "bye.json"])
+def test_other_events_do_not_say_whether_a_person_answered(name: str) -> None:
+    [event] = parse(request_for(fixture(name)))
+    assert event.person_answered is None
+    assert event.number_style is NumberStyle.SIP_USER
 
 
 def test_answered_names_who_answered() -> None:

@@ -1,4 +1,5 @@
-"""Real SIP for tests: Kamailio with our shipped config, and sipp as callers and a phone.
+"""Real SIP for tests: Kamailio with our shipped config, sipp as callers and a phone, and
+our server seeded for them.
 
 Everything listens on 127.0.0.1, on ports picked here; every process is stopped when its
 block ends, whatever happened inside it.
@@ -6,20 +7,32 @@ block ends, whatever happened inside it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import csv
 import glob
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
+import httpx
+from sqlalchemy import select
+
+from app.auth.keys import Scope, issue_key
+from app.db import create_engine, create_sessionmaker, session_scope
+from app.models import Agent, CallEventRecord, Contact, ContactNumber, Tenant
+from app.screen_pop.tokens import issue_agent_token
 from tests.support.servers import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,13 +166,16 @@ def _sipp(scenario: str, port: int, calls: int) -> list[str]:
 
 
 @contextmanager
-def sipp_phone(workdir: Path, calls: int) -> Iterator[Phone]:
-    """`uas_phone.xml` listening for `calls` calls; killed when the block ends."""
+def sipp_phone(workdir: Path, calls: int, scenario: str = "uas_phone.xml") -> Iterator[Phone]:
+    """`scenario` (a phone) listening for `calls` calls; killed when the block ends.
+
+    `uas_phone.xml` answers after a second unless cancelled; `uas_answer.xml` at once.
+    """
     port = free_udp_port()
     log = workdir / "phone.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            _sipp("uas_phone.xml", port, calls), stdout=out, stderr=subprocess.STDOUT, cwd=workdir
+            _sipp(scenario, port, calls), stdout=out, stderr=subprocess.STDOUT, cwd=workdir
         )
     try:
         time.sleep(0.2)  # sipp binds at once; this only catches a failed start early
@@ -189,15 +205,17 @@ def run_callers(
     dialled: str,
     callers: Sequence[Caller],
     prefix: str,
+    rate: int = 20,
 ) -> list[str]:
-    """Run one call per caller through Kamailio; the SIP Call-IDs, in caller order."""
-    csv = workdir / f"{prefix}.csv"
+    """Run one call per caller through Kamailio, `rate` new calls a second; the SIP
+    Call-IDs, in caller order. Response times go to `response_times(workdir)`."""
+    injection = workdir / f"{prefix}.csv"
     rows = [f"{c.user};{c.host};{c.display};{c.header}" for c in callers]
-    csv.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
+    injection.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
     args = _sipp(scenario, free_udp_port(), len(callers))
-    args += ["-inf", str(csv), "-s", dialled, "-cid_str", f"{prefix}-%u@%s"]
-    args += ["-r", "20", f"127.0.0.1:{kamailio_port}"]
-    result = subprocess.run(args, capture_output=True, cwd=workdir, timeout=40)
+    args += ["-inf", str(injection), "-s", dialled, "-cid_str", f"{prefix}-%u@%s"]
+    args += ["-trace_rtt", "-rtt_freq", "1", "-r", str(rate), f"127.0.0.1:{kamailio_port}"]
+    result = subprocess.run(args, capture_output=True, cwd=workdir, timeout=60)
     if result.returncode != 0:
         errors = "".join(p.read_text(errors="replace") for p in workdir.glob("*_errors.log"))
         raise AssertionError(
@@ -205,3 +223,153 @@ def run_callers(
             f"{result.stdout.decode(errors='replace')[-3000:]}\n{errors[-3000:]}"
         )
     return [f"{prefix}-{number}@127.0.0.1" for number in range(1, len(callers) + 1)]
+
+
+def response_times(workdir: Path) -> dict[str, list[float]]:
+    """Each rtd timer's samples (ms) from every sipp caller run in `workdir` (-trace_rtt).
+
+    A scenario names its timers (`start_rtd="setup"` … `rtd="setup"`); sipp writes one row
+    per measurement to `<scenario>_<pid>_rtt.csv`: `Date_ms;response_time_ms;rtd_no`.
+    """
+    samples: dict[str, list[float]] = defaultdict(list)
+    for path in sorted(workdir.glob("*_rtt.csv")):
+        with path.open(newline="") as rows:
+            for row in csv.DictReader(rows, delimiter=";"):
+                samples[row["rtd_no"]].append(float(row["response_time_ms"]))
+    return dict(samples)
+
+
+def percentile(samples: Sequence[float], share: float) -> float:
+    """The smallest sample that at least `share` (0..1) of the samples do not exceed."""
+    if not samples:
+        raise ValueError("no samples: did sipp write its -trace_rtt file?")
+    ordered = sorted(samples)
+    rank = max(1, -(-len(ordered) * share // 1))  # ceil, at least the first sample
+    return ordered[int(rank) - 1]
+
+
+@contextmanager
+def stamgast_process(database_url: str, port: int, workdir: Path) -> Iterator[int]:
+    """`python -m uvicorn app.main:app` on 127.0.0.1:`port` (which Kamailio may already
+    be posting to); yields its PID, for signals. Stopped when the block ends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAMGAST_")}
+    env["STAMGAST_DATABASE_URL"] = database_url
+    log = workdir / f"stamgast-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not _healthy(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                text = log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"Stamgast on port {port} did not start:\n{text}")
+            time.sleep(0.1)
+        yield process.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)  # a stopped process would not stop
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+# --- our server, seeded for the SIP tests ------------------------------------------------
+
+SECRET = "kamailio-e2e-shared-secret"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SeededTenant:
+    """What was seeded: the tenant's slug, an admin key, agent Sanne's widget token, Ada."""
+
+    slug: str
+    admin_key: str
+    agent_token: str
+    ada_id: int
+
+
+def run_db(work: Callable[[Any], Awaitable[T]], url: str) -> T:
+    """Run `work(session)` in one committed transaction on the database at `url`."""
+
+    async def go() -> T:
+        engine = create_engine(url)
+        scope = contextlib.asynccontextmanager(session_scope)
+        try:
+            async with scope(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+async def _seed(session: Any) -> SeededTenant:
+    slug = f"kamailio-{uuid.uuid4().hex[:8]}"
+    tenant = Tenant(slug=slug, name="Huisartsenpost Kamailio", default_region="NL")
+    session.add(tenant)
+    await session.flush()
+    _key_row, admin_key = await issue_key(
+        session, tenant_id=tenant.id, name="kamailio-e2e", scopes=[Scope.ADMIN]
+    )
+    sanne = Agent(tenant_id=tenant.id, name="Sanne Visser", extension="201")
+    ada = Contact(tenant_id=tenant.id, display_name="Ada de Vries")
+    session.add_all([sanne, ada])
+    await session.flush()
+    session.add(
+        ContactNumber(
+            tenant_id=tenant.id, contact_id=ada.id, e164="+31612345678", raw="06-12345678"
+        )
+    )
+    _token_row, token = await issue_agent_token(
+        session, tenant_id=tenant.id, agent_id=sanne.id, label="kamailio-e2e"
+    )
+    return SeededTenant(slug, admin_key, token, ada.id)
+
+
+def seed_tenant(database_url: str) -> SeededTenant:
+    """A tenant with agent Sanne (extension 201, the phone every call rings) and contact
+    Ada on +31612345678; connect the kamailio provider with `connect_kamailio`."""
+    return run_db(_seed, database_url)
+
+
+def connect_kamailio(base_url: str, tenant: SeededTenant) -> str:
+    """PUT /v1/providers/kamailio with SECRET; the tenant's webhook URL."""
+    connected = httpx.put(
+        f"{base_url}/v1/providers/kamailio",
+        headers={"Authorization": f"Bearer {tenant.admin_key}"},
+        json={"secret": SECRET},
+        timeout=10,
+    )
+    assert connected.status_code == 200, connected.text
+    url = str(connected.json()["webhook_url"])
+    assert url.endswith(f"/webhooks/kamailio/{tenant.slug}"), url
+    return f"{base_url}/webhooks/kamailio/{tenant.slug}"
+
+
+def recorded_events(database_url: str, slug: str, call_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """The (SIP Call-ID, event kind) pairs Stamgast has stored for these calls."""
+
+    async def query(session: Any) -> set[tuple[str, str]]:
+        rows = await session.execute(
+            select(CallEventRecord.provider_call_id, CallEventRecord.kind)
+            .join(Tenant, Tenant.id == CallEventRecord.tenant_id)
+            .where(Tenant.slug == slug, CallEventRecord.provider_call_id.in_(call_ids))
+        )
+        return {(str(call_id), str(kind)) for call_id, kind in rows}
+
+    return run_db(query, database_url)
