@@ -86,11 +86,16 @@ def parse(path: Path) -> VendorFixture:
         sources=sources,
         authored_by=authored,  # type: ignore[arg-type]
         body=body,
-        method=(values.get("method") or ["POST"])[0].upper(),
-        content_type=(values.get("content-type") or [None])[0],
-        url=(values.get("url") or [None])[0],
+        method=(_first(values, "method") or "POST").upper(),
+        content_type=_first(values, "content-type"),
+        url=_first(values, "url"),
         notes=tuple(values.get("note", ())),
     )
+
+
+def _first(values: dict[str, list[str]], key: str) -> str | None:
+    found = values.get(key)
+    return found[0] if found else None
 
 
 def all_fixtures(vendor: str) -> list[VendorFixture]:
