@@ -115,10 +115,12 @@ async def test_outbound_reports_are_interactions_without_callbacks(
 
     talk, no_answer = await rows(app, Interaction, tenant)
     assert (talk.direction, talk.outcome, talk.contact_id) == ("outbound", "answered", ids["ada"])
-    assert talk.summary == "Uitgaand gesprek, 3 min, door Sanne Visser"
+    assert talk.summary == "Uitgaand gesprek, 3 min, gebeld door Sanne Visser"
     assert talk.agent_id == ids["sanne"]
-    assert (no_answer.outcome, no_answer.contact_id) == ("not_answered", ids["piet"])
-    assert no_answer.summary.startswith("Uitgaande oproep om ")
+    assert (no_answer.outcome, no_answer.contact_id) == ("not_reached", ids["piet"])
+    assert no_answer.summary.startswith("Gebeld om ") and no_answer.summary.endswith(
+        "niet opgenomen"
+    )
     assert await rows(app, CallbackRequest, tenant) == []
     assert [c.direction for c in await rows(app, Call, tenant)] == ["outbound", "outbound"]
 
@@ -138,8 +140,10 @@ async def test_outbound_report_closes_the_card_its_lookup_opened(
     [call] = await rows(app, Call, tenant)
     assert (out["call_id"], call.state, call.direction) == (call.id, "ended", "outbound")
     pops = await pops_for(app, tenant, ids["sanne"])
-    assert [p["type"] for p in pops] == ["call.ringing", "call.ended"]
-    assert pops[1]["call"]["interaction_id"] == out["interaction_id"]
+    assert [p["type"] for p in pops] == ["call.ringing", "call.answered", "call.ended"]
+    assert pops[2]["call"]["interaction_id"] == out["interaction_id"]
+    # The lookup took it for an incoming call; the closing card is about the person called.
+    assert (pops[2]["call"]["direction"], pops[2]["call"]["party_e164"]) == ("outbound", ADA)
 
 
 async def test_a_database_outage_answers_3cx_and_keeps_the_report(

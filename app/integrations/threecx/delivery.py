@@ -141,7 +141,6 @@ class JournalDelivery:
         self._entry: journal.JournalEntry | None = None
         self._key = ""
         self._finished = False
-        self._result: JournalOut | None = None
 
     def authenticate(self, tenant: TenantProvider) -> None:
         service.check_caller(tenant, self.tenant_slug, self._secret)
@@ -154,27 +153,22 @@ class JournalDelivery:
         self._key = await service.matching_call_key(
             session, tenant=tenant, number=entry.number, started_at=entry.started_at
         )
+        known = await journal.find_call(session, tenant.tenant_id, self._key)
+        self._finished = known is not None and known.ended_at is not None
+        if self._finished:
+            return Recorded([])
         if entry.call_type in ("Inbound", "Missed"):
-            known = await journal.find_call(session, tenant.tenant_id, self._key)
-            self._finished = known is not None and known.ended_at is not None
-            return Recorded(
-                [] if self._finished else journal.inbound_events(entry, self._key, tenant)
-            )
-        self._result, pop = await journal.record_outbound(
-            session, tenant=tenant, entry=entry, call_key=self._key
-        )
-        return Recorded([], [pop] if pop is not None else [])
+            return Recorded(journal.inbound_events(entry, self._key, tenant))
+        if known is not None:
+            journal.turn_outbound(known)
+            await session.flush()  # the lifecycle reads the call back from the database
+        return Recorded(journal.outbound_events(entry, self._key, tenant))
 
     async def answer(self, tenant: TenantProvider, outcome: Outcome) -> JSONResponse:
-        result = self._result
-        if result is None:
-            async with self._sessionmaker() as session:
-                result = await journal.read_back(
-                    session,
-                    tenant_id=tenant.tenant_id,
-                    call_key=self._key,
-                    duplicate=self._finished,
-                )
+        async with self._sessionmaker() as session:
+            result = await journal.read_back(
+                session, tenant_id=tenant.tenant_id, call_key=self._key, duplicate=self._finished
+            )
         return JSONResponse(result.model_dump(mode="json"))
 
     def fail_open(self, tenant: TenantProvider | None) -> JSONResponse:

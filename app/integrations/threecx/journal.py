@@ -1,9 +1,9 @@
 """3CX's call report (ReportCall) → the call's end, an interaction, a callback request.
 
-Inbound calls (answered or missed) end through the call lifecycle, as any phone system's
-events do: the card the lookup popped closes, the interaction and the missed caller's
-callback request follow the lifecycle's own rules. Outbound calls are journalled here:
-the lifecycle knows callers, not the people agents call.
+Every report ends its call through the call lifecycle, as any phone system's events do:
+the card the lookup popped closes, and the interaction and a missed caller's callback
+request follow the lifecycle's own rules. An outbound report is an outbound call there
+(the card is about the number dialled, nobody gets a callback).
 """
 
 from __future__ import annotations
@@ -16,17 +16,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calls.lifecycle import build_pop
 from app.calls.providers import TenantProvider
-from app.calls.routing import find_answering_agent, route_call
 from app.errors import InvalidInput
 from app.integrations.threecx import PROVIDER
 from app.integrations.threecx.schemas import CallType, JournalIn, JournalOut
 from app.integrations.threecx.template import NUMBER_STYLE
 from app.models import Call, CallbackRequest, Interaction
 from app.phone import PhoneNumber, normalise
-from app.recognition.service import recognise_number
-from app.screen_pop.schemas import Pop
 from telephony_adapters.base import CallEvent, Direction, EventKind, select_events
 
 # Cultures 3CX may print [DateTime] in; ISO 8601 (what the template sends) is tried first.
@@ -197,83 +193,39 @@ async def read_back(
     )
 
 
-async def _match(
-    session: AsyncSession, tenant_id: int, number: PhoneNumber
-) -> tuple[int | None, str]:
-    card = await recognise_number(session, tenant_id=tenant_id, number=number)
-    return card.contact_id, card.match
+def outbound_events(entry: JournalEntry, call_key: str, tenant: TenantProvider) -> list[CallEvent]:
+    """The lifecycle events an outbound report stands for: answered then ended, or ended
+    unanswered. The agent is who placed the call; the card is about the number dialled."""
 
+    def event(kind: EventKind, at: datetime, **fields: object) -> CallEvent:
+        return CallEvent(
+            provider=PROVIDER,
+            call_id=call_key,
+            kind=kind,
+            from_raw=entry.agent or "",
+            to_raw=entry.number.e164 or entry.number.raw,
+            direction=Direction.OUTBOUND,
+            occurred_at=at,
+            number_style=NUMBER_STYLE,
+            **fields,  # type: ignore[arg-type]
+        )
 
-def _summary(entry: JournalEntry, agent_name: str | None, timezone: str) -> str:
     if entry.call_type == "Notanswered":
-        local = entry.started_at.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
-        return f"Uitgaande oproep om {local}, niet beantwoord"
-    summary = f"Uitgaand gesprek, {max(1, round(entry.talk_seconds / 60))} min"
-    return f"{summary}, door {agent_name}" if agent_name else summary
+        events = [event(EventKind.ENDED, entry.ended_at, person_answered=False)]
+    else:
+        events = [
+            event(EventKind.ANSWERED, entry.answered_at, answered_by=entry.agent),
+            event(EventKind.ENDED, entry.ended_at, person_answered=True),
+        ]
+    return select_events(events, tenant.config)
 
 
-async def record_outbound(
-    session: AsyncSession, *, tenant: TenantProvider, entry: JournalEntry, call_key: str
-) -> tuple[JournalOut, tuple[list[int], Pop] | None]:
-    """File an outbound call (answered or not) as an interaction; flushes, never commits.
+def turn_outbound(call: Call) -> None:
+    """A lookup took the call for an incoming one: 3CX looks up whom an agent dials, too.
 
-    Returns the pop closing the card a lookup opened for it (when 3CX looked up the number
-    an agent dialled), to publish after the commit.
+    The number it looked up is the person called, so it moves to the called side before
+    the outbound events run through the lifecycle.
     """
-    tenant_id = tenant.tenant_id
-    existing = await find_call(session, tenant_id, call_key)
-    if existing is not None and existing.ended_at is not None:
-        return await read_back(
-            session, tenant_id=tenant_id, call_key=call_key, duplicate=True
-        ), None
-    if tenant.config.events is not None and EventKind.ENDED not in tenant.config.events:
-        return await read_back(
-            session, tenant_id=tenant_id, call_key=call_key, duplicate=False
-        ), None
-    contact_id, match = await _match(session, tenant_id, entry.number)
-    agent = None
-    if entry.agent:
-        agent = await find_answering_agent(session, tenant_id=tenant_id, answered_by=entry.agent)
-    call = existing or Call(
-        tenant_id=tenant_id,
-        provider=PROVIDER,
-        provider_call_id=call_key,
-        from_e164=entry.number.key,
-        from_masked=entry.number.masked,
-        started_at=entry.started_at,
-    )
-    answered = entry.call_type == "Outbound"
-    call.direction, call.state, call.ended_at = str(Direction.OUTBOUND), "ended", entry.ended_at
-    call.answered_at = entry.answered_at if answered else None
-    call.contact_id, call.match = contact_id, match
-    call.answered_by = agent.name if agent is not None else entry.agent
-    call.answered_by_agent_id = agent.agent_id if agent is not None else None
-    session.add(call)
-    await session.flush()
-    interaction = Interaction(
-        tenant_id=tenant_id,
-        contact_id=contact_id,
-        occurred_at=entry.started_at,
-        channel="phone",
-        direction="outbound",
-        summary=_summary(entry, call.answered_by, tenant.timezone),
-        outcome="answered" if answered else "not_answered",
-        agent_id=call.answered_by_agent_id,
-        call_id=call.id,
-    )
-    session.add(interaction)
-    await session.flush()
-    pop = None
-    if existing is not None:
-        route = await route_call(session, tenant_id=tenant_id, called_key=None, extension=None)
-        if route.recipients:
-            closing = build_pop(call, "call.ended", route, None, interaction.id, entry.ended_at)
-            pop = ([r.agent_id for r in route.recipients], closing)
-    result = JournalOut(
-        duplicate=False,
-        call_id=call.id,
-        contact_id=contact_id,
-        interaction_id=interaction.id,
-        callback_request_id=None,
-    )
-    return result, pop
+    if call.direction != str(Direction.OUTBOUND) and call.ended_at is None:
+        call.direction = str(Direction.OUTBOUND)
+        call.to_e164, call.from_e164, call.from_masked = call.from_e164, None, ""
