@@ -272,7 +272,7 @@ def build_pop(
             id=call.id,
             provider=call.provider,
             provider_call_id=call.provider_call_id,
-            state=call.state,  # type: ignore[arg-type]
+            state=CallState(call.state),
             direction=call.direction,
             from_e164=call.from_e164,
             from_display=display(caller, region) if caller else None,

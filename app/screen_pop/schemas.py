@@ -7,12 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.calls.states import CallState
 from app.recognition.schemas import Card
 
 PopType = Literal[
     "call.ringing", "call.answered", "call.ended", "call.missed", "call.voicemail", "card.updated"
 ]
-CallState = Literal["ringing", "answered", "ended", "missed", "voicemail"]
 
 
 class PopCall(BaseModel):
