@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 ARGS ?=
 
 .PHONY: install run test lint openapi
@@ -12,23 +13,29 @@ ARGS ?=
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Running needs the package only; the test tools (browsers' drivers, vendor SDKs, linters)
+# come with `make test`.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $(STAMP) $(TEST_STAMP)
 
 install: $(STAMP)
 
 run: $(STAMP)  ## the server with demo data (extra options: make run ARGS="--port 8001")
 	$(BIN)/stamgast serve --demo $(ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy app telephony_adapters
 
-openapi: $(STAMP)  ## regenerate the committed openapi.yaml
+openapi: $(TEST_STAMP)  ## regenerate the committed openapi.yaml
 	$(BIN)/stamgast openapi
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy app telephony_adapters
 	$(BIN)/stamgast openapi --check

@@ -53,11 +53,12 @@ async def _ring(base_url: str, tenant: TenantCtx, call_id: str) -> None:
 
 @pytest.mark.redis
 @pytest.mark.postgres
+# The production topology runs on PostgreSQL only; SQLite is one process (its own tests).
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_pop_crosses_processes_and_survives_one_dying(
     app: FastAPI, database_url: str, tenant: TenantCtx, api: httpx.AsyncClient
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the production topology runs on PostgreSQL (SQLite has its own tests)")
+    assert database_url.startswith("postgresql")
     async for session in session_scope(app.state.sessionmaker):
         ada = Contact(tenant_id=tenant.id, display_name="Ada de Vries")
         agent = Agent(tenant_id=tenant.id, name="Sanne Visser", extension="201")

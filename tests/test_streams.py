@@ -28,7 +28,6 @@ from tests.support.live_server import (
     build_app,
     live_server,
     live_server_process,
-    main_wires_hub,
     thread_server,
 )
 from tests.support.servers import redis_server
@@ -372,14 +371,7 @@ def ws_url(base_url: str) -> str:
     return "ws" + base_url.removeprefix("http")
 
 
-@pytest.fixture
-def wired() -> None:
-    if not main_wires_hub():
-        pytest.skip("app/main.py does not create the ScreenPopHub yet")
-
-
 @pytest.mark.redis
-@pytest.mark.usefixtures("wired")
 async def test_two_server_processes_share_one_redis(
     app: FastAPI, database_url: str, tenant: TenantCtx
 ) -> None:
@@ -420,7 +412,6 @@ async def test_two_server_processes_share_one_redis(
             await publisher.stop()
 
 
-@pytest.mark.usefixtures("wired")
 async def test_sigterm_says_bye_and_the_process_exits(
     app: FastAPI, database_url: str, tenant: TenantCtx
 ) -> None:

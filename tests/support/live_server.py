@@ -121,11 +121,6 @@ def thread_server(settings: Settings) -> Iterator[ThreadServer]:
         server.stop()
 
 
-def main_wires_hub() -> bool:
-    """True once app/main.py creates the hub itself (subprocess servers need that)."""
-    return "ScreenPopHub" in (ROOT / "app" / "main.py").read_text(encoding="utf-8")
-
-
 @contextmanager
 def live_server(
     database_url: str, redis_url: str | None = None, timeout: float = 30.0
