@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -45,6 +47,10 @@ async def readyz(request: Request) -> Health | JSONResponse:
     # balancer: webhooks, lookups and the widget still work.
     ready = all(v == "ok" for v in checks.values())
     checks.update(connector_states(request.app))
+    # Dead letters need an admin, not a restart: reported (degraded), still ready.
+    dead = await asyncio.to_thread(lambda: request.app.state.webhooks.dead_letters)
+    if dead:
+        checks["dead_letters"] = f"{dead} webhooks failed repeatedly: GET /v1/dead-letters"
     if ready:
-        return Health(status="ok", checks=checks)
+        return Health(status="degraded" if dead else "ok", checks=checks)
     return JSONResponse(Health(status="unavailable", checks=checks).model_dump(), status_code=503)

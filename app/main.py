@@ -14,10 +14,13 @@ from app import log_privacy, place_names
 from app.api.routes import api_router
 from app.auth.keys import KeyVerifier
 from app.auth.router import router as me_router
+from app.calls.dead_letters import router as dead_letter_router
 from app.calls.providers import ProviderDirectory
 from app.calls.receiver import WebhookReceiver
 from app.calls.router import config_router as provider_router
 from app.calls.router import webhook_router
+from app.calls.spool import Spool
+from app.calls.spool import default_path as spool_path_for
 from app.calls.sweeper import sweep_forever
 from app.connectors import start_connectors, stop_connectors
 from app.db import create_engine, create_sessionmaker
@@ -50,12 +53,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = hub
         await hub.start()
         app.state.provider_directory = ProviderDirectory(public_base_url=settings.public_base_url)
+        spool = Spool(
+            settings.spool_path or spool_path_for(settings.database_url, settings.cache_directory())
+        )
         app.state.webhooks = WebhookReceiver(
             sessionmaker=app.state.sessionmaker,
             hub=hub,
             directory=app.state.provider_directory,
             budget_seconds=settings.webhook_budget_seconds,
+            spool=spool,
+            max_attempts=settings.spool_max_attempts,
         )
+        await app.state.webhooks.start()
         connectors = await start_connectors(app)
         sweeper = asyncio.create_task(
             sweep_forever(
@@ -71,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper.cancel()
         await stop_connectors(connectors)
         await app.state.webhooks.stop()
+        spool.close()
         await hub.stop()
         await engine.dispose()
 
@@ -98,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me_router, prefix="/v1")
     app.include_router(tenant_router, prefix="/v1")
     app.include_router(provider_router, prefix="/v1")
+    app.include_router(dead_letter_router, prefix="/v1")
     app.include_router(screen_pop_router, prefix="/v1")
     app.include_router(webhook_router)
     app.include_router(threecx_router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -67,7 +68,24 @@ class Settings(BaseSettings):
         description="Where derived data is kept (the place-name index, built once); "
         "unset: $XDG_CACHE_HOME/stamgast or ~/.cache/stamgast.",
     )
+    spool_path: Path | None = Field(
+        default=None,
+        description="The durable inbox for webhooks answered but not yet recorded (a local "
+        "SQLite file); unset: next to a SQLite database, or in the cache directory.",
+    )
+    spool_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Failures with the database up before a held webhook goes to the dead letters.",
+    )
     log_level: str = "INFO"
+
+    def cache_directory(self) -> Path:
+        """`cache_dir`, or the user's cache ($XDG_CACHE_HOME/stamgast, ~/.cache/stamgast)."""
+        if self.cache_dir is not None:
+            return self.cache_dir
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".cache") / "stamgast"
 
 
 @lru_cache(maxsize=1)

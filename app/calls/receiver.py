@@ -11,16 +11,22 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.calls.deliveries import (
+    AdapterDelivery,
+    AnswerT,
+    Delivery,
+    HeldDelivery,
+    Recorded,
+)
 from app.calls.lifecycle import handle_event
 from app.calls.providers import ProviderDirectory, TenantProvider
-from app.models import utcnow
+from app.calls.spool import Spool, SpooledRequest
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.schemas import Pop
 from telephony_adapters.base import (
@@ -39,95 +45,6 @@ class ProviderNotConnected(Exception):
     """The tenant has not connected (or has disabled) this phone system."""
 
 
-Pops = list[tuple[list[int], Pop]]
-AnswerT = TypeVar("AnswerT")
-AnswerT_co = TypeVar("AnswerT_co", covariant=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What a delivery wrote in the receiver's transaction: events for the call lifecycle,
-    and the pops of rows it wrote itself (published after the commit, held if need be)."""
-
-    events: Sequence[CallEvent]
-    pops: Pops = field(default_factory=list)
-
-
-class Delivery(Protocol[AnswerT_co]):
-    """One request from a phone system, as the receiver takes it in.
-
-    A vendor webhook (`receive`) and an integration with its own endpoint shape (3CX's
-    lookup and call report) both come in as a Delivery: the receiver finds the tenant,
-    lets the delivery authenticate, records it, publishes its pops and answers within
-    the budget, or answers `fail_open` and keeps the delivery until it can be recorded.
-    """
-
-    provider: str
-    tenant_slug: str
-    received_at: datetime
-
-    def authenticate(self, tenant: TenantProvider) -> None:
-        """Check the request is the tenant's and readable; no I/O. Raises to refuse it."""
-        ...
-
-    async def record(self, session: AsyncSession, tenant: TenantProvider) -> Recorded:
-        """The events to run through the call lifecycle (may read the tenant's rows)."""
-        ...
-
-    async def answer(self, tenant: TenantProvider, outcome: Outcome) -> AnswerT_co:
-        """The vendor's answer once recorded; the receiver bounds it by the budget."""
-        ...
-
-    def fail_open(self, tenant: TenantProvider | None) -> AnswerT_co:
-        """A valid answer when anything behind us failed or is late; never raises."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class HeldDelivery:
-    """A delivery we answered but could not record yet (the database was down)."""
-
-    delivery: Delivery[Any]
-
-    @property
-    def received_at(self) -> datetime:
-        """When the phone system sent it."""
-        return self.delivery.received_at
-
-
-class _AdapterDelivery:
-    """A vendor webhook: the adapter verifies and parses it, and builds the answers."""
-
-    def __init__(
-        self,
-        adapter: Adapter,
-        provider: str,
-        tenant_slug: str,
-        request: AdapterRequest,
-        fallback: AdapterConfig,
-    ) -> None:
-        self.adapter = adapter
-        self.provider = provider
-        self.tenant_slug = tenant_slug
-        self.request = request
-        self.received_at = utcnow()
-        self._events: list[CallEvent] = []
-        self._fallback = fallback  # answers fail-open before the tenant's config is known
-
-    def authenticate(self, tenant: TenantProvider) -> None:
-        self._events = self.adapter.parse(self.request, tenant.config, now=self.received_at)
-
-    async def record(self, session: AsyncSession, tenant: TenantProvider) -> Recorded:
-        return Recorded(self._events)
-
-    async def answer(self, tenant: TenantProvider, outcome: Outcome) -> AdapterResponse:
-        return self.adapter.respond(self.request, tenant.config, self._events, outcome)
-
-    def fail_open(self, tenant: TenantProvider | None) -> AdapterResponse:
-        config = tenant.config if tenant is not None else self._fallback
-        return _safe_fail_open(self.adapter, self.request, config)
-
-
 class WebhookReceiver:
     """Turns one vendor request into recorded events, pops and the vendor's response."""
 
@@ -139,6 +56,8 @@ class WebhookReceiver:
         directory: ProviderDirectory,
         budget_seconds: float,
         held_limit: int = 10_000,
+        spool: Spool | None = None,
+        max_attempts: int = 3,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._hub = hub
@@ -149,6 +68,8 @@ class WebhookReceiver:
         self._retry_task: asyncio.Task[None] | None = None
         self._held_pops: deque[tuple[int, list[int], Pop]] = deque(maxlen=held_limit)
         self._pop_retry_task: asyncio.Task[None] | None = None
+        self._spool = spool
+        self._max_attempts = max_attempts
 
     @property
     def held(self) -> int:
@@ -166,7 +87,7 @@ class WebhookReceiver:
         """Verify and process; raises ProviderNotConnected or the adapter's errors (4xx)."""
         fallback = AdapterConfig(secret="", public_base_url=self._directory.public_base_url)
         return await self.deliver(
-            _AdapterDelivery(adapter, provider, tenant_slug, request, fallback)
+            AdapterDelivery(adapter, provider, tenant_slug, request, fallback)
         )
 
     async def deliver(self, delivery: Delivery[AnswerT]) -> AnswerT:
@@ -186,7 +107,7 @@ class WebhookReceiver:
             raise
         except Exception as exc:  # the database is down or slow: answer, keep, retry later
             log.warning("webhook %s held: %s", where, type(exc).__name__)
-            self._hold(HeldDelivery(delivery))
+            self._hold(HeldDelivery(delivery, await self._keep(delivery)))
             return self._fail_open(delivery, None)
         delivery.authenticate(tenant)
         task = asyncio.ensure_future(self._record(tenant, delivery))
@@ -195,13 +116,15 @@ class WebhookReceiver:
         try:
             outcome = await asyncio.wait_for(asyncio.shield(task), self._left(started))
         except TimeoutError:
-            # The work goes on in the background; the card follows when it is ready.
+            # The work goes on in the background; the card follows when it is ready. Until
+            # it is recorded the request is on disk: a crash now must not lose it.
             log.warning("webhook %s over budget, answered fail-open", where)
-            task.add_done_callback(self._hold_on_failure(delivery))
+            spool_id = await self._keep(delivery)
+            task.add_done_callback(self._settle_late(delivery, spool_id))
             return self._fail_open(delivery, tenant)
         except Exception as exc:
-            log.warning("webhook %s failed (%s), held", where, exc)
-            self._hold(HeldDelivery(delivery))
+            log.warning("webhook %s failed (%s), held", where, type(exc).__name__)
+            self._hold(HeldDelivery(delivery, await self._keep(delivery)))
             return self._fail_open(delivery, tenant)
         answering = asyncio.ensure_future(delivery.answer(tenant, outcome))
         # asyncio.wait (not wait_for) lets an answer that needs no I/O finish even when
@@ -299,27 +222,99 @@ class WebhookReceiver:
         if self._retry_task is None or self._retry_task.done():
             self._retry_task = asyncio.create_task(self._retry_held())
 
-    def _hold_on_failure(
-        self, delivery: Delivery[Any]
+    def _settle_late(
+        self, delivery: Delivery[Any], spool_id: int | None
     ) -> Callable[[asyncio.Future[Outcome]], None]:
+        """What to do when work answered fail-open finishes: forget it, or hold it."""
+
         def done(task: asyncio.Future[Outcome]) -> None:
-            if not task.cancelled() and task.exception() is not None:
-                self._hold(HeldDelivery(delivery))
+            if task.cancelled() or task.exception() is not None:
+                self._hold(HeldDelivery(delivery, spool_id))
+            elif spool_id is not None:
+                self._spool_done(spool_id)
 
         return done
+
+    async def _keep(self, delivery: Delivery[Any]) -> int | None:
+        """Write a delivery to the durable spool before it is answered; None if we cannot."""
+        if self._spool is None or not isinstance(delivery, AdapterDelivery):
+            return None
+        try:
+            return await asyncio.to_thread(delivery.keep, self._spool)
+        except Exception:
+            log.exception(
+                "webhook %s/%s could not be spooled", delivery.provider, delivery.tenant_slug
+            )
+            return None
+
+    def _spool_done(self, spool_id: int) -> None:
+        if self._spool is None:
+            return
+        task = asyncio.ensure_future(asyncio.to_thread(self._spool.done, spool_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def start(self) -> None:
+        """Take up what an earlier run answered but did not record (killed mid-outage)."""
+        if self._spool is None:
+            return
+        fallback = AdapterConfig(secret="", public_base_url=self._directory.public_base_url)
+        for entry in await asyncio.to_thread(self._spool.pending):
+            delivery = AdapterDelivery.restore(entry, fallback)
+            if delivery is None:
+                log.warning(
+                    "spooled webhook %s for unknown provider %r kept", entry.id, entry.provider
+                )
+                continue
+            self._hold(HeldDelivery(delivery, entry.id, entry.attempts))
+        if self._held:
+            log.warning("replaying %d webhooks held by an earlier run", len(self._held))
+
+    @property
+    def dead_letters(self) -> int:
+        """How many deliveries failed so often that they wait for an admin."""
+        return 0 if self._spool is None else self._spool.count_dead()
+
+    def dead_letters_of(self, tenant_slug: str) -> list[SpooledRequest]:
+        """A tenant's dead letters, oldest first (blocking: call it in a thread)."""
+        return [] if self._spool is None else self._spool.dead(tenant_slug)
+
+    async def retry_dead_letter(self, entry_id: int, tenant_slug: str) -> bool:
+        """Queue a dead letter again; False if the tenant has no such one."""
+        if self._spool is None:
+            return False
+        entry = await asyncio.to_thread(self._spool.revive, entry_id, tenant_slug)
+        if entry is None:
+            return False
+        fallback = AdapterConfig(secret="", public_base_url=self._directory.public_base_url)
+        delivery = AdapterDelivery.restore(entry, fallback)
+        if delivery is not None:
+            self._hold(HeldDelivery(delivery, entry.id))
+        return True
+
+    async def drop_dead_letter(self, entry_id: int, tenant_slug: str) -> bool:
+        """Delete a dead letter for good; False if the tenant has no such one."""
+        if self._spool is None:
+            return False
+        return await asyncio.to_thread(self._spool.drop, entry_id, tenant_slug)
 
     def _fail_open(self, delivery: Delivery[AnswerT], tenant: TenantProvider | None) -> AnswerT:
         return delivery.fail_open(tenant)
 
     async def _retry_held(self) -> None:
-        """Record held deliveries once the database answers again, oldest first."""
+        """Record held deliveries once the database answers again, oldest first.
+
+        One that keeps failing while the database is up (a poison event) goes to the dead
+        letters after `max_attempts`, so it never blocks the ones behind it.
+        """
         delay = 0.5
         while self._held:
-            delivery = self._held[0].delivery
+            held = self._held[0]
+            delivery = held.delivery
             try:
                 tenant = await self._find(delivery.tenant_slug, delivery.provider)
             except ProviderNotConnected:
-                self._held.popleft()  # nothing to do for it: drop it
+                self._forget(held)  # nothing to do for it: drop it
                 continue
             except Exception:
                 await asyncio.sleep(delay)
@@ -334,16 +329,52 @@ class WebhookReceiver:
                     delivery.tenant_slug,
                     getattr(exc, "message", type(exc).__name__),
                 )
-                self._held.popleft()
+                self._forget(held)
                 continue
             try:
                 await self._record(tenant, delivery)
-            except Exception:
+            except Exception as exc:
+                if await self._database_answers():
+                    await self._count_failure(held, exc)
+                    if held.attempts >= self._max_attempts:
+                        await self._bury(held, exc)
+                        continue
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            self._held.popleft()
+            self._forget(held)
             delay = 0.5
+
+    def _forget(self, held: HeldDelivery) -> None:
+        self._held.popleft()
+        if held.spool_id is not None:
+            self._spool_done(held.spool_id)
+
+    async def _count_failure(self, held: HeldDelivery, exc: Exception) -> None:
+        # Counted on disk too: a process that crashes on it every time still gives up.
+        if self._spool is not None and held.spool_id is not None:
+            reason = f"{type(exc).__name__}: {exc}"
+            held.attempts = await asyncio.to_thread(self._spool.failed, held.spool_id, reason)
+        else:
+            held.attempts += 1
+
+    async def _bury(self, held: HeldDelivery, exc: Exception) -> None:
+        self._held.popleft()
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        log.error(
+            "webhook %s/%s failed %d times with the database up: moved to the dead letters (%s)",
+            held.delivery.provider, held.delivery.tenant_slug, held.attempts, type(exc).__name__,
+        )  # fmt: skip
+        if self._spool is not None and held.spool_id is not None:
+            await asyncio.to_thread(self._spool.bury, held.spool_id, reason)
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with self._sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
 
     async def stop(self) -> None:
         """Let in-flight processing finish (briefly) and stop retrying."""
@@ -352,13 +383,3 @@ class WebhookReceiver:
         for task in (self._retry_task, self._pop_retry_task):
             if task is not None:
                 task.cancel()
-
-
-def _safe_fail_open(
-    adapter: Adapter, request: AdapterRequest, config: AdapterConfig
-) -> AdapterResponse:
-    try:
-        return adapter.fail_open(request, config)
-    except Exception:  # an adapter bug must still not reach the phone system
-        log.exception("adapter %s fail_open raised", adapter.name)
-        return AdapterResponse(status_code=200, media_type="text/plain", body=b"")

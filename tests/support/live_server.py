@@ -132,11 +132,15 @@ def live_server(
 
 @contextmanager
 def live_server_process(
-    database_url: str, redis_url: str | None = None, timeout: float = 30.0
+    database_url: str,
+    redis_url: str | None = None,
+    timeout: float = 30.0,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Like `live_server`, also yielding the process (to signal it)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAMGAST_")}
+    env.update(extra_env or {})
     env["STAMGAST_DATABASE_URL"] = database_url
     if redis_url:
         env["STAMGAST_REDIS_URL"] = redis_url

@@ -48,39 +48,68 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"server on port {port} did not start in {timeout}s")
 
 
+class PostgresServer:
+    """A throwaway PostgreSQL that a test may stop and start again (an outage)."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="stamgast-pg-"))
+        as_root = os.geteuid() == 0
+        # initdb refuses to run as root: hand the directory to the postgres user.
+        self._prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+        if as_root:
+            shutil.chown(self.workdir, "postgres")
+        self.port = free_port()
+        data = self.workdir / "data"
+        subprocess.run(
+            [*self._prefix, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust",
+             "-U", "stamgast"],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        self._options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1"
+        self._options += " -c fsync=off -c max_connections=200 -c synchronous_commit=off"
+        self._ctl = [*self._prefix, str(bin_dir / "pg_ctl"), "-D", str(data)]
+        self.url = f"postgresql+asyncpg://stamgast@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start (again) and wait until it accepts connections."""
+        subprocess.run(
+            [*self._ctl, "-l", str(self.workdir / "log"), "-o", self._options, "-w", "start"],
+            check=True,
+            capture_output=True,
+        )
+        _wait_port(self.port)
+
+    def stop(self) -> None:
+        """Stop at once, as a crash or a network cut would look to clients."""
+        subprocess.run([*self._ctl, "stop", "-m", "immediate"], capture_output=True)
+
+    def remove(self) -> None:
+        """Stop and delete its files."""
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """A fresh PostgreSQL on a random port; yields an asyncpg URL for database `postgres`."""
+def restartable_postgres() -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL on a random port that the test can stop and start."""
     bin_dir = _pg_bin()
     if bin_dir is None:
         missing("PostgreSQL", "postgresql")
         raise AssertionError("unreachable")
-    workdir = Path(tempfile.mkdtemp(prefix="stamgast-pg-"))
-    as_root = os.geteuid() == 0
-    # initdb refuses to run as root: hand the directory to the postgres user.
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    if as_root:
-        shutil.chown(workdir, "postgres")
-    data, port = workdir / "data", free_port()
-    subprocess.run(
-        [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "stamgast"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    options += " -c max_connections=200 -c synchronous_commit=off"
-    ctl = [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data)]
-    subprocess.run(
-        [*ctl, "-l", str(workdir / "log"), "-o", options, "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
+    server = PostgresServer(bin_dir)
     try:
-        _wait_port(port)
-        yield f"postgresql+asyncpg://stamgast@127.0.0.1:{port}/postgres"
+        server.start()
+        yield server
     finally:
-        subprocess.run([*ctl, "stop", "-m", "immediate"], capture_output=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.remove()
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A fresh PostgreSQL on a random port; yields an asyncpg URL for database `postgres`."""
+    with restartable_postgres() as server:
+        yield server.url
 
 
 @contextmanager

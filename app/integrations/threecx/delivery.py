@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import audit
+from app.calls.deliveries import Recorded
 from app.calls.providers import TenantProvider
-from app.calls.receiver import Recorded
 from app.errors import InvalidInput
 from app.integrations.threecx import PROVIDER, journal, service
 from app.integrations.threecx.schemas import JournalIn, JournalOut, LookupOut, ThreeCXContact
