@@ -169,3 +169,65 @@ def _count_events(database_url: str, call_ids: list[str]) -> int:
         return run_db(query, database_url)
     except OSError:
         return 0
+
+
+async def test_an_unverifiable_flood_is_bounded_and_refused_once_verifiable(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    tenant: TenantCtx,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (await api.put("/v1/providers/generic", json={"secret": SECRET})).status_code == 200
+    receiver = app.state.webhooks
+    directory = app.state.provider_directory
+    real_find = directory.find
+
+    async def down(*_args: Any) -> None:
+        raise ConnectionRefusedError("database down")
+
+    directory.forget(tenant.slug, "generic")  # a process that never saw this tenant
+    monkeypatch.setattr(directory, "find", down)
+    monkeypatch.setattr(receiver, "_unverified_limit", 5)
+    forged = json.dumps({"call_id": "x", "event": "ringing", "from": "+31612345678"}).encode()
+    for _ in range(8):
+        response = await client.post(
+            f"/webhooks/generic/{tenant.slug}",
+            content=forged,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 200  # the phone system never sees our outage
+    assert receiver.held == 5  # the rest answered, not kept
+
+    monkeypatch.setattr(directory, "find", real_find)  # back: now they can be checked
+
+    async def drained() -> bool:
+        return bool(receiver.held == 0)
+
+    await _until(drained)
+    assert "x" not in await _calls(app, tenant)  # forgeries refused on the retry
+    assert receiver._unverified == {}
+
+
+async def test_the_last_known_secret_checks_signatures_in_an_outage(
+    app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    assert (await api.put("/v1/providers/generic", json={"secret": SECRET})).status_code == 200
+    directory = app.state.provider_directory
+    async for session in session_scope(app.state.sessionmaker):
+        known = await directory.find(session, tenant.slug, "generic")
+    assert known is not None
+
+    class Unreachable:
+        async def execute(self, *_args: Any, **_kwargs: Any) -> None:
+            raise ConnectionRefusedError("database down")
+
+    monkeypatch_ttl = directory._ttl
+    directory._ttl = 0.0  # the cached answer is stale: the directory asks the database
+    try:
+        stale = await directory.find(Unreachable(), tenant.slug, "generic")
+        assert stale is not None and stale.config.secret == SECRET
+        with pytest.raises(ConnectionRefusedError):
+            await directory.find(Unreachable(), "never-seen", "generic")
+    finally:
+        directory._ttl = monkeypatch_ttl

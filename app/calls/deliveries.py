@@ -80,6 +80,7 @@ class HeldDelivery:
     delivery: Delivery[Any]
     spool_id: int | None = None  # its row in the durable spool, when it could be written
     attempts: int = 0  # failures while the database was up (a poison event counts these)
+    verified: bool = True  # its signature was checked before it was kept
 
     @property
     def received_at(self) -> datetime:

@@ -61,16 +61,26 @@ class ProviderDirectory:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        row = (
-            await session.execute(
-                select(Tenant, ProviderConfig)
-                .join(ProviderConfig, ProviderConfig.tenant_id == Tenant.id)
-                .where(Tenant.slug == tenant_slug, ProviderConfig.provider == provider)
-            )
-        ).first()
+        try:
+            row = (
+                await session.execute(
+                    select(Tenant, ProviderConfig)
+                    .join(ProviderConfig, ProviderConfig.tenant_id == Tenant.id)
+                    .where(Tenant.slug == tenant_slug, ProviderConfig.provider == provider)
+                )
+            ).first()
+        except Exception:
+            # The database is away: the last config we saw still checks signatures, so an
+            # outage does not turn us into an inbox that keeps whatever anyone sends.
+            if cached is not None and cached[1] is not None:
+                return cached[1]
+            raise
         found = None if row is None else self._to_tenant_provider(row[0], row[1])
         if len(self._cache) > 10_000:
-            self._cache.clear()
+            # Keep the connected tenants (their secrets matter in an outage); drop the misses.
+            self._cache = {k: v for k, v in self._cache.items() if v[1] is not None}
+            if len(self._cache) > 10_000:
+                self._cache.clear()
         self._cache[key] = (now, found)
         return found
 

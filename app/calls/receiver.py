@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,12 +58,20 @@ class WebhookReceiver:
         held_limit: int = 10_000,
         spool: Spool | None = None,
         max_attempts: int = 3,
+        unverified_limit: int = 1_000,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._hub = hub
         self._directory = directory
         self._budget = budget_seconds
-        self._held: deque[HeldDelivery] = deque(maxlen=held_limit)
+        self._held: deque[HeldDelivery] = deque()
+        self._held_limit = held_limit
+        # Requests kept before their signature could be checked (the tenant's secret was never
+        # seen by this process and the database is away), per tenant and provider: a flood
+        # of forgeries must not crowd out the real events or grow without bound.
+        self._unverified: Counter[tuple[str, str]] = Counter()
+        self._unverified_limit = unverified_limit
+        self._spilled = False  # some spooled requests wait on disk only (memory was full)
         self._background: set[asyncio.Task[object]] = set()
         self._retry_task: asyncio.Task[None] | None = None
         self._held_pops: deque[tuple[int, list[int], Pop]] = deque(maxlen=held_limit)
@@ -106,8 +114,16 @@ class WebhookReceiver:
         except ProviderNotConnected:
             raise
         except Exception as exc:  # the database is down or slow: answer, keep, retry later
+            key = (delivery.tenant_slug, delivery.provider)
+            if self._unverified[key] >= self._unverified_limit:
+                log.warning(
+                    "webhook %s not kept: %d unverified held already", where, self._unverified[key]
+                )
+                return self._fail_open(delivery, None)
             log.warning("webhook %s held: %s", where, type(exc).__name__)
-            self._hold(HeldDelivery(delivery, await self._keep(delivery)))
+            self._unverified[key] += 1
+            held = HeldDelivery(delivery, await self._keep(delivery), verified=False)
+            self._hold(held)
             return self._fail_open(delivery, None)
         delivery.authenticate(tenant)
         task = asyncio.ensure_future(self._record(tenant, delivery))
@@ -218,9 +234,27 @@ class WebhookReceiver:
             delay = 0.2
 
     def _hold(self, delivery: HeldDelivery) -> None:
-        self._held.append(delivery)
+        if len(self._held) < self._held_limit:
+            self._held.append(delivery)
+        elif delivery.spool_id is not None:
+            self._spilled = True  # on disk; read back once memory has room
+        else:
+            log.error(
+                "webhook %s/%s lost: %d held already and no spool",
+                delivery.delivery.provider,
+                delivery.delivery.tenant_slug,
+                len(self._held),
+            )
+            self._release(delivery)
         if self._retry_task is None or self._retry_task.done():
             self._retry_task = asyncio.create_task(self._retry_held())
+
+    def _release(self, held: HeldDelivery) -> None:
+        if not held.verified:
+            key = (held.delivery.tenant_slug, held.delivery.provider)
+            self._unverified[key] -= 1
+            if self._unverified[key] <= 0:
+                del self._unverified[key]
 
     def _settle_late(
         self, delivery: Delivery[Any], spool_id: int | None
@@ -344,9 +378,13 @@ class WebhookReceiver:
                 continue
             self._forget(held)
             delay = 0.5
+            if not self._held and self._spilled:
+                self._spilled = False
+                await self.start()  # what waited on disk only comes back into memory
 
     def _forget(self, held: HeldDelivery) -> None:
         self._held.popleft()
+        self._release(held)
         if held.spool_id is not None:
             self._spool_done(held.spool_id)
 
@@ -360,6 +398,7 @@ class WebhookReceiver:
 
     async def _bury(self, held: HeldDelivery, exc: Exception) -> None:
         self._held.popleft()
+        self._release(held)
         reason = f"{type(exc).__name__}: {exc}"[:500]
         log.error(
             "webhook %s/%s failed %d times with the database up: moved to the dead letters (%s)",
