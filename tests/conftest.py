@@ -59,9 +59,11 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 async def app(database_url: str) -> AsyncIterator[FastAPI]:
     """The application on the backend under test, with its lifespan running."""
-    application = create_app(Settings(database_url=database_url))
-    async with application.router.lifespan_context(application):
-        yield application
+    with tempfile.TemporaryDirectory(prefix="stamgast-spool-") as spool_dir:
+        settings = Settings(database_url=database_url, spool_path=Path(spool_dir) / "inbox")
+        application = create_app(settings)
+        async with application.router.lifespan_context(application):
+            yield application
 
 
 @dataclass

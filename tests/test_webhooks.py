@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -227,13 +228,16 @@ async def test_twilio_voice_webhook_answers_twiml_and_records(
     assert forged.status_code == 401
 
 
-async def test_fail_open_when_database_is_down(database_url: str) -> None:
+async def test_fail_open_when_database_is_down(database_url: str, tmp_path: Path) -> None:
     """With the database unreachable, Twilio still gets valid TwiML within the budget."""
     if database_url.startswith("sqlite"):
-        dead = "sqlite+aiosqlite:////nonexistent-dir/stamgast.db"
+        dead = f"sqlite+aiosqlite:///{tmp_path}/missing-dir/stamgast.db"
     else:
         dead = "postgresql+asyncpg://stamgast@127.0.0.1:9/postgres"  # nothing listens on 9
-    app = create_app(Settings(database_url=dead, webhook_budget_seconds=1.0))
+    settings = Settings(
+        database_url=dead, webhook_budget_seconds=1.0, spool_path=tmp_path / "inbox.sqlite"
+    )
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
