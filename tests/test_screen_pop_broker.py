@@ -21,6 +21,7 @@ from app.models import utcnow
 from app.screen_pop.broker import Broker, MemoryBroker, delivery_message
 from app.screen_pop.hub import ScreenPopHub, StreamEvent
 from app.screen_pop.redis_broker import RedisBroker
+from app.screen_pop.redis_broker import _keys as _redis_keys
 from app.screen_pop.schemas import Delivery, Pop, PopCall, PopType
 from app.settings import Settings
 from tests.support.servers import free_port, missing, redis_server
@@ -389,3 +390,33 @@ async def test_stream_recovers_pops_published_while_its_listener_was_away(
         await admin.aclose()
         await receiving.stop()
         await publishing.stop()
+
+
+async def _forget_sequences(broker: Broker, tenant_id: int, agent_id: int) -> None:
+    """What a Redis restart without persistence (or a broker restart) does to an agent."""
+    if isinstance(broker, MemoryBroker):
+        broker._seqs.pop((tenant_id, agent_id), None)
+        broker._logs.pop((tenant_id, agent_id), None)
+        return
+    assert isinstance(broker, RedisBroker)
+    await broker._redis.delete(*_redis_keys(tenant_id, agent_id))
+
+
+async def test_a_live_stream_follows_a_sequence_that_started_again(
+    broker: Broker, tenant_id: int
+) -> None:
+    hub = ScreenPopHub(broker, settings())
+    for _ in range(3):
+        await hub.publish(tenant_id, [1], make_pop(tenant_id))
+    async with hub.open_stream(tenant_id, 1, after_seq=None) as stream:
+        events = stream.events()
+        (hello,) = await _events(events, 1)
+        assert json.loads(hello.data)["seq"] == 3
+        await _forget_sequences(broker, tenant_id, 1)
+        await hub.publish(tenant_id, [1], make_pop(tenant_id))  # seq 1 again
+        rebased, pop = await _events(events, 2)
+        assert (rebased.kind, json.loads(rebased.data)["seq"]) == ("hello", 0)
+        assert (pop.kind, Delivery.model_validate_json(pop.data).seq) == ("pop", 1)
+        await hub.publish(tenant_id, [1], make_pop(tenant_id))
+        (second,) = await _events(events, 1)
+        assert (second.kind, second.cursor) == ("pop", 2)

@@ -123,6 +123,12 @@ class Stream:
             if item is None:
                 break
             seq, message = item
+            if seq != CATCH_UP_SEQ and seq <= self.cursor and await self._restarted():
+                # The broker's counter started again (Redis restarted without persistence):
+                # follow it, as the widget follows a lower `hello`, or every pop from now
+                # on would be dropped as one already sent.
+                self.cursor = seq - 1
+                yield _notice("hello", self.cursor, self.cursor)
             if seq == CATCH_UP_SEQ or seq > self.cursor + 1:
                 # Live messages were lost (listener reconnected) or skipped: the log has them.
                 last = await broker.last_seq(tenant_id, agent_id)
@@ -141,6 +147,11 @@ class Stream:
                 "bye", self.cursor, self.cursor, retry_ms=random.randint(*RETRY_MS_RANGE),
                 message="Server restarting: reconnect with last_seq after retry_ms.",
             )  # fmt: skip
+
+    async def _restarted(self) -> bool:
+        """True when the broker's sequence is behind what this stream already sent."""
+        last = await self._hub.broker.last_seq(self.tenant_id, self.agent_id)
+        return last < self.cursor
 
     async def _catch_up(self, after: int, last: int) -> AsyncIterator[StreamEvent]:
         """Replay after `after`; `last` must have been read before the replay."""
