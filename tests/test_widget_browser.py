@@ -31,6 +31,7 @@ from tests.support.fake_widget_data import (
     a_call,
     ada_card,
     call_ids,
+    checked,
     household_card,
     iso,
     known_card,
@@ -88,6 +89,24 @@ async def _check_widget_files(client: httpx.AsyncClient) -> None:
     assert slash.headers["location"].endswith("/widget")
     for bad in ("nope.js", "..%2Frouter.py", "index.html", "%2e%2e%2f%2e%2e%2fmain.py"):
         assert (await client.get(f"/widget/{bad}")).status_code == 404, bad
+
+
+def test_the_fake_backends_payloads_are_checked_against_the_servers_models() -> None:
+    from pydantic import ValidationError
+
+    from app.recognition.schemas import Card
+    from app.screen_pop.schemas import PopCall
+
+    call = a_call(1)
+    assert call["party_e164"] == call["from_e164"]  # filled in as the server does
+    with pytest.raises(AssertionError, match=r"PopCall\.callback_id"):
+        checked(PopCall, {**call, "callback_id": 3})  # a field the server does not have
+    with pytest.raises(AssertionError, match=r"Card\.cases\.kinds"):
+        checked(Card, {**ada_card(), "cases": [{**ada_card()["cases"][0], "kinds": "x"}]})
+    with pytest.raises(ValidationError):
+        checked(PopCall, {k: v for k, v in call.items() if k != "started_at"})
+    with pytest.raises(ValidationError):
+        checked(Card, {**ada_card(), "match": "maybe"})
 
 
 @pytest.mark.browser
