@@ -440,8 +440,14 @@ def test_dutch_card_translates_what_the_server_sends_in_codes_and_english(
     expect(unknown.get_by_test_id("caller-name")).to_have_text("BAKKERIJ JANSEN")
     # A Turkish mobile: the server's (phone library's) English name differs from the browser's.
     turkish = next(call_ids)
-    number = {**unknown_card()["number"], "e164": "+905321234567", "kind": "mobile",
-              "region": "TR", "region_description": "Turkey", "display": "+90 532 123 45 67"}  # fmt: skip
+    number = {
+        **unknown_card()["number"],
+        "e164": "+905321234567",
+        "kind": "mobile",
+        "region": "TR",
+        "region_description": "Turkey",
+        "display": "+90 532 123 45 67",
+    }
     fake.push("call.ringing", a_call(turkish), {**unknown_card(), "number": number})
     expect(card_of(page, turkish).get_by_test_id("caller-number")).to_have_text(
         "+90 532 123 45 67 · Turkije · mobiel"
