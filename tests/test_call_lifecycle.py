@@ -250,3 +250,45 @@ async def test_the_admin_sets_the_extension_plan(api: httpx.AsyncClient) -> None
     assert (await api.get("/v1/tenant")).json()["extension_plan"] == "2xx, 3000-3099"
     cleared = await api.patch("/v1/tenant", json={"extension_plan": ""})
     assert cleared.json()["extension_plan"] is None
+
+
+async def test_a_missed_pop_names_its_callback_request_only_when_one_exists(
+    app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    await setup(app, api, tenant)
+    agent_id = (await rows(app, Agent, tenant))[0].id
+    known = uuid.uuid4().hex
+    await deliver(app, tenant, event(known, EventKind.RINGING), event(known, EventKind.MISSED))
+    [callback] = await rows(app, CallbackRequest, tenant)
+    pop = await last_pop(app, tenant, agent_id)
+    assert (pop["type"], pop["call"]["callback_request_id"]) == ("call.missed", callback.id)
+    # A number nobody can dial back: no request, and the pop must not promise one.
+    unreadable = uuid.uuid4().hex
+    await deliver(
+        app, tenant,
+        event(unreadable, EventKind.RINGING, from_raw="+999123456"),
+        event(unreadable, EventKind.MISSED, from_raw="+999123456"),
+    )  # fmt: skip
+    assert len(await rows(app, CallbackRequest, tenant)) == 1
+    pop = await last_pop(app, tenant, agent_id)
+    assert (pop["type"], pop["call"]["callback_request_id"]) == ("call.missed", None)
+
+
+async def test_the_phone_systems_caller_name_reaches_the_pop(
+    app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    await setup(app, api, tenant)
+    agent_id = (await rows(app, Agent, tenant))[0].id
+    stranger = {"from_raw": "+31201234567", "caller_name": "  BAKKERIJ JANSEN "}
+    await deliver(app, tenant, event(uuid.uuid4().hex, EventKind.RINGING, **stranger))
+    pop = await last_pop(app, tenant, agent_id)
+    assert pop["card"]["match"] == "unknown"
+    assert pop["call"]["caller_name"] == "BAKKERIJ JANSEN"
+    # On an outbound call the phone system's caller name is our own line's: not shown.
+    outbound = {"from_raw": LINE, "to_raw": ADA, "direction": Direction.OUTBOUND}
+    await deliver(
+        app, tenant,
+        event(uuid.uuid4().hex, EventKind.RINGING, ringing_extension="201",
+              caller_name="Zorggroep", **outbound),
+    )  # fmt: skip
+    assert (await last_pop(app, tenant, agent_id))["call"]["caller_name"] is None

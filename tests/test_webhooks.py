@@ -112,7 +112,7 @@ async def test_answered_call_becomes_an_interaction(
     )
     assert wrapped.status_code == 200, wrapped.text
     assert wrapped.json()["summary"].endswith("— Adres gewijzigd")
-    missing = await api.post("/v1/calls/999999/wrap-up", json={"outcome": "x"})
+    missing = await api.post("/v1/calls/999999/wrap-up", json={"outcome": "resolved"})
     assert missing.status_code == 404
 
 

@@ -31,6 +31,7 @@ from tests.support.fake_widget_data import (
     a_call,
     ada_card,
     call_ids,
+    checked,
     household_card,
     iso,
     known_card,
@@ -88,6 +89,24 @@ async def _check_widget_files(client: httpx.AsyncClient) -> None:
     assert slash.headers["location"].endswith("/widget")
     for bad in ("nope.js", "..%2Frouter.py", "index.html", "%2e%2e%2f%2e%2e%2fmain.py"):
         assert (await client.get(f"/widget/{bad}")).status_code == 404, bad
+
+
+def test_the_fake_backends_payloads_are_checked_against_the_servers_models() -> None:
+    from pydantic import ValidationError
+
+    from app.recognition.schemas import Card
+    from app.screen_pop.schemas import PopCall
+
+    call = a_call(1)
+    assert call["party_e164"] == call["from_e164"]  # filled in as the server does
+    with pytest.raises(AssertionError, match=r"PopCall\.callback_id"):
+        checked(PopCall, {**call, "callback_id": 3})  # a field the server does not have
+    with pytest.raises(AssertionError, match=r"Card\.cases\.kinds"):
+        checked(Card, {**ada_card(), "cases": [{**ada_card()["cases"][0], "kinds": "x"}]})
+    with pytest.raises(ValidationError):
+        checked(PopCall, {k: v for k, v in call.items() if k != "started_at"})
+    with pytest.raises(ValidationError):
+        checked(Card, {**ada_card(), "match": "maybe"})
 
 
 @pytest.mark.browser
@@ -164,6 +183,7 @@ def test_known_caller_card_callback_note_and_wrap_up(
     assert wrap.body == {
         "outcome": "callback_planned",
         "note": "Will call back Thursday about the intake",
+        "contact_id": 12,
     }
     expect(card.get_by_test_id("wrapup-saved")).to_have_text("Saved")
     expect(card).to_have_count(0)  # closes by itself
@@ -176,7 +196,8 @@ def test_household_candidates_pick_one(page: Any, backend: tuple[FakeBackend, st
     expect = open_widget(page, base_url)
     fake.cards[14] = known_card(14, "Lotte de Vries", household="De Vries family")
     call_id = next(call_ids)
-    fake.push("call.ringing", a_call(call_id, from_e164="+31334567890"), household_card())
+    household = {"from_e164": "+31334567890", "to_e164": "+31333031100"}
+    fake.push("call.ringing", a_call(call_id, **household), household_card())
 
     card = card_of(page, call_id)
     expect(card.get_by_test_id("match-kind")).to_have_text("Shared number")
@@ -188,13 +209,19 @@ def test_household_candidates_pick_one(page: Any, backend: tuple[FakeBackend, st
     choice = fake.wait_request("POST", "/v1/lookup/choice")
     assert choice.body == {"number": "+31334567890", "contact_id": 14, "agent_id": 7}
     fetched = fake.wait_request("GET", "/v1/cards/14")
-    assert fetched.query == {"number": "+31334567890"}
+    # The line called: the picked contact's card keeps the line's notices.
+    assert fetched.query == {"number": "+31334567890", "called": "+31333031100"}
     expect(card.get_by_test_id("caller-name")).to_have_text("Lotte de Vries")
     expect(card.get_by_test_id("match-kind")).to_have_text("Known caller")
     expect(card.get_by_test_id("candidate")).to_have_count(0)
     # A later pop without a card keeps the chosen one.
-    fake.push("call.answered", a_call(call_id, "answered", from_e164="+31334567890"))
+    fake.push("call.answered", a_call(call_id, "answered", **household))
     expect(card.get_by_test_id("caller-name")).to_have_text("Lotte de Vries")
+    # The wrap-up goes on Lotte's record, not on the number's first match.
+    fake.push("call.ended", a_call(call_id, "ended", ended_at=iso(now()), **household))
+    card.get_by_test_id("wrapup-save").click()
+    wrap = fake.wait_request("POST", f"/v1/calls/{call_id}/wrap-up")
+    assert wrap.body == {"outcome": "resolved", "note": "", "contact_id": 14}
 
 
 @pytest.mark.browser
@@ -202,11 +229,12 @@ def test_unknown_caller_create_contact(page: Any, backend: tuple[FakeBackend, st
     fake, base_url = backend
     expect = open_widget(page, base_url)
     call_id = next(call_ids)
-    fake.push(
-        "call.ringing",
-        a_call(call_id, from_e164="+31334567890", from_display="033 456 7890"),
-        unknown_card(),
-    )
+    stranger = {
+        "from_e164": "+31334567890",
+        "from_display": "033 456 7890",
+        "to_e164": "+31333031100",
+    }
+    fake.push("call.ringing", a_call(call_id, **stranger), unknown_card())
 
     card = card_of(page, call_id)
     expect(card.get_by_test_id("match-kind")).to_have_text("Unknown number")
@@ -230,9 +258,14 @@ def test_unknown_caller_create_contact(page: Any, backend: tuple[FakeBackend, st
     }
     expect(card.get_by_test_id("caller-name")).to_have_text("Jan Jansen")
     reads = fake.requests_to("GET", "/v1/cards/55")
-    assert [r.query for r in reads] == [{"number": "+31334567890"}] * 2
+    assert [r.query for r in reads] == [{"number": "+31334567890", "called": "+31333031100"}] * 2
     expect(card.get_by_test_id("message")).to_have_text("Contact created.")
     expect(card.get_by_test_id("note-input")).to_be_visible()  # now a known caller
+    fake.push("call.ended", a_call(call_id, "ended", ended_at=iso(now()), **stranger))
+    card.get_by_test_id("wrapup-outcome").select_option("information_given")
+    card.get_by_test_id("wrapup-save").click()
+    wrap = fake.wait_request("POST", f"/v1/calls/{call_id}/wrap-up")
+    assert wrap.body == {"outcome": "information_given", "note": "", "contact_id": 55}
 
 
 @pytest.mark.browser
@@ -279,11 +312,30 @@ def test_withheld_missed_and_errors(page: Any, backend: tuple[FakeBackend, str])
 
     missed = next(call_ids)
     fake.push("call.ringing", a_call(missed), ada_card())
-    fake.push("call.missed", a_call(missed, "missed", ended_at=iso(now())))
+    fake.push("call.missed", a_call(missed, "missed", ended_at=iso(now()), callback_request_id=31))
     expect(card_of(page, missed).get_by_test_id("call-status")).to_have_text(
         "Missed call, callback request created"
     )
     expect(card_of(page, missed).get_by_test_id("wrapup-save")).to_have_count(0)
+    # A number nobody can call back (the server opened no request): no promise of one.
+    unreadable = next(call_ids)
+    odd = {"from_e164": None, "from_display": None, "party_e164": None, "party_display": None}
+    unreadable_card = {
+        **unknown_card(),
+        "number": {"raw": "+999123456", "e164": None, "kind": "invalid", "region": None,
+                   "region_description": None, "display": "+999123456"},
+    }  # fmt: skip
+    fake.push("call.ringing", a_call(unreadable, **odd), unreadable_card)
+    fake.push("call.missed", a_call(unreadable, "missed", ended_at=iso(now()), **odd))
+    expect(card_of(page, unreadable).get_by_test_id("call-status")).to_have_text(
+        "Missed call (no number to call back)"
+    )
+    voicemail = next(call_ids)
+    fake.push("call.ringing", a_call(voicemail, **odd), unreadable_card)
+    fake.push("call.voicemail", a_call(voicemail, "voicemail", ended_at=iso(now()), **odd))
+    expect(card_of(page, voicemail).get_by_test_id("call-status")).to_have_text(
+        "Voicemail left (no number to call back)"
+    )
 
     # The server's own message reaches the agent.
     ended = next(call_ids)
@@ -348,3 +400,55 @@ def test_outbound_call_shows_the_person_called(page: Any, backend: tuple[FakeBac
     card.get_by_test_id("create-contact-save").click()
     created = fake.wait_request("POST", "/v1/contacts")
     assert created.body["numbers"] == [{"number": "+31334567890"}]
+
+
+@pytest.mark.browser
+def test_dutch_card_translates_what_the_server_sends_in_codes_and_english(
+    page: Any, backend: tuple[FakeBackend, str]
+) -> None:
+    fake, base_url = backend
+    expect = open_widget(page, base_url, query="lang=nl")
+    call_id = next(call_ids)
+    ada = ada_card()
+    ada["service_profile"]["extra"] = {"tip": "Vat de afspraken kort samen."}
+    fake.push("call.ringing", a_call(call_id), ada)
+    card = card_of(page, call_id)
+    # A mobile number's place is its country: named in the agent's language.
+    expect(card.get_by_test_id("caller-number")).to_have_text("06 12345678 · Nederland · mobiel")
+    expect(card.get_by_test_id("case-kind")).to_have_text("Wachtlijst")
+    expect(card.get_by_test_id("case-status")).to_have_text("wachtend")
+    expect(card.locator("dt", has_text="Gesprekstip")).to_have_count(1)
+
+    # An unknown caller: the phone system's name for them, marked as such; a town stays.
+    stranger = next(call_ids)
+    odd = {"from_e164": "+31334567890", "from_display": "033 456 7890"}
+    fake.push(
+        "call.ringing", a_call(stranger, caller_name="BAKKERIJ JANSEN", **odd), unknown_card()
+    )
+    unknown = card_of(page, stranger)
+    expect(unknown.get_by_test_id("caller-name")).to_have_text("BAKKERIJ JANSEN")
+    expect(unknown.get_by_test_id("caller-name-source")).to_have_text(
+        "(naam volgens de telefooncentrale)"
+    )
+    expect(unknown.get_by_test_id("caller-number")).to_have_text(
+        "033 456 7890 · Amersfoort · vast nummer"
+    )
+    language = unknown.get_by_test_id("create-contact-language")
+    expect(language.locator("option[value=pap]")).to_have_text("Papiaments")
+    # A later event without the name keeps it on the card.
+    fake.push("call.answered", a_call(stranger, "answered", answered_at=iso(now()), **odd))
+    expect(unknown.get_by_test_id("caller-name")).to_have_text("BAKKERIJ JANSEN")
+    # A Turkish mobile: the server's (phone library's) English name differs from the browser's.
+    turkish = next(call_ids)
+    number = {
+        **unknown_card()["number"],
+        "e164": "+905321234567",
+        "kind": "mobile",
+        "region": "TR",
+        "region_description": "Turkey",
+        "display": "+90 532 123 45 67",
+    }
+    fake.push("call.ringing", a_call(turkish), {**unknown_card(), "number": number})
+    expect(card_of(page, turkish).get_by_test_id("caller-number")).to_have_text(
+        "+90 532 123 45 67 · Turkije · mobiel"
+    )

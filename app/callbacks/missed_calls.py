@@ -8,10 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Call, CallbackRequest, utcnow
 
 
-async def open_for_missed_call(session: AsyncSession, *, call: Call, reason: str) -> None:
-    """Open a callback request for a missed inbound call, or count the call on the open one."""
+async def open_for_missed_call(session: AsyncSession, *, call: Call, reason: str) -> int | None:
+    """Open a callback request for a missed inbound call, or count the call on the open one.
+
+    Returns that request's id, or None when there is no number to call back (withheld, or
+    one the normaliser could not read): the agent's card must not promise a callback then.
+    """
     if call.from_e164 is None or call.match == "withheld":
-        return  # nobody to call back
+        return None  # nobody to call back
     known = call.match == "known" and call.contact_id is not None
     whose = (
         CallbackRequest.contact_id == call.contact_id
@@ -26,18 +30,19 @@ async def open_for_missed_call(session: AsyncSession, *, call: Call, reason: str
     )
     if existing is not None:
         existing.missed_calls += 1
-        return
-    session.add(
-        CallbackRequest(
-            tenant_id=call.tenant_id,
-            contact_id=call.contact_id if known else None,
-            number_e164=call.from_e164,
-            reason=reason,
-            requested_at=utcnow(),
-            call_id=call.id,
-            missed_calls=1,
-        )
+        return existing.id
+    opened = CallbackRequest(
+        tenant_id=call.tenant_id,
+        contact_id=call.contact_id if known else None,
+        number_e164=call.from_e164,
+        reason=reason,
+        requested_at=utcnow(),
+        call_id=call.id,
+        missed_calls=1,
     )
+    session.add(opened)
+    await session.flush()
+    return opened.id
 
 
 async def withdraw_for_call(session: AsyncSession, *, call: Call) -> None:

@@ -27,7 +27,7 @@ from app.models import Call, CallEventRecord, utcnow
 from app.phone import DEFAULT_REGION, PhoneNumber, display, normalise
 from app.recognition.schemas import Card
 from app.recognition.service import recognise_number
-from app.screen_pop.schemas import Pop, PopCall, PopType
+from app.screen_pop.schemas import CALLER_NAME_LIMIT, Pop, PopCall, PopType
 from telephony_adapters.base import CallEvent, Direction, EventKind, Outcome
 
 
@@ -202,6 +202,7 @@ async def handle_event(
             call.answered_by_agent_id, call.answered_by = agent.agent_id, agent.name
             recipients = _with(recipients, agent)
     interaction_id: int | None = None
+    callback_request_id: int | None = None
     if step.finished_now:
         call.ended_at = call.ended_at or at
         interaction_id = await interactions.record_call(
@@ -209,7 +210,7 @@ async def handle_event(
         )
         if step.open_callback:
             local = at.astimezone(ZoneInfo(tenant.timezone)).strftime("%H:%M")
-            await missed_calls.open_for_missed_call(
+            callback_request_id = await missed_calls.open_for_missed_call(
                 session, call=call, reason=f"Gemiste oproep om {local}"
             )
     if step.revised:
@@ -221,7 +222,12 @@ async def handle_event(
     await session.flush()
     result = EventResult(outcome=await _outcome(call, card))
     if step.pop is not None and recipients:
-        pop = build_pop(call, step.pop, route, card, interaction_id, at, region=tenant.region)
+        pop = build_pop(
+            call, step.pop, route, card, interaction_id, at, region=tenant.region,
+            # The phone system names whoever placed the call: on an outbound call, us.
+            caller_name=None if outbound else event.caller_name,
+            callback_request_id=callback_request_id,
+        )  # fmt: skip
         result.pops.append(([r.agent_id for r in recipients], pop))
     return result
 
@@ -259,8 +265,15 @@ def build_pop(
     at: datetime,
     *,
     region: str = DEFAULT_REGION,
+    caller_name: str | None = None,
+    callback_request_id: int | None = None,
 ) -> Pop:
-    """The message agents' widgets receive for this moment of the call."""
+    """The message agents' widgets receive for this moment of the call.
+
+    `caller_name` is the phone system's name for the caller on this event (not stored: the
+    widget keeps it from an earlier pop); `callback_request_id` the request a missed call
+    opened or counted on.
+    """
     caller = normalise(call.from_e164, region) if call.from_e164 else None
     party_e164 = call.to_e164 if call.direction == "outbound" else call.from_e164
     party = normalise(party_e164, region) if party_e164 else None
@@ -287,6 +300,8 @@ def build_pop(
             answered_at=call.answered_at,
             ended_at=call.ended_at,
             interaction_id=interaction_id,
+            caller_name=(caller_name or "").strip()[:CALLER_NAME_LIMIT] or None,
+            callback_request_id=callback_request_id,
         ),
         card=card,
         at=at,

@@ -173,7 +173,14 @@ async def post_wrap_up(
     session: DbSession,
     principal: ContactsWriter,
 ) -> WrapUpOut:
-    """The widget calls this from the wrap-up form after the call ended."""
+    """The widget calls this from the wrap-up form after the call ended.
+
+    `contact_id` moves the interaction and the call to the contact the agent picked among a
+    household or created during the call. Wrapping up again adds the new note after the
+    earlier ones (nothing is erased; the same note sent twice is kept once) and the new
+    outcome replaces the earlier one. `outcome` is one of resolved, information_given,
+    callback_planned, referred, complaint, other.
+    """
     interaction = await wrap_up(
         session,
         tenant_id=principal.tenant_id,

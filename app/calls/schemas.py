@@ -42,11 +42,27 @@ class ProviderConfigOut(BaseModel):
     updated_at: datetime
 
 
+# What an agent can say a call came to: the widget's wrap-up form offers these, in this
+# order. The lifecycle's own outcomes (answered, missed, voicemail, not_reached) are not among
+# them: an interaction carrying one of those is still the lifecycle's to revise.
+WrapUpOutcome = Literal[
+    "resolved", "information_given", "callback_planned", "referred", "complaint", "other"
+]
+
+
 class WrapUpIn(BaseModel):
     """What the agent records when a call ends."""
 
-    outcome: str = Field(min_length=1, max_length=64, examples=["resolved", "callback_planned"])
-    note: str = Field(default="", max_length=4000)
+    outcome: WrapUpOutcome = Field(
+        examples=["resolved", "callback_planned"],
+        description="What the call came to; a later wrap-up's outcome replaces an earlier one",
+    )
+    note: str = Field(
+        default="",
+        max_length=4000,
+        description="Added to the interaction's summary; a later wrap-up's note is added "
+        "after the earlier ones, never in their place",
+    )
     satisfaction: int | None = Field(default=None, ge=1, le=5)
     contact_id: int | None = Field(
         default=None,

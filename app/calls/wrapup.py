@@ -9,6 +9,9 @@ from app.calls.schemas import WrapUpIn
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Call, Contact, Interaction
 
+# Between the interaction's own summary ("Inkomend gesprek, 4 min") and each agent's note.
+NOTE_SEPARATOR = " — "
+
 
 async def wrap_up(
     session: AsyncSession, *, tenant_id: int, call_id: int, data: WrapUpIn, agent_id: int | None
@@ -40,8 +43,12 @@ async def wrap_up(
             raise InvalidInput(f"contact_id {data.contact_id} does not exist in this tenant.")
         interaction.contact_id = call.contact_id = data.contact_id
         call.match = "known"
-    automatic = interaction.summary.split(" — ", 1)[0]
-    interaction.summary = f"{automatic} — {data.note}" if data.note else automatic
+    # A second wrap-up (another tab, a colleague, a correction) adds its note after the
+    # first instead of erasing it; the same note sent again (a retry whose answer was lost)
+    # is not added twice. The outcome is the call's latest: a later one replaces it.
+    note = data.note.strip()
+    if note and not interaction.summary.endswith(f"{NOTE_SEPARATOR}{note}"):
+        interaction.summary = f"{interaction.summary}{NOTE_SEPARATOR}{note}"
     interaction.outcome = data.outcome
     if data.satisfaction is not None:
         interaction.satisfaction = data.satisfaction

@@ -100,16 +100,28 @@ async def contact_card(
     session: DbSession,
     principal: LookupReader,
     contact_id: Annotated[int, id_path("contact")],
-    number: Annotated[str | None, Query(description="The number they call from")] = None,
+    number: Annotated[
+        str | None, Query(description="The number they call from", max_length=200)
+    ] = None,
+    called: Annotated[
+        str | None,
+        Query(
+            description="The number that was called (selects line notices as on the ringing card)",
+            max_length=200,
+        ),
+    ] = None,
 ) -> Card:
     """Everything about one contact, as on a ringing card."""
-    caller = _read_number(number, principal.tenant_region, "number") if number else None
+    region = principal.tenant_region
+    caller = _read_number(number, region, "number") if number else None
+    called_number = _read_number(called, region, "called") if called else None
     card = await recognise_contact(
         session,
         tenant_id=principal.tenant_id,
         contact_id=contact_id,
         number=caller,
-        region=principal.tenant_region,
+        called=called_number,
+        region=region,
     )
     if card is None:
         raise NotFound(f"No contact {contact_id} in this tenant.")

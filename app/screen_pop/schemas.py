@@ -10,6 +10,9 @@ from pydantic import BaseModel, Field
 from app.calls.states import CallState
 from app.recognition.schemas import Card
 
+# Vendors cap caller ID names far below this (CNAM: 15 characters); a longer one is cut.
+CALLER_NAME_LIMIT = 128
+
 PopType = Literal[
     "call.ringing", "call.answered", "call.ended", "call.missed", "call.voicemail", "card.updated"
 ]
@@ -41,6 +44,17 @@ class PopCall(BaseModel):
     ended_at: datetime | None
     interaction_id: int | None = Field(
         default=None, description="Set when the call ended: the wrap-up is saved into it"
+    )
+    caller_name: str | None = Field(
+        default=None,
+        max_length=CALLER_NAME_LIMIT,
+        description="The caller's name as the phone system gave it on this event (caller ID "
+        "name); not checked by us, and only on the events that carried it",
+    )
+    callback_request_id: int | None = Field(
+        default=None,
+        description="On a missed call or voicemail: the callback request it opened or counted "
+        "on; null when there is no number to call back (withheld or unreadable)",
     )
 
 

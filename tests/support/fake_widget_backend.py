@@ -12,7 +12,6 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,9 +22,11 @@ from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from app.auth.router import Me
 from app.errors import install_error_handlers
+from app.recognition.schemas import Card
 from app.widget.router import router as widget_router
-from tests.support.fake_widget_data import ME, TOKEN, iso, known_card, now
+from tests.support.fake_widget_data import ME, TOKEN, a_pop, checked, iso, known_card, now
 from tests.support.servers import free_port
 
 # ---- the fake backend ------------------------------------------------------------------
@@ -71,15 +72,7 @@ class FakeBackend:
         if seq is None:
             self.seq += 1
             seq = self.seq
-        pop = {
-            "pop_id": uuid.uuid4().hex,
-            "type": kind,
-            "tenant_id": 1,
-            "call": call,
-            "card": card,
-            "at": iso(now()),
-        }
-        text = json.dumps({"seq": seq, "pop": pop})
+        text = json.dumps({"seq": seq, "pop": a_pop(kind, call, card)})
         self.frames.append((seq, text))
         self._run(self._broadcast("pop", seq, text))
         return seq
@@ -242,12 +235,12 @@ class FakeBackend:
 
     def _answer(self, method: str, path: str, body: Any) -> Response:
         if (method, path) == ("GET", "me"):
-            return JSONResponse(ME)
+            return JSONResponse(checked(Me, ME))
         if method == "GET" and (match := re.fullmatch(r"cards/(\d+)", path)):
             card = self.cards.get(int(match[1]))
             if card is None:
                 return JSONResponse({"code": "not_found", "message": "No such contact."}, 404)
-            return JSONResponse(card)
+            return JSONResponse(checked(Card, card))
         if (method, path) == ("POST", "lookup/choice"):
             return Response(status_code=204)
         if method == "PATCH" and (match := re.fullmatch(r"callbacks/(\d+)", path)):

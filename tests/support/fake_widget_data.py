@@ -1,14 +1,23 @@
 """What the fake widget backend sends: the agent, calls and caller cards as the real API does.
 
 Shared by the browser tests (tests/test_widget_browser.py, tests/test_widget_reconnect.py)
-and the fake backend in tests/support/fake_widget_backend.py.
+and the fake backend in tests/support/fake_widget_backend.py. Every payload goes through the
+server's own pydantic models (`checked`): a field the server lacks, one it requires or a value
+it would refuse fails here, and what the browser gets is what the server would serialise.
 """
 
 from __future__ import annotations
 
 import itertools
+import typing
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pydantic import BaseModel
+
+from app.recognition.schemas import Card
+from app.screen_pop.schemas import Pop, PopCall
 
 TOKEN = "sga_fake0001_widget-test-token"
 ME = {
@@ -23,6 +32,43 @@ call_ids = itertools.count(500)  # a fresh call id per pop: next(call_ids)
 
 
 # ---- payloads as the backend sends them -------------------------------------------------
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models inside a field's type (`Card | None`, `list[Candidate]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+
+
+def _unknown_fields(model: type[BaseModel], payload: Any, where: str) -> list[str]:
+    """Keys the model does not have, at any depth (pydantic itself ignores them)."""
+    if not isinstance(payload, dict):
+        return []
+    found: list[str] = []
+    for key, value in payload.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            found.append(f"{where}.{key}")
+            continue
+        for inner in _models_in(field.annotation):
+            for item in value if isinstance(value, list) else [value]:
+                found += _unknown_fields(inner, item, f"{where}.{key}")
+    return found
+
+
+def checked(model: type[BaseModel], payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as the server would send it, after its own model accepted it."""
+    unknown = _unknown_fields(model, payload, model.__name__)
+    assert not unknown, f"fields the server's {model.__name__} does not have: {unknown}"
+    dumped: dict[str, Any] = model.model_validate(payload).model_dump(mode="json")
+    return dumped
+
+
+def a_pop(kind: str, call: dict[str, Any], card: dict[str, Any] | None) -> dict[str, Any]:
+    """A pop as the server publishes it."""
+    pop = {"pop_id": uuid.uuid4().hex, "type": kind, "tenant_id": 1, "call": call, "card": card}
+    return checked(Pop, {**pop, "at": iso(now())})
 
 
 def iso(moment: datetime) -> str:
@@ -53,7 +99,11 @@ def a_call(call_id: int, state: str = "ringing", **changes: Any) -> dict[str, An
         "interaction_id": None,
     }
     call.update(changes)
-    return call
+    # As lifecycle.build_pop fills them: the card is about the other party.
+    outbound = call["direction"] == "outbound"
+    call.setdefault("party_e164", call["to_e164"] if outbound else call["from_e164"])
+    call.setdefault("party_display", None if outbound else call["from_display"])
+    return checked(PopCall, call)
 
 
 def mobile_number(e164: str = "+31612345678", display: str = "06 12345678") -> dict[str, Any]:
@@ -88,7 +138,7 @@ def known_card(contact_id: int, name: str, **changes: Any) -> dict[str, Any]:
         "notices": [],
     }
     card.update(changes)
-    return card
+    return checked(Card, card)
 
 
 def ada_card() -> dict[str, Any]:
@@ -175,38 +225,41 @@ def ada_card() -> dict[str, Any]:
 
 
 def household_card() -> dict[str, Any]:
-    return {
-        **known_card(0, ""),
-        "match": "ambiguous",
-        "number": {
-            "raw": "+31334567890",
-            "e164": "+31334567890",
-            "kind": "fixed",
-            "region": "NL",
-            "region_description": "Amersfoort",
-            "display": "033 456 7890",
+    return checked(
+        Card,
+        {
+            **known_card(0, ""),
+            "match": "ambiguous",
+            "number": {
+                "raw": "+31334567890",
+                "e164": "+31334567890",
+                "kind": "fixed",
+                "region": "NL",
+                "region_description": "Amersfoort",
+                "display": "033 456 7890",
+            },
+            "contact_id": None,
+            "display_name": None,
+            "candidates": [
+                {
+                    "contact_id": 13,
+                    "display_name": "Piet de Vries",
+                    "form_of_address": "Mr De Vries",
+                    "household": "De Vries family",
+                    "last_interaction_at": iso(now() - timedelta(days=20)),
+                    "chosen_before": True,
+                },
+                {
+                    "contact_id": 14,
+                    "display_name": "Lotte de Vries",
+                    "form_of_address": None,
+                    "household": "De Vries family",
+                    "last_interaction_at": None,
+                    "chosen_before": False,
+                },
+            ],
         },
-        "contact_id": None,
-        "display_name": None,
-        "candidates": [
-            {
-                "contact_id": 13,
-                "display_name": "Piet de Vries",
-                "form_of_address": "Mr De Vries",
-                "household": "De Vries family",
-                "last_interaction_at": iso(now() - timedelta(days=20)),
-                "chosen_before": True,
-            },
-            {
-                "contact_id": 14,
-                "display_name": "Lotte de Vries",
-                "form_of_address": None,
-                "household": "De Vries family",
-                "last_interaction_at": None,
-                "chosen_before": False,
-            },
-        ],
-    }
+    )
 
 
 def unknown_card(kind: str = "unknown") -> dict[str, Any]:
@@ -220,10 +273,13 @@ def unknown_card(kind: str = "unknown") -> dict[str, Any]:
             "region_description": "Amersfoort",
             "display": "033 456 7890",
         }
-    return {
-        **known_card(0, ""),
-        "match": kind,
-        "number": number,
-        "contact_id": None,
-        "display_name": None,
-    }
+    return checked(
+        Card,
+        {
+            **known_card(0, ""),
+            "match": kind,
+            "number": number,
+            "contact_id": None,
+            "display_name": None,
+        },
+    )

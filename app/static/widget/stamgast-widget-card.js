@@ -67,7 +67,7 @@
     const shown = (number && number.display) || partyDisplay(entry.call);
     const kind = number && number.kind && !["withheld"].includes(number.kind)
       ? view.label("number_kind_", number.kind) : null;
-    return dot(shown, number && number.region_description, kind);
+    return dot(shown, view.placeName(number), kind);
   }
 
   function renderCaller(entry, view) {
@@ -75,11 +75,14 @@
     const card = entry.card;
     const match = card ? card.match : "unknown";
     let name = card && card.display_name;
+    // Nobody of ours: the name the phone system gave (caller ID), marked as not ours.
+    const given = !name && match === "unknown" ? entry.call.caller_name : null;
     if (!name) {
       name = match === "withheld" ? t("withheld_name")
-        : partyDisplay(entry.call) || t("unknown_name");
+        : given || partyDisplay(entry.call) || t("unknown_name");
     }
     const rows = [renderBadges(card, view), h("h2", { class: "name", "data-testid": "caller-name" }, name)];
+    if (given) rows.push(h("p", { class: "meta", "data-testid": "caller-name-source" }, t("name_from_phone_system")));
     if (card && card.form_of_address) {
       rows.push(h("p", { class: "address" },
         h("span", { class: "label" }, `${t("address_as")} `),
@@ -110,10 +113,13 @@
         : null;
       text = dot(t("call_ended"), minutes && t("call_minutes", { n: minutes }),
         (call.answered_by_agent_id || call.answered_by_name) && answeredText(call, me, t));
-    } else if (call.state === "voicemail") {
-      text = t("voicemail");
     } else {
-      text = entry.card && entry.card.match === "withheld" ? t("missed_withheld") : t("missed");
+      // Only a request the server opened (or counted on) is promised to the agent.
+      const callback = call.callback_request_id != null;
+      const withheld = entry.card && entry.card.match === "withheld";
+      if (call.state === "voicemail") text = t(callback ? "voicemail" : "voicemail_no_callback");
+      else if (callback) text = t("missed");
+      else text = t(withheld ? "missed_withheld" : "missed_no_callback");
     }
     return h("div", { class: "status" },
       h("span", { class: "pulse", "aria-hidden": "true" }),
@@ -217,7 +223,9 @@
     add("likes", profile.likes);
     add("dislikes", profile.dislikes);
     for (const [key, value] of Object.entries(profile.extra || {})) {
-      rows.push(h("dt", {}, key), h("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value)));
+      // Free keys are the tenant's own; the usual ones have a label in both languages.
+      rows.push(h("dt", {}, view.label("profile_extra_", key)),
+        h("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value)));
     }
     const needs = [];
     if (profile.plain_language) needs.push(h("span", { class: "badge need" }, t("profile_plain_language")));
@@ -233,7 +241,9 @@
     if (!card.cases || !card.cases.length) return null;
     return section(t("section_cases"), "cases", h("ul", { class: "plain" }, card.cases.map((item) =>
       h("li", { class: "case", "data-testid": "case" },
-        h("p", {}, h("strong", {}, item.reference), " ", h("span", { class: "badge status" }, item.status),
+        h("p", {}, h("strong", {}, item.reference), " ",
+          h("span", { class: "case-kind", "data-testid": "case-kind" }, view.label("case_kind_", item.kind)), " ",
+          h("span", { class: "badge status", "data-testid": "case-status" }, view.label("case_status_", item.status)),
           item.position != null ? h("span", { class: "meta inline" }, t("case_position", { n: item.position })) : null),
         item.next_step ? h("p", { class: "meta" }, t("case_next", { text: item.next_step })) : null))));
   }

@@ -141,6 +141,7 @@ h2, h3, p, ul, dl, dd { margin: 0; padding: 0; }
 .callback.overdue .meta { color: var(--red); font-weight: 600; }
 
 .case p + p { margin-top: 2px; }
+.case-kind { color: var(--muted); font-size: 12.5px; }
 .notice { padding: 8px 10px; border-radius: 8px; background: #eef3fc; margin-bottom: 6px; }
 .notice p { margin-top: 2px; font-size: 13px; }
 .notice.severity-warning { background: var(--amber-soft); }

@@ -40,6 +40,16 @@
   }
 
   const FINISHED = ["ended", "missed", "voicemail"];
+  // Countries the server (phonenumbers' geocoder) names otherwise than the browser (CLDR).
+  const LEGACY_COUNTRY_NAMES = {
+    TR: "Turkey", CZ: "Czech Republic", MK: "Macedonia", SZ: "Swaziland", MM: "Myanmar",
+    VA: "Vatican", CD: "The Democratic Republic Of Congo", CG: "Congo",
+  };
+  /** "St. Kitts & Nevis" and "Saint Kitts And Nevis" compare equal. */
+  function comparable(name) {
+    return String(name || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+      .replace(/&/g, "and").replace(/\bst\./g, "saint").replace(/[^a-z]/g, "");
+  }
   const STATE_RANK = { ringing: 0, answered: 1, ended: 2, missed: 2, voicemail: 2 };
   const CLOSE_COLLEAGUE_MS = 4000;
   const CLOSE_SAVED_MS = 1500;
@@ -261,6 +271,7 @@
         time: (iso) => this._format(iso, { hour: "numeric", minute: "2-digit" }),
         when: (iso) => this._when(iso),
         languageName: (code) => this._languageName(code),
+        placeName: (number) => this._placeName(number),
         draft: (entry, key) => entry.drafts[key] ?? "",
         setDraft: (entry, key, value) => this._setDraft(entry, key, value),
         wantsWrapUp: (entry) => entry.call.state === "ended" && !this._byColleague(entry.call),
@@ -304,12 +315,34 @@
     }
 
     _languageName(code) {
+      let name = null;
       try {
-        const name = new Intl.DisplayNames([this.lang], { type: "language" }).of(code);
-        return name ? name.charAt(0).toLocaleUpperCase(this.lang) + name.slice(1) : code;
+        // fallback "none": a language the browser cannot name (Papiamento) gives undefined,
+        // not its code ("pap" would show as "Pap").
+        name = new Intl.DisplayNames([this.lang], { type: "language", fallback: "none" }).of(code);
       } catch {
-        return code;
+        name = null;
       }
+      name = name || this._view.label("language_", String(code).toLowerCase());
+      return name.charAt(0).toLocaleUpperCase(this.lang) + name.slice(1);
+    }
+
+    /** Where a number is from, in the widget's language when it is a whole country. */
+    _placeName(number) {
+      const place = number && number.region_description;
+      if (!place || !number.region) return place || null;
+      try {
+        const english = new Intl.DisplayNames(["en"], { type: "region" }).of(number.region);
+        const sameName = (a, b) => comparable(a) === comparable(b);
+        // The server's place names are English; a country's name (a mobile number's place)
+        // is shown in the agent's language, a town ("Amersfoort") as it is.
+        if (sameName(place, english) || sameName(place, LEGACY_COUNTRY_NAMES[number.region])) {
+          return new Intl.DisplayNames([this.lang], { type: "region" }).of(number.region) || place;
+        }
+      } catch {
+        /* an unknown region code: keep the server's name */
+      }
+      return place;
     }
 
     // ---- pops ------------------------------------------------------------------------------
@@ -324,7 +357,9 @@
         entry = { call, card: null, drafts: {}, busy: false, message: null, saved: false, closing: false };
         this._calls.set(call.id, entry);
       } else if ((STATE_RANK[call.state] ?? 0) >= (STATE_RANK[entry.call.state] ?? 0)) {
-        entry.call = call;
+        // The phone system names the caller on some events only (and the server does not
+        // store it): a later pop without a name keeps the one shown.
+        entry.call = { ...call, caller_name: call.caller_name ?? entry.call.caller_name ?? null };
       }
       // Later pops carry no card (null): keep ours. A card the agent chose (a household
       // member, a contact they just created) is not replaced by the number's own match.
@@ -542,13 +577,23 @@
       return (entry.card && entry.card.number && entry.card.number.e164) || this._partyNumber(entry);
     }
 
+    /** A contact's card as on the ringing card: their number, and our line (its notices). */
+    _cardPath(entry, contactId, number) {
+      const call = entry.call;
+      const line = call.direction === "outbound" ? call.from_e164 : call.to_e164;
+      const query = new URLSearchParams();
+      if (number) query.set("number", number);
+      if (line) query.set("called", line);
+      return `/v1/cards/${encodeURIComponent(contactId)}?${query}`;
+    }
+
     async _pick(entry, candidate) {
       const number = this._callerNumber(entry);
       const [, card] = await Promise.all([
         this._api("POST", "/v1/lookup/choice", {
           number, contact_id: candidate.contact_id, agent_id: this._me ? this._me.agent_id : null,
         }),
-        this._api("GET", `/v1/cards/${encodeURIComponent(candidate.contact_id)}?number=${encodeURIComponent(number)}`),
+        this._api("GET", this._cardPath(entry, candidate.contact_id, number)),
       ]);
       entry.card = card;
       entry.chosen = true;
@@ -582,7 +627,7 @@
       if (address) body.form_of_address = address;
       if (entry.drafts.createLanguage) body.language = entry.drafts.createLanguage;
       const contact = await this._api("POST", "/v1/contacts", body);
-      const path = `/v1/cards/${encodeURIComponent(contact.id)}?number=${encodeURIComponent(number)}`;
+      const path = this._cardPath(entry, contact.id, number);
       // The new contact may not be readable the very moment its POST answered (a commit in
       // flight, a replica behind): a few short retries before calling it an error.
       for (let attempt = 1; ; attempt += 1) {
@@ -599,9 +644,12 @@
 
     async _wrapUp(entry) {
       const outcome = entry.drafts.outcome || ns.outcomes[0];
-      await this._api("POST", `/v1/calls/${encodeURIComponent(entry.call.id)}/wrap-up`, {
-        outcome, note: (entry.drafts.wrapNote || "").trim(),
-      });
+      const body = { outcome, note: (entry.drafts.wrapNote || "").trim() };
+      // The wrap-up belongs to the person on the card: the household member the agent
+      // picked or the contact they created, not whoever the number matched first.
+      const card = entry.card;
+      if (card && card.match === "known" && card.contact_id != null) body.contact_id = card.contact_id;
+      await this._api("POST", `/v1/calls/${encodeURIComponent(entry.call.id)}/wrap-up`, body);
       entry.saved = true;
       clearTimeout(entry.closeTimer);
       entry.closeTimer = setTimeout(() => this._close(entry.call.id), CLOSE_SAVED_MS);
