@@ -5,7 +5,12 @@ StamgastError          (status 400, base)
 ├── Conflict           409: it would duplicate something unique (a reference, a number)
 ├── InvalidInput       422: the body or a parameter makes no sense (an unparseable number)
 ├── Unauthorized       401: no key, an unknown key or a revoked key
-└── Forbidden          403: a valid key without the scope this route needs
+├── Forbidden          403: a valid key without the scope this route needs
+├── MethodNotAllowed   405: the path exists, not with this method (`Allow` names the right ones)
+├── BodyTooLarge       413: the body is over the API's size limit
+└── NotJson            415: a body sent as something other than application/json
+
+Starlette's own HTTP errors (no such route, wrong method) become NotFound and MethodNotAllowed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 
 class FieldProblem(BaseModel):
@@ -40,9 +47,16 @@ class StamgastError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: list[FieldProblem] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.fields = fields or []
         if code is not None:
             self.code = code
 
@@ -72,6 +86,38 @@ class Forbidden(StamgastError):
     code = "forbidden"
 
 
+class MethodNotAllowed(StamgastError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+class BodyTooLarge(StamgastError):
+    status_code = 413
+    code = "body_too_large"
+
+
+class NotJson(StamgastError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+def invalid_field(field: str, problem: str) -> InvalidInput:
+    """A 422 naming one field and what is wrong with it, shaped as validation errors are."""
+    return InvalidInput(
+        f"Invalid request: {field}: {problem}",
+        code="validation_failed",
+        fields=[FieldProblem(field=field, message=problem)],
+    )
+
+
+def error_response(exc: StamgastError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The response for `exc`: ErrorBody, and the challenge header a 401 needs."""
+    body = ErrorBody(code=exc.code, message=exc.message, fields=exc.fields)
+    if exc.status_code == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=headers)
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route: each listed status documented with ErrorBody."""
     text = {
@@ -91,14 +137,44 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on this path (Starlette names only the first route's)."""
+    routes = request.app.router.routes
+
+    def takes(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+    return [method for method in _METHODS if takes(method)]
+
+
+def _http_error(request: Request, exc: HTTPException) -> tuple[StamgastError, dict[str, str]]:
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 404:
+        return NotFound(f"No route {where}: see /docs for the API's routes."), {}
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        message = f"{where} is not allowed: this path takes {', '.join(allowed)}."
+        return MethodNotAllowed(message), {"Allow": ", ".join(allowed)}
+    other = StamgastError(str(exc.detail), code=f"http_{exc.status_code}")
+    other.status_code = exc.status_code
+    return other, dict(exc.headers or {})
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer our errors and FastAPI's validation errors with ErrorBody."""
+    """Answer our errors, Starlette's and FastAPI's validation errors with ErrorBody."""
 
     async def on_stamgast_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StamgastError)
-        body = ErrorBody(code=exc.code, message=exc.message)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=headers)
+        return error_response(exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        error, headers = _http_error(request, exc)
+        return error_response(error, headers)
 
     async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -122,5 +198,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body.model_dump(), status_code=409)
 
     app.add_exception_handler(StamgastError, on_stamgast_error)
+    app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

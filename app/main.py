@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import log_privacy, place_names
+from app.api.guard import ApiGate
 from app.api.routes import api_router
 from app.auth.keys import KeyVerifier
 from app.auth.router import router as me_router
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     install_error_handlers(app)
     log_privacy.install()
+    # Added before CORS, so CORS wraps it: a browser can read the gate's errors too.
+    app.add_middleware(ApiGate, max_body_bytes=settings.api_max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

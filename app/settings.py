@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         default=1.0, description="A webhook answers within this time, whatever fails behind it."
     )
     webhook_max_body_bytes: int = 64 * 1024
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="The largest /v1 request body accepted (413 beyond); the largest valid "
+        "contact, with every field at its length limit, is about 120 KB.",
+    )
     call_ringing_timeout_seconds: float = Field(
         default=3600.0,
         gt=0,

@@ -99,17 +99,33 @@ async def test_other_tenants_ids_are_not_found(
         ("GET", f"/v1/contacts/{cid}", None, f"No contact {cid} in this tenant."),
         ("PATCH", f"/v1/contacts/{cid}", {"notes": "x"}, f"No contact {cid} in this tenant."),
         ("DELETE", f"/v1/contacts/{cid}", None, f"No contact {cid} in this tenant."),
-        ("DELETE", f"/v1/contacts/{cid}/numbers/{number_id}", None,
-         f"No contact {cid} in this tenant."),
+        (
+            "DELETE",
+            f"/v1/contacts/{cid}/numbers/{number_id}",
+            None,
+            f"No contact {cid} in this tenant.",
+        ),
         ("PUT", f"/v1/contacts/{cid}/service-profile", {}, f"No contact {cid} in this tenant."),
         ("GET", f"/v1/contacts/{cid}/interactions", None, f"No contact {cid} in this tenant."),
         ("GET", f"/v1/cases/{case['id']}", None, f"No case {case['id']} in this tenant."),
-        ("GET", "/v1/cases/by-reference/ISO-1", None,
-         "No case with reference ISO-1 in this tenant."),
-        ("PATCH", f"/v1/callbacks/{callback['id']}", {"attempts": 3},
-         f"No callback request {callback['id']} in this tenant."),
-        ("DELETE", f"/v1/notices/{notice['id']}", None,
-         f"No notice {notice['id']} in this tenant."),
+        (
+            "GET",
+            "/v1/cases/by-reference/ISO-1",
+            None,
+            "No case with reference ISO-1 in this tenant.",
+        ),
+        (
+            "PATCH",
+            f"/v1/callbacks/{callback['id']}",
+            {"attempts": 3},
+            f"No callback request {callback['id']} in this tenant.",
+        ),
+        (
+            "DELETE",
+            f"/v1/notices/{notice['id']}",
+            None,
+            f"No notice {notice['id']} in this tenant.",
+        ),
         ("GET", f"/v1/teams/{team['id']}", None, f"No team {team['id']} in this tenant."),
     ]
     for method, url, body, message in not_found:
@@ -143,7 +159,20 @@ async def test_malformed_requests_are_422_with_fields(api: httpx.AsyncClient) ->
         "/v1/contacts", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert broken.status_code == 422
-    assert broken.json()["code"] == "validation_failed"
+    assert broken.json() == {
+        "code": "validation_failed",
+        "message": "Invalid request: body: not valid JSON at line 1, column 2 (Expecting "
+        "property name enclosed in double quotes): the body must be a JSON document, sent "
+        "with Content-Type: application/json",
+        "fields": [
+            {
+                "field": "body",
+                "message": "not valid JSON at line 1, column 2 (Expecting property name "
+                "enclosed in double quotes): the body must be a JSON document, sent with "
+                "Content-Type: application/json",
+            }
+        ],
+    }
     unknown = await api.post("/v1/contacts", json={"display_name": "x", "nickname": "y"})
     assert unknown.status_code == 422
     assert unknown.json()["fields"] == [
@@ -169,3 +198,164 @@ async def test_openapi_documents_every_route(app: FastAPI, client: httpx.AsyncCl
             assert {"401", "403", "422"} <= set(operation["responses"]), (method, path)
     kinds = spec["components"]["schemas"]["NumberIn"]["properties"]["kind"]["anyOf"][0]["enum"]
     assert kinds == ["mobile", "landline", "work", "fax"]
+
+
+async def test_a_body_must_be_sent_as_json(api: httpx.AsyncClient) -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = await api.post("/v1/contacts", content=b'{"display_name": "x"}', headers=headers)
+        assert response.status_code == 415, content_type
+        assert response.json() == {
+            "code": "unsupported_media_type",
+            "message": "Content-Type must be application/json: every /v1 body is a JSON "
+            f"document (got {content_type or 'no Content-Type'}).",
+            "fields": [],
+        }
+    typed = await api.post(
+        "/v1/contacts",
+        content=b'{"display_name": "x"}',
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert typed.status_code == 201
+    assert [c["display_name"] for c in (await api.get("/v1/contacts")).json()] == ["x"]
+
+
+async def test_deep_nesting_is_refused_before_it_is_stored(api: httpx.AsyncClient) -> None:
+    # 500 levels were stored, then failed to serialise: a 500 for a committed row.
+    for depth in (40, 500, 100_000):
+        nested = "[" * depth + "]" * depth
+        body = f'{{"display_name": "x", "service_profile": {{"extra": {{"a": {nested}}}}}}}'
+        response = await api.post(
+            "/v1/contacts", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, depth
+        problem = response.json()["fields"][0]
+        assert problem["message"] == (
+            "nests deeper than 32 levels of objects and arrays: flatten it"
+        )
+        assert problem["field"].startswith("service_profile.extra.a") or depth == 100_000
+    assert (await api.get("/v1/contacts")).json() == []
+
+
+async def test_wrong_method_names_the_allowed_ones(api: httpx.AsyncClient) -> None:
+    contact = (await api.post("/v1/contacts", json={"display_name": "Anna"})).json()
+    for url, allowed in (
+        ("/v1/contacts", "GET, POST"),
+        (f"/v1/contacts/{contact['id']}", "DELETE, GET, PATCH"),
+    ):
+        response = await api.put(url, json={})
+        assert response.status_code == 405, url
+        assert response.headers["allow"] == allowed
+        assert response.json() == {
+            "code": "method_not_allowed",
+            "message": f"PUT {url} is not allowed: this path takes {allowed}.",
+            "fields": [],
+        }
+    unknown = await api.get("/v1/nowhere")
+    assert unknown.status_code == 404
+    assert unknown.json() == {
+        "code": "not_found",
+        "message": "No route GET /v1/nowhere: see /docs for the API's routes.",
+        "fields": [],
+    }
+
+
+async def test_lookup_of_an_empty_number_says_so(api: httpx.AsyncClient) -> None:
+    for empty in ("", "  "):
+        response = await api.get("/v1/lookup", params={"number": empty})
+        assert response.status_code == 422
+        assert response.json()["message"] == (
+            "`number` is empty: give the calling number, e.g. number=0612345678 "
+            "(for a withheld caller pass number=anonymous)."
+        )
+    withheld = await api.get("/v1/lookup", params={"number": "anonymous"})
+    assert withheld.status_code == 200 and withheld.json()["match"] == "withheld"
+
+
+NUL = "a\u0000b"
+NUL_PROBLEM = "contains a NUL character (\\u0000), which cannot be stored: remove it"
+
+
+def nul_refused(response: httpx.Response, field: str, problem: str = NUL_PROBLEM) -> None:
+    """The response is our 422 naming `field` as holding a NUL character."""
+    assert response.status_code == 422, (field, response.text)
+    assert response.json() == {
+        "code": "validation_failed",
+        "message": f"Invalid request: {field}: {problem}",
+        "fields": [{"field": field, "message": problem}],
+    }
+
+
+async def test_nul_characters_are_refused_before_the_database(api: httpx.AsyncClient) -> None:
+    """On PostgreSQL each of these was a plain-text 500 (text and jsonb cannot hold U+0000)."""
+    contact = (await api.post("/v1/contacts", json={"display_name": "Anna"})).json()
+    agent = (await api.post("/v1/agents", json={"name": "Sanne"})).json()
+    cid = contact["id"]
+    bodies = [
+        ("POST", "/v1/contacts", {"display_name": NUL}, "display_name"),
+        ("POST", "/v1/contacts", {"display_name": "x", "notes": NUL}, "notes"),
+        ("POST", "/v1/contacts", {"display_name": "x", "tags": ["ok", NUL]}, "tags.1"),
+        (
+            "POST",
+            "/v1/contacts",
+            {"display_name": "x", "numbers": [{"number": "0612345678", "label": NUL}]},
+            "numbers.0.label",
+        ),
+        ("PATCH", f"/v1/contacts/{cid}", {"notes": NUL}, "notes"),
+        ("POST", "/v1/interactions", {"contact_id": cid, "summary": NUL}, "summary"),
+        ("POST", "/v1/callbacks", {"contact_id": cid, "reason": NUL}, "reason"),
+        ("POST", "/v1/cases", {"reference": NUL}, "reference"),
+        ("POST", "/v1/notices", {"title": "x", "body": NUL}, "body"),
+        ("POST", "/v1/lines", {"number": "0331234567", "label": NUL}, "label"),
+        ("POST", "/v1/teams", {"name": NUL}, "name"),
+        ("PATCH", f"/v1/agents/{agent['id']}", {"sip_uri": NUL}, "sip_uri"),
+        ("POST", f"/v1/agents/{agent['id']}/tokens", {"label": NUL}, "label"),
+    ]
+    for method, url, body, field in bodies:
+        nul_refused(await api.request(method, url, json=body), field)
+    profile = {"extra": {NUL: True}}
+    key = await api.put(f"/v1/contacts/{cid}/service-profile", json=profile)
+    nul_refused(key, "extra", f"a key {NUL_PROBLEM}")
+    queries = [
+        ("/v1/contacts", "q"),
+        ("/v1/contacts", "tag"),
+        ("/v1/lookup", "reference"),
+        ("/v1/callbacks", "number"),
+    ]
+    for url, name in queries:
+        nul_refused(await api.get(url, params={name: NUL}), name)
+    nul_refused(await api.get("/v1/cases/by-reference/a%00b"), "reference")
+    nul_refused(await api.delete("/v1/providers/a%00b"), "provider")
+
+    assert [c["display_name"] for c in (await api.get("/v1/contacts")).json()] == ["Anna"]
+    stored = (await api.get(f"/v1/contacts/{cid}")).json()
+    assert stored["notes"] is None and stored["service_profile"] is None
+    for url in ("/v1/cases", "/v1/callbacks", "/v1/notices", "/v1/lines", "/v1/teams"):
+        assert (await api.get(url)).json() == [], url
+    assert (await api.get(f"/v1/contacts/{cid}/interactions")).json() == []
+
+
+async def test_every_string_parameter_refuses_nul(app: FastAPI, api: httpx.AsyncClient) -> None:
+    """One gate covers every /v1 route: each string query or path parameter, each body."""
+    spec = app.openapi()
+    checked = 0
+    for template, operations in spec["paths"].items():
+        if not template.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            parameters = operation.get("parameters", [])
+            ids = {p["name"]: "1" for p in parameters if p["in"] == "path"}
+            for parameter in parameters:
+                schema = parameter["schema"]
+                types = {s.get("type") for s in schema.get("anyOf", [schema])}
+                if parameter["in"] not in ("query", "path") or "string" not in types:
+                    continue
+                url = template.format(**{**ids, parameter["name"]: "a%00b"})
+                params = {parameter["name"]: NUL} if parameter["in"] == "query" else None
+                nul_refused(await api.request(method, url, params=params), parameter["name"])
+                checked += 1
+            if "requestBody" in operation:
+                url = template.format(**ids)
+                nul_refused(await api.request(method, url, json={"note": NUL}), "note")
+                checked += 1
+    assert checked > 30

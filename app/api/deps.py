@@ -27,6 +27,29 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+MISSING_KEY = (
+    "Missing API key: send it as `Authorization: Bearer sg_…` "
+    "(create one with `stamgast create-api-key`)."
+)
+
+
+async def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer …` header, None without one."""
+    credentials = await _bearer(request)
+    return None if credentials is None else credentials.credentials
+
+
+async def authenticate(request: Request, session: AsyncSession, token: str | None) -> Principal:
+    """The principal of a bearer token (API key or agent token); Unauthorized if none."""
+    if not token:
+        raise Unauthorized(MISSING_KEY)
+    verifier: KeyVerifier = request.app.state.key_verifier
+    principal = await verifier.verify(session, token)
+    if principal is None:
+        raise Unauthorized("Unknown or revoked API key.")
+    return principal
+
+
 def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency that admits keys carrying `scope` (or admin)."""
 
@@ -35,15 +58,8 @@ def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
         session: DbSession,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        if credentials is None:
-            raise Unauthorized(
-                "Missing API key: send it as `Authorization: Bearer sg_…` "
-                "(create one with `stamgast create-api-key`)."
-            )
-        verifier: KeyVerifier = request.app.state.key_verifier
-        principal = await verifier.verify(session, credentials.credentials)
-        if principal is None:
-            raise Unauthorized("Unknown or revoked API key.")
+        token = None if credentials is None else credentials.credentials
+        principal = await authenticate(request, session, token)
         if not principal.allows(scope):
             raise Forbidden(f"This key lacks the `{scope.value}` scope needed here.")
         return principal

@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, WrapValidator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WrapValidator,
+)
 from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,6 +81,63 @@ def refuse_nulls(patch: BaseModel, names: tuple[str, ...]) -> None:
                 {"name": name},
             )
 
+
+# Free text is bounded: what an agent writes about a caller rides on every pop of their card.
+Note = Annotated[str, Field(max_length=10_000)]
+"""Free text about a caller or a contact moment: a long letter's worth, not a document."""
+
+Remark = Annotated[str, Field(max_length=2_000)]
+"""A sentence or a paragraph: a callback's reason, a case's next step."""
+
+Tag = Annotated[str, Field(max_length=64)]
+Tags = Annotated[list[Tag], Field(max_length=50, description="At most 50, each up to 64 chars")]
+"""Labels on a contact (tags, flags)."""
+
+Preferences = Annotated[
+    list[Annotated[str, Field(max_length=200)]],
+    Field(max_length=50, description="At most 50, each up to 200 chars"),
+]
+"""What a caller likes or dislikes, one short phrase each."""
+
+References = Annotated[
+    dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=200)]],
+    Field(max_length=50, description="At most 50; names up to 64 chars, values up to 200"),
+]
+"""External references by system name (`zorgdomein`, `crm`)."""
+
+EXTRA_VALUE_MAX_LENGTH = 1_000
+_ExtraScalar = Annotated[str, Field(max_length=EXTRA_VALUE_MAX_LENGTH)] | bool | int | float | None
+
+
+def _check_extra_value(value: Any) -> Any:
+    # One message for a bad value, not one per member of the union.
+    if isinstance(value, str) and len(value) > EXTRA_VALUE_MAX_LENGTH:
+        raise PydanticCustomError(
+            "string_too_long",
+            "String should have at most {max_length} characters",
+            {"max_length": EXTRA_VALUE_MAX_LENGTH},
+        )
+    if value is not None and not isinstance(value, str | bool | int | float):
+        raise PydanticCustomError(
+            "extra_value",
+            "should be a string, number, boolean or null (one line on the card), "
+            "not a list or an object",
+        )
+    return value
+
+
+ExtraValue = Annotated[
+    _ExtraScalar, PlainValidator(_check_extra_value, json_schema_input_type=_ExtraScalar)
+]
+Extra = Annotated[
+    dict[Annotated[str, Field(max_length=64)], ExtraValue],
+    Field(
+        max_length=50,
+        description="Free key/values: at most 50, names up to 64 chars, each value a string "
+        "(up to 1,000 chars), number, boolean or null",
+    ),
+]
+"""A service profile's free key/values: flat, so each is one line on the card."""
 
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 """The id of a stored row, as given in a body or query."""

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from app.api.inputs import AwareDatetime, RowId, refuse_nulls
+from app.api.inputs import AwareDatetime, Remark, RowId, refuse_nulls
 from app.models import CallbackRequest
 
 CallbackStatus = Literal["open", "done", "cancelled"]
@@ -24,7 +24,7 @@ class CallbackCreate(BaseModel):
     number: str | None = Field(
         default=None, min_length=1, max_length=64, description="Call this number back"
     )
-    reason: str = Field(min_length=1, examples=["Wants to know where the referral stands"])
+    reason: Remark = Field(min_length=1, examples=["Wants to know where the referral stands"])
     due_by: AwareDatetime | None = None
     assignee_agent_id: RowId | None = None
 
@@ -46,7 +46,7 @@ class CallbackUpdate(BaseModel):
     attempts: int | None = Field(
         default=None, ge=0, le=10_000, description="How often we tried so far (the new total)"
     )
-    reason: str | None = Field(default=None, min_length=1)
+    reason: Remark | None = Field(default=None, min_length=1)
     due_by: AwareDatetime | None = None
     assignee_agent_id: RowId | None = None
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app import audit
+from app.api.bodies import read_body
 from app.api.deps import Admin, ContactsWriter, DbSession
 from app.api.inputs import id_path
 from app.calls import providers
@@ -25,21 +26,6 @@ config_router = APIRouter(tags=["providers"])
 
 def _error(status_code: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(ErrorBody(code=code, message=message).model_dump(), status_code)
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it grows past `limit` (never buffered beyond it)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _WEBHOOK_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -73,7 +59,7 @@ async def receive_webhook(provider: str, tenant: str, request: Request) -> Respo
     if adapter is None:
         return _error(404, "unknown_provider", f"No adapter for provider {provider!r}.")
     settings = request.app.state.settings
-    body = await _read_body(request, settings.webhook_max_body_bytes)
+    body = await read_body(request, settings.webhook_max_body_bytes)
     if body is None:
         return _error(
             413,

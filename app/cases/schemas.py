@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.api.inputs import MAX_ID, RowId, refuse_nulls
+from app.api.inputs import MAX_ID, Remark, RowId, refuse_nulls
 
 CaseKind = Literal["referral", "waiting_list", "application", "complaint", "other"]
 CaseStatus = Literal["open", "in_progress", "waiting", "closed"]
@@ -31,7 +31,7 @@ class CaseCreate(BaseModel):
     reference: Reference
     kind: CaseKind = "referral"
     status: CaseStatus = "open"
-    next_step: str | None = Field(default=None, examples=["Intake on 3 December"])
+    next_step: Remark | None = Field(default=None, examples=["Intake on 3 December"])
     position: int | None = Field(
         default=None, ge=0, le=MAX_ID, description="Place on a waiting list"
     )
@@ -47,7 +47,7 @@ class CaseUpdate(BaseModel):
     reference: Reference | None = None
     kind: CaseKind | None = None
     status: CaseStatus | None = None
-    next_step: str | None = None
+    next_step: Remark | None = None
     position: int | None = Field(default=None, ge=0, le=MAX_ID)
     owner: str | None = Field(default=None, max_length=120)
 

@@ -7,7 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.api.inputs import Channel, Language, refuse_nulls
+from app.api.inputs import (
+    Channel,
+    Extra,
+    Language,
+    Note,
+    Preferences,
+    References,
+    Tags,
+    refuse_nulls,
+)
 from app.models import Contact, ContactNumber, ServiceProfile
 from app.phone import display, normalise
 
@@ -71,9 +80,9 @@ class ServiceProfileIn(BaseModel):
     extra_explanation: bool = False
     interpreter: str | None = Field(default=None, max_length=64, examples=["Turkish"])
     accessibility: str | None = Field(default=None, max_length=200, examples=["hard of hearing"])
-    likes: list[str] = []
-    dislikes: list[str] = []
-    extra: dict[str, Any] = {}
+    likes: Preferences = []
+    dislikes: Preferences = []
+    extra: Extra = {}
 
 
 class ServiceProfileOut(BaseModel):
@@ -104,19 +113,22 @@ class _ContactFields(BaseModel):
     external_id: str | None = Field(
         default=None, min_length=1, max_length=120, description="Unique in the tenant (CRM id)"
     )
-    notes: str | None = None
+    notes: Note | None = None
+
+
+MAX_NUMBERS = 100
 
 
 class ContactCreate(_ContactFields):
     """A new contact, optionally with numbers and a service profile."""
 
     display_name: str = Field(min_length=1, max_length=200, examples=["Anna de Vries"])
-    references: dict[str, str] = Field(
+    references: References = Field(
         default={}, examples=[{"zorgdomein": "ZD-123456", "crm": "C-77"}]
     )
-    tags: list[str] = []
-    flags: list[str] = Field(default=[], description=_FLAGS_DOC, examples=[["attention"]])
-    numbers: list[NumberIn] = []
+    tags: Tags = []
+    flags: Tags = Field(default=[], description=_FLAGS_DOC, examples=[["attention"]])
+    numbers: list[NumberIn] = Field(default=[], max_length=MAX_NUMBERS)
     service_profile: ServiceProfileIn | None = None
 
 
@@ -128,11 +140,13 @@ class ContactUpdate(_ContactFields):
     """Changes to a contact: only the fields given change; `numbers` replaces the whole set."""
 
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
-    references: dict[str, str] | None = None
-    tags: list[str] | None = None
-    flags: list[str] | None = Field(default=None, description=_FLAGS_DOC)
+    references: References | None = None
+    tags: Tags | None = None
+    flags: Tags | None = Field(default=None, description=_FLAGS_DOC)
     numbers: list[NumberIn] | None = Field(
-        default=None, description="When given, replaces all numbers of the contact"
+        default=None,
+        max_length=MAX_NUMBERS,
+        description="When given, replaces all numbers of the contact",
     )
     service_profile: ServiceProfileIn | None = Field(
         default=None, description="When given, merged into the stored profile (created if none)"

@@ -80,6 +80,9 @@ class TeamOut(BaseModel):
         return cls(id=row.id, name=row.name, agent_ids=sorted(a.id for a in row.agents))
 
 
+MAX_TEAMS = 100
+
+
 class AgentCreate(BaseModel):
     """A person answering calls."""
 
@@ -97,7 +100,9 @@ class AgentCreate(BaseModel):
     sip_uri: str | None = Field(default=None, max_length=200, examples=["sip:201@pbx.example"])
     language: Language = Field(default="nl", max_length=16)
     active: bool = True
-    team_ids: list[RowId] = Field(default=[], description="The teams the agent answers for")
+    team_ids: list[RowId] = Field(
+        default=[], max_length=MAX_TEAMS, description="The teams the agent answers for"
+    )
 
 
 class AgentUpdate(BaseModel):
@@ -111,7 +116,7 @@ class AgentUpdate(BaseModel):
     sip_uri: str | None = Field(default=None, max_length=200)
     language: Language | None = Field(default=None, max_length=16)
     active: bool | None = None
-    team_ids: list[RowId] | None = None
+    team_ids: list[RowId] | None = Field(default=None, max_length=MAX_TEAMS)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> AgentUpdate:

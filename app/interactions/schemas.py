@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.inputs import AwareDatetime, Channel, RowId
+from app.api.inputs import AwareDatetime, Channel, Note, RowId
 
 Direction = Literal["inbound", "outbound"]
 
@@ -21,7 +21,7 @@ class InteractionCreate(BaseModel):
     occurred_at: AwareDatetime | None = Field(default=None, description="Defaults to now")
     channel: Channel = "phone"
     direction: Direction = "inbound"
-    summary: str = Field(default="", examples=["Asked about the waiting list; explained step 2"])
+    summary: Note = Field(default="", examples=["Asked about the waiting list; explained step 2"])
     outcome: str | None = Field(default=None, max_length=64, examples=["answered", "callback"])
     agent_id: RowId | None = None
     call_id: RowId | None = None

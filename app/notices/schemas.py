@@ -19,7 +19,7 @@ class NoticeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200, examples=["Roadworks at Amersfoort"])
-    body: str = ""
+    body: str = Field(default="", max_length=4_000)
     severity: Severity = "info"
     line_id: RowId | None = Field(default=None, description="Only for calls to this line")
     tag: str | None = Field(
@@ -35,7 +35,7 @@ class NoticeUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = None
+    body: str | None = Field(default=None, max_length=4_000)
     severity: Severity | None = None
     line_id: RowId | None = None
     tag: str | None = Field(default=None, min_length=1, max_length=64)

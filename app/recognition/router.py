@@ -49,7 +49,8 @@ async def lookup(
         str | None, Query(description="A case reference, e.g. a referral number", max_length=64)
     ] = None,
     called: Annotated[
-        str | None, Query(description="The number that was called (selects line notices)")
+        str | None,
+        Query(description="The number that was called (selects line notices)", max_length=200),
     ] = None,
 ) -> Card:
     """The caller's card: pass exactly one of `number` and `reference`."""
@@ -67,6 +68,13 @@ async def lookup(
         masked = None
     else:
         assert number is not None
+        if not number.strip():
+            # Withheld callers are looked up by saying so: an empty value is more often a
+            # template variable the phone system left blank than a withheld caller.
+            raise InvalidInput(
+                "`number` is empty: give the calling number, e.g. number=0612345678 "
+                "(for a withheld caller pass number=anonymous)."
+            )
         caller = _read_number(number, region, "number")
         called_number = _read_number(called, region, "called") if called else None
         card = await recognise_number(
