@@ -191,7 +191,9 @@ async def test_known_caller_card_holds_everything(
 
     async for session in session_scope(app.state.sessionmaker):
         events = (
-            await session.scalars(select(AuditEvent).where(AuditEvent.tenant_id == tenant.id))
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.tenant_id == tenant.id).order_by(AuditEvent.id)
+            )
         ).all()
         lookups = [e for e in events if e.action == "lookup"]
         assert len(lookups) == 3
