@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.calls.lifecycle import handle_event
 from app.calls.providers import ProviderDirectory, TenantProvider
+from app.log_privacy import describe_error, mask_numbers
 from app.models import utcnow
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.schemas import Pop
@@ -200,7 +201,7 @@ class WebhookReceiver:
             task.add_done_callback(self._hold_on_failure(delivery))
             return self._fail_open(delivery, tenant)
         except Exception as exc:
-            log.warning("webhook %s failed (%s), held", where, exc)
+            log.warning("webhook %s failed (%s), held", where, describe_error(exc))
             self._hold(HeldDelivery(delivery))
             return self._fail_open(delivery, tenant)
         answering = asyncio.ensure_future(delivery.answer(tenant, outcome))
@@ -332,7 +333,7 @@ class WebhookReceiver:
                     "held webhook %s/%s refused on retry: %s",
                     delivery.provider,
                     delivery.tenant_slug,
-                    getattr(exc, "message", type(exc).__name__),
+                    mask_numbers(getattr(exc, "message", type(exc).__name__)),
                 )
                 self._held.popleft()
                 continue
