@@ -24,11 +24,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import demo, demo_data, openapi_export, simulate
-from app.auth.keys import Scope, issue_key
+from app.auth.keys import Scope, issue_key, list_keys, revoke_key
+from app.auth.revocation import Revoked, announce_from_outside
 from app.db import create_engine, create_sessionmaker, session_scope
 from app.demo_widget import DEMO_AGENT_TOKEN, ensure_demo_agent_token
 from app.migrate import alembic_config, upgrade
-from app.models import Tenant
+from app.models import ApiKey, Tenant
 from app.phone import is_valid_region
 from app.settings import get_settings
 from app.simulate import SECRET_ENV, SimulatedEvent
@@ -176,6 +177,61 @@ def create_api_key(
     )
     console.print(key, markup=False, soft_wrap=True)
     console.print("[yellow]Store it now: it is shown only this once.[/]")
+
+
+async def _tenant_named(session: AsyncSession, slug: str) -> Tenant:
+    row = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if row is None:
+        raise CliError(f"tenant {slug!r} does not exist")
+    return row
+
+
+@cli.command("list-api-keys")
+def list_api_keys(
+    tenant: Annotated[str, typer.Option("--tenant", help="Slug of the tenant.")],
+) -> None:
+    """List a tenant's API keys (never the keys themselves), revoked ones included."""
+
+    async def work(session: AsyncSession) -> list[ApiKey]:
+        row = await _tenant_named(session, tenant)
+        return list(await list_keys(session, tenant_id=row.id, limit=10_000))
+
+    keys = _in_session(work)
+    table = Table("id", "name", "prefix", "scopes", "created", "revoked")
+    for key in keys:
+        revoked = f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
+        table.add_row(
+            str(key.id), escape(key.name), f"sg_{key.prefix}_…", ", ".join(sorted(key.scopes)),
+            f"{key.created_at:%Y-%m-%d %H:%M}", revoked,
+        )  # fmt: skip
+    console.print(table if keys else f"Tenant {escape(tenant)} has no API keys.")
+
+
+@cli.command("revoke-api-key")
+def revoke_api_key(
+    tenant: Annotated[str, typer.Option("--tenant", help="Slug of the tenant.")],
+    key_id: Annotated[int, typer.Option("--id", help="The key's id (see list-api-keys).")],
+) -> None:
+    """Revoke an API key; running servers stop accepting it (at once with Redis)."""
+
+    async def work(session: AsyncSession) -> ApiKey:
+        row = await _tenant_named(session, tenant)
+        key = await revoke_key(session, tenant_id=row.id, key_id=key_id)
+        if key is None:
+            raise CliError(f"tenant {tenant!r} has no API key {key_id}; see list-api-keys")
+        return key
+
+    key = _in_session(work)
+    settings = get_settings()
+    told = asyncio.run(announce_from_outside(settings, Revoked("api_key", key.tenant_id, key.id)))
+    console.print(f"Revoked API key {key.id} ([bold]{escape(key.name)}[/], sg_{key.prefix}_…).")
+    if told:
+        console.print("Servers sharing Redis refuse it at once.")
+    else:
+        console.print(
+            f"Running servers refuse it within {settings.api_key_cache_seconds:g} s "
+            "(the time they trust a verified key)."
+        )
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import log_privacy, place_names
 from app.api.guard import ApiGate
 from app.api.routes import api_router
+from app.auth import revocation
 from app.auth.keys import KeyVerifier
 from app.auth.router import router as me_router
 from app.calls.dead_letters import router as dead_letter_router
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         hub = ScreenPopHub(make_broker(settings), settings)
         app.state.hub = hub
+        # Revocations announced by any process reach this one's key cache and streams.
+        hub.broker.on_invalidation(revocation.listener(app.state.key_verifier, hub))
         await hub.start()
         app.state.provider_directory = ProviderDirectory(public_base_url=settings.public_base_url)
         spool = Spool(

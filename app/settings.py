@@ -62,7 +62,11 @@ class Settings(BaseSettings):
         "time in the others.",
     )
     api_key_cache_seconds: float = Field(
-        default=30.0, description="How long a verified API key is trusted without a query."
+        default=5.0,
+        ge=0,
+        description="How long a verified API key or agent token is trusted without a query. "
+        "Revocations through the API end that trust at once (in every process, with Redis); "
+        "this bounds the rest: a row changed by hand, the CLI without Redis.",
     )
     cors_origins: list[str] = Field(
         default_factory=list,

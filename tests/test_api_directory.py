@@ -14,7 +14,7 @@ from app.db import session_scope
 from app.models import AuditEvent
 from tests.conftest import TenantCtx, make_tenant
 
-# Lines are unique across tenants, and every test's tenant shares one database.
+# Fresh numbers per test keep the line tests independent of each other's rows.
 _numbers = itertools.count(2_000_000)
 
 
@@ -39,8 +39,12 @@ async def test_lines(api: httpx.AsyncClient) -> None:
         api, "/v1/lines", number=dialled, label="General", location="Amsterdam", team_id=team["id"]
     )
     assert line | {"id": 0} == {
-        "id": 0, "number_e164": e164, "display": f"020 {e164[5:8]} {e164[8:]}",
-        "label": "General", "location": "Amsterdam", "team_id": team["id"],
+        "id": 0,
+        "number_e164": e164,
+        "display": f"020 {e164[5:8]} {e164[8:]}",
+        "label": "General",
+        "location": "Amsterdam",
+        "team_id": team["id"],
     }
     assert (await api.get(f"/v1/lines/{line['id']}")).json() == line
 
@@ -64,28 +68,50 @@ async def test_lines(api: httpx.AsyncClient) -> None:
     assert gone.json()["message"] == f"No line {other['id']} in this tenant."
 
 
-async def test_line_of_another_tenant_conflicts_without_naming_it(
+async def test_a_number_is_unique_per_tenant_and_another_tenants_line_is_never_revealed(
     app: FastAPI, api: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
     dialled, e164 = line_number()
-    await post(api, "/v1/lines", number=dialled, label="Ours")
+    ours = await post(api, "/v1/lines", number=dialled, label="Ours")
+    again = await api.post("/v1/lines", json={"number": e164, "label": "Twice"})
+    assert again.status_code == 409
+    assert again.json()["message"] == f"Line {e164} is already configured (line {ours['id']})."
+
     other = await make_tenant(app)
-    response = await client.post(
+    theirs = await client.post(
         "/v1/lines", json={"number": e164, "label": "Theirs"}, headers=other.headers
     )
-    assert response.status_code == 409
-    assert response.json()["message"] == f"Line {e164} is already configured for another tenant."
+    # Answered exactly as for a number nobody has: whether another tenant has it is not
+    # this tenant's business, and the number's owner is never locked out by a squatter.
+    assert theirs.status_code == 201, theirs.text
+    assert theirs.json()["number_e164"] == e164
+    _, free = line_number()
+    moved = await client.patch(
+        f"/v1/lines/{theirs.json()['id']}", json={"number": free}, headers=other.headers
+    )
+    assert moved.status_code == 200
+    back = await client.patch(
+        f"/v1/lines/{theirs.json()['id']}", json={"number": e164}, headers=other.headers
+    )
+    assert back.status_code == 200, back.text
+    assert [x["label"] for x in (await api.get("/v1/lines")).json()] == ["Ours"]
 
 
 async def test_bad_lines_are_refused(api: httpx.AsyncClient) -> None:
     cases = [
-        ({"number": "12ab", "label": "x"},
-         "number: cannot read '12ab' as a phone number: give it as +31612345678 or 0612345678."),
-        ({"number": "unknown", "label": "x"},
-         "number: 'unknown' is a withheld number (anonymous, private, unknown), "
-         "not one we can store: give the caller's real number."),
-        ({"number": line_number()[0], "label": "x", "team_id": 999999},
-         "team_id 999999 does not exist in this tenant."),
+        (
+            {"number": "12ab", "label": "x"},
+            "number: cannot read '12ab' as a phone number: give it as +31612345678 or 0612345678.",
+        ),
+        (
+            {"number": "unknown", "label": "x"},
+            "number: 'unknown' is a withheld number (anonymous, private, unknown), "
+            "not one we can store: give the caller's real number.",
+        ),
+        (
+            {"number": line_number()[0], "label": "x", "team_id": 999999},
+            "team_id 999999 does not exist in this tenant.",
+        ),
     ]
     for body, message in cases:
         response = await api.post("/v1/lines", json=body)
@@ -117,12 +143,23 @@ async def test_agents_and_their_teams(api: httpx.AsyncClient) -> None:
     desk = await post(api, "/v1/teams", name="Desk")
     care = await post(api, "/v1/teams", name="Care")
     sanne = await post(
-        api, "/v1/agents", name="Sanne", email="sanne@example.org", extension="201",
-        sip_uri="sip:201@pbx.example", language="en-GB", team_ids=[care["id"], desk["id"]],
+        api,
+        "/v1/agents",
+        name="Sanne",
+        email="sanne@example.org",
+        extension="201",
+        sip_uri="sip:201@pbx.example",
+        language="en-GB",
+        team_ids=[care["id"], desk["id"]],
     )
     assert sanne | {"id": 0} == {
-        "id": 0, "name": "Sanne", "email": "sanne@example.org", "extension": "201",
-        "sip_uri": "sip:201@pbx.example", "language": "en-GB", "active": True,
+        "id": 0,
+        "name": "Sanne",
+        "email": "sanne@example.org",
+        "extension": "201",
+        "sip_uri": "sip:201@pbx.example",
+        "language": "en-GB",
+        "active": True,
         "team_ids": sorted([desk["id"], care["id"]]),
     }
     assert (await api.get(f"/v1/teams/{desk['id']}")).json()["agent_ids"] == [sanne["id"]]
@@ -163,7 +200,9 @@ async def test_directory_needs_an_admin_key(
 ) -> None:
     async for session in session_scope(app.state.sessionmaker):
         _row, key = await issue_key(
-            session, tenant_id=tenant.id, name="writer",
+            session,
+            tenant_id=tenant.id,
+            name="writer",
             scopes=[Scope.LOOKUP_READ, Scope.CONTACTS_WRITE],
         )
     headers = {"Authorization": f"Bearer {key}"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.credentials import hash_credential, mint, prefix_of
-from app.models import ApiKey, Tenant
+from app.models import ApiKey, Tenant, utcnow
 from app.screen_pop.tokens import TOKEN_PREFIX as AGENT_TOKEN_PREFIX
 from app.screen_pop.tokens import verify_agent_token
 
@@ -69,22 +70,61 @@ async def issue_key(
     return row, key
 
 
+async def list_keys(
+    session: AsyncSession, *, tenant_id: int, limit: int = 500, offset: int = 0
+) -> Sequence[ApiKey]:
+    """The tenant's keys, revoked ones included, by id."""
+    query = select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.id)
+    return (await session.scalars(query.limit(limit).offset(offset))).all()
+
+
+async def revoke_key(session: AsyncSession, *, tenant_id: int, key_id: int) -> ApiKey | None:
+    """Revoke one of the tenant's keys (again is fine); None when it has no such key.
+
+    Announce it afterwards (app/auth/revocation.py), once committed.
+    """
+    row = await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id)
+    )
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await session.flush()
+    return row
+
+
 class KeyVerifier:
     """Verifies keys against the database, trusting a verified key for a short while.
 
-    The cache keeps a lookup at its query budget; a revoked key stops working within
-    `ttl_seconds` (and at once in the process that revoked it).
+    The cache keeps a lookup at its query budget. A revocation announced through
+    app/auth/revocation.py empties the matching entries at once in every process that
+    hears it; one that is not heard (made by hand in the database, or while Redis was
+    away) takes effect within `ttl_seconds`.
     """
 
     def __init__(self, ttl_seconds: float) -> None:
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
+        # Bumped by every forget: a verification that read the database before a
+        # revocation was announced must not put the revoked key back in the cache.
+        self._generation = 0
 
-    def forget(self, key_id: int) -> None:
-        """Drop a key from the cache (after revocation)."""
+    def forget(
+        self, *, tenant_id: int, key_id: int | None = None, agent_id: int | None = None
+    ) -> None:
+        """Drop the tenant's cached principals with this key id (agent tokens: minus the
+        token id) or acting for this agent."""
+        self._generation += 1
         for digest, (_at, principal) in list(self._cache.items()):
-            if principal.key_id == key_id:
+            if principal.tenant_id == tenant_id and (
+                (key_id is not None and principal.key_id == key_id)
+                or (agent_id is not None and principal.agent_id == agent_id)
+            ):
                 del self._cache[digest]
+
+    def clear(self) -> None:
+        """Drop everything cached (revocations may have been missed)."""
+        self._generation += 1
+        self._cache.clear()
 
     async def verify(self, session: AsyncSession, key: str) -> Principal | None:
         """The principal for a valid, unrevoked key; None otherwise."""
@@ -93,8 +133,10 @@ class KeyVerifier:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
+        generation = self._generation
         if key.startswith(AGENT_TOKEN_PREFIX):
-            return self._remember(digest, now, await _agent_principal(session, key))
+            principal = await _agent_principal(session, key)
+            return self._remember(digest, now, generation, principal)
         prefix = prefix_of(key, KEY_PREFIX)
         if prefix is None:
             return None
@@ -116,11 +158,16 @@ class KeyVerifier:
             name=api_key.name,
             scopes=frozenset(api_key.scopes),
         )
-        return self._remember(digest, now, principal)
+        return self._remember(digest, now, generation, principal)
 
-    def _remember(self, digest: str, now: float, principal: Principal | None) -> Principal | None:
+    def _remember(
+        self, digest: str, now: float, generation: int, principal: Principal | None
+    ) -> Principal | None:
         if principal is None:
+            self._cache.pop(digest, None)
             return None
+        if generation != self._generation:
+            return principal  # read before a revocation was heard: answer, do not keep
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now, principal)

@@ -27,6 +27,7 @@ from app.calls.deliveries import (
 from app.calls.lifecycle import handle_event
 from app.calls.providers import ProviderDirectory, TenantProvider
 from app.calls.spool import Spool, SpooledRequest
+from app.log_privacy import describe_error, mask_numbers
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.schemas import Pop
 from telephony_adapters.base import (
@@ -139,7 +140,7 @@ class WebhookReceiver:
             task.add_done_callback(self._settle_late(delivery, spool_id))
             return self._fail_open(delivery, tenant)
         except Exception as exc:
-            log.warning("webhook %s failed (%s), held", where, type(exc).__name__)
+            log.warning("webhook %s failed (%s), held", where, describe_error(exc))
             self._hold(HeldDelivery(delivery, await self._keep(delivery)))
             return self._fail_open(delivery, tenant)
         answering = asyncio.ensure_future(delivery.answer(tenant, outcome))
@@ -361,7 +362,7 @@ class WebhookReceiver:
                     "held webhook %s/%s refused on retry: %s",
                     delivery.provider,
                     delivery.tenant_slug,
-                    getattr(exc, "message", type(exc).__name__),
+                    mask_numbers(getattr(exc, "message", type(exc).__name__)),
                 )
                 self._forget(held)
                 continue
@@ -391,7 +392,7 @@ class WebhookReceiver:
     async def _count_failure(self, held: HeldDelivery, exc: Exception) -> None:
         # Counted on disk too: a process that crashes on it every time still gives up.
         if self._spool is not None and held.spool_id is not None:
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = describe_error(exc)
             held.attempts = await asyncio.to_thread(self._spool.failed, held.spool_id, reason)
         else:
             held.attempts += 1
@@ -399,7 +400,7 @@ class WebhookReceiver:
     async def _bury(self, held: HeldDelivery, exc: Exception) -> None:
         self._held.popleft()
         self._release(held)
-        reason = f"{type(exc).__name__}: {exc}"[:500]
+        reason = describe_error(exc)[:500]
         log.error(
             "webhook %s/%s failed %d times with the database up: moved to the dead letters (%s)",
             held.delivery.provider, held.delivery.tenant_slug, held.attempts, type(exc).__name__,

@@ -107,7 +107,9 @@ async def find_answering_agent(
                 or_(
                     Agent.extension == value,
                     Agent.sip_uri == value,
-                    Agent.sip_uri.like(f"sip:{value}@%"),
+                    # autoescape: a `%` or `_` the phone system sends is a character to match,
+                    # not a wildcard (`%` would otherwise name every agent with a SIP URI).
+                    Agent.sip_uri.startswith(f"sip:{value}@", autoescape=True),
                     func.lower(Agent.name) == value.lower(),
                 ),
             )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import status as http_status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Admin, DbSession, Paging
 from app.api.inputs import MAX_ID, id_path
+from app.auth.revocation import Revoked, announce
 from app.directory import service
 from app.directory.schemas import (
     AgentCreate,
@@ -241,9 +243,10 @@ async def get_agent(agent_id: AgentId, session: DbSession, principal: Admin) -> 
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def update_agent(
-    agent_id: AgentId, data: AgentUpdate, session: DbSession, principal: Admin
+    agent_id: AgentId, data: AgentUpdate, request: Request, session: DbSession, principal: Admin
 ) -> AgentOut:
-    """Change the fields given; `team_ids` replaces the agent's teams."""
+    """Change the fields given; `team_ids` replaces the agent's teams. An agent made
+    inactive is signed out at once: its tokens stop working on REST and its streams end."""
     row = await service.update_agent(
         session,
         tenant_id=principal.tenant_id,
@@ -251,7 +254,10 @@ async def update_agent(
         agent_id=agent_id,
         data=data,
     )
-    return AgentOut.of(row)
+    out = AgentOut.of(row)
+    if data.active is False:
+        await _sign_out(request, session, principal.tenant_id, agent_id)
+    return out
 
 
 @router.delete(
@@ -261,8 +267,18 @@ async def update_agent(
     summary="Delete an agent",
     responses=error_responses(401, 403, 404, 422),
 )
-async def delete_agent(agent_id: AgentId, session: DbSession, principal: Admin) -> None:
-    """Delete an agent; their interactions and callbacks stay, without an agent."""
+async def delete_agent(
+    agent_id: AgentId, request: Request, session: DbSession, principal: Admin
+) -> None:
+    """Delete an agent; their interactions and callbacks stay, without an agent. Their
+    tokens stop working at once."""
     await service.delete_agent(
         session, tenant_id=principal.tenant_id, actor=principal.actor, agent_id=agent_id
     )
+    await _sign_out(request, session, principal.tenant_id, agent_id)
+
+
+async def _sign_out(request: Request, session: AsyncSession, tenant_id: int, agent_id: int) -> None:
+    # Committed first: a process that forgets the agent must not read it back as active.
+    await session.commit()
+    await announce(request.app.state.hub, Revoked("agent", tenant_id, agent_id))

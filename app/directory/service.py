@@ -38,17 +38,13 @@ async def get_line(session: AsyncSession, *, tenant_id: int, line_id: int) -> Li
 async def _check_line_number(
     session: AsyncSession, *, tenant_id: int, key: str, line_id: int | None
 ) -> None:
-    # A called number routes to one tenant only, so it is unique across tenants; another
-    # tenant's line is named without its id.
-    query = select(Line.id, Line.tenant_id).where(Line.number_e164 == key)
+    # Unique per tenant (see Line): another tenant's lines are neither consulted nor named.
+    query = select(Line.id).where(Line.tenant_id == tenant_id, Line.number_e164 == key)
     if line_id is not None:
         query = query.where(Line.id != line_id)
-    other = (await session.execute(query)).first()
-    if other is None:
-        return
-    if other.tenant_id != tenant_id:
-        raise Conflict(f"Line {key} is already configured for another tenant.")
-    raise Conflict(f"Line {key} is already configured (line {other.id}).")
+    other = await session.scalar(query)
+    if other is not None:
+        raise Conflict(f"Line {key} is already configured (line {other}).")
 
 
 async def create_line(

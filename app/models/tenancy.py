@@ -49,8 +49,13 @@ class Line(TenantScoped, Base):
     """A called number (DID): which tenant, location and team a call to it belongs to."""
 
     __tablename__ = "lines"
+    # Unique per tenant, not across tenants: every call reaches us under a tenant's own
+    # webhook URL or connector, so a line is only ever looked up within its tenant. A
+    # global rule would tell a tenant that someone else has a number, and let the first
+    # tenant to enter a number keep its owner from configuring it.
+    __table_args__ = (UniqueConstraint("tenant_id", "number_e164"),)
 
-    number_e164: Mapped[str] = mapped_column(String(32), unique=True)
+    number_e164: Mapped[str] = mapped_column(String(32))
     label: Mapped[str] = mapped_column(String(120))
     location: Mapped[str | None] = mapped_column(String(120))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))

@@ -6,11 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.api.deps import DbSession, LookupReader
-from app.api.inputs import RowId, id_path
-from app.errors import InvalidInput, NotFound, error_responses
+from app.api.deps import ContactsWriter, DbSession, LookupReader
+from app.api.inputs import RowId, id_path, require_in_tenant
+from app.auth.keys import Principal
+from app.errors import Forbidden, InvalidInput, NotFound, error_responses
+from app.models import Agent
 from app.phone import PhoneNumber, normalise
 from app.recognition.schemas import Card
 from app.recognition.service import (
@@ -159,17 +162,39 @@ class NumberChoiceIn(BaseModel):
     summary="Remember which contact sharing a number was calling",
     responses=error_responses(401, 403, 422),
 )
-async def choose_contact(session: DbSession, principal: LookupReader, body: NumberChoiceIn) -> None:
-    """Next time this number calls, this contact is ranked first."""
+async def choose_contact(
+    session: DbSession, principal: ContactsWriter, body: NumberChoiceIn
+) -> None:
+    """Next time this number calls, this contact is ranked first (needs `contacts:write`;
+    an agent's widget token records choices as its own agent)."""
     caller = _read_number(body.number, principal.tenant_region, "number")
+    agent_id = await _choosing_agent(session, principal, body.agent_id)
     if not await remember_choice(
         session,
         tenant_id=principal.tenant_id,
         number=caller,
         contact_id=body.contact_id,
-        agent_id=body.agent_id,
+        agent_id=agent_id,
     ):
         raise InvalidInput(
             f"Contact {body.contact_id} has no number {caller.masked} in this tenant: "
             "pick one of the candidates the lookup returned."
         )
+
+
+async def _choosing_agent(
+    session: AsyncSession, principal: Principal, agent_id: int | None
+) -> int | None:
+    """The agent a choice is recorded for: a widget token's own agent, or one of this
+    tenant's agents named by an API key (the choice shows on every later card)."""
+    if principal.agent_id is not None:
+        if agent_id not in (None, principal.agent_id):
+            raise Forbidden(
+                f"This agent token records choices for its own agent only: send agent_id "
+                f"{principal.agent_id} or leave it out."
+            )
+        return principal.agent_id
+    await require_in_tenant(
+        session, Agent, tenant_id=principal.tenant_id, row_id=agent_id, field="agent_id"
+    )
+    return agent_id

@@ -3,12 +3,17 @@
 A broker numbers each agent's pops (`seq`), keeps them for `replay_window_seconds` so a
 reconnecting client can catch up, and hands them live to that agent's subscriptions.
 `MemoryBroker` does this inside one process; `RedisBroker` across processes.
+
+It also carries invalidations: short text messages saying something a process may have
+cached is no longer valid (a revoked credential, see app/auth/revocation.py), handed to
+every process's handlers, this one's at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -26,9 +31,14 @@ MAX_LOG_ENTRIES = 1000
 
 # Queue item meaning "live messages may have been missed: check the replay log".
 CATCH_UP_SEQ = 0
+# Invalidation meaning "some may have been missed: drop everything cached".
+INVALIDATE_ALL = "*"
+
+logger = logging.getLogger(__name__)
 
 CloseReason = Literal["overflow", "shutdown", "revoked"]
 Clock = Callable[[], float]
+InvalidationHandler = Callable[[str], None]
 
 
 class BrokerUnavailable(Exception):
@@ -170,6 +180,23 @@ class LocalSubscribers:
         return sum(len(s) for s in self._by_agent.values())
 
 
+class InvalidationHandlers:
+    """This process's invalidation handlers; one failing handler does not stop the others."""
+
+    def __init__(self) -> None:
+        self._handlers: list[InvalidationHandler] = []
+
+    def add(self, handler: InvalidationHandler) -> None:
+        self._handlers.append(handler)
+
+    def deliver(self, message: str) -> None:
+        for handler in self._handlers:
+            try:
+                handler(message)
+            except Exception:
+                logger.exception("screen-pop: an invalidation handler failed")
+
+
 class Broker(Protocol):
     """Numbers, logs and delivers pops; see the module docstring."""
 
@@ -196,6 +223,14 @@ class Broker(Protocol):
     def healthy(self) -> bool:
         """True while live delivery works (for /readyz)."""
 
+    async def invalidate(self, message: str) -> None:
+        """Hand `message` to every process's invalidation handlers, this process's at once;
+        never raises (the others may then hear it late or never: see INVALIDATE_ALL)."""
+
+    def on_invalidation(self, handler: InvalidationHandler) -> None:
+        """Call `handler` with every invalidation, and with INVALIDATE_ALL whenever some
+        may have been missed."""
+
 
 def replay_result(
     entries: list[tuple[int, bytes]], after_seq: int, last: int
@@ -219,6 +254,7 @@ class MemoryBroker:
         self._seqs: dict[tuple[int, int], int] = {}
         self._logs: dict[tuple[int, int], deque[tuple[int, float, bytes]]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._invalidations = InvalidationHandlers()
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="screen-pop-sweeper")
@@ -263,6 +299,13 @@ class MemoryBroker:
 
     def subscribe(self, tenant_id: int, agent_id: int) -> Subscription:
         return self._local.subscription(tenant_id, agent_id)
+
+    async def invalidate(self, message: str) -> None:
+        # One process: its own handlers are everyone there is.
+        self._invalidations.deliver(message)
+
+    def on_invalidation(self, handler: InvalidationHandler) -> None:
+        self._invalidations.add(handler)
 
     def _trim(self, key: tuple[int, int], now: float) -> None:
         log = self._logs.get(key)

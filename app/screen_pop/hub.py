@@ -214,6 +214,13 @@ class ScreenPopHub:
             stream.revoke()
         return len(streams)
 
+    def revoke_agent(self, tenant_id: int, agent_id: int) -> int:
+        """End this process's streams of the agent (made inactive, deleted); how many."""
+        streams = [s for s in self._streams if (s.tenant_id, s.agent_id) == (tenant_id, agent_id)]
+        for stream in streams:
+            stream.revoke()
+        return len(streams)
+
     def begin_shutdown(self) -> None:
         """Close every stream with `bye`; new streams get `bye` at once."""
         self.closing = True

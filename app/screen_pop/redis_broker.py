@@ -13,6 +13,9 @@ at 6 would lose 5 for good. The script splices the message exactly as
 
 Each process runs one listener on the channel `stamgast:pops` and fans messages out to its
 local subscriptions; the payload is `tenant|agent:seq,agent:seq|pop_json`, the pop sent once.
+The same listener hears `stamgast:invalidations` (plain text, see the broker contract);
+pub/sub keeps nothing for a process that is not listening, so each (re)subscription hands
+the handlers INVALIDATE_ALL.
 """
 
 from __future__ import annotations
@@ -30,9 +33,12 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from app.screen_pop.broker import (
+    INVALIDATE_ALL,
     MAX_LOG_ENTRIES,
     BrokerUnavailable,
     Clock,
+    InvalidationHandler,
+    InvalidationHandlers,
     LocalSubscribers,
     Subscription,
     delivery_message,
@@ -47,6 +53,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHANNEL = "stamgast:pops"
+INVALIDATIONS = "stamgast:invalidations"
+INVALIDATIONS_B = INVALIDATIONS.encode()
 AGENTS_PER_SCRIPT = 100  # bounds one script's run time (Redis runs scripts one at a time)
 COMMAND_TIMEOUT = 2.0  # a publish or replay never hangs on a dead Redis
 SEQ_TTL_SECONDS = 30 * 24 * 3600  # an agent's counter outlives any plausible pause
@@ -103,6 +111,7 @@ class RedisBroker:
         self._listener_redis = Redis.from_url(url, socket_connect_timeout=COMMAND_TIMEOUT)
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._invalidations = InvalidationHandlers()
 
     async def start(self, wait_seconds: float = 3.0) -> None:
         """Start the listener; wait a little for it, but start anyway when Redis is down."""
@@ -188,6 +197,22 @@ class RedisBroker:
     def subscribe(self, tenant_id: int, agent_id: int) -> Subscription:
         return self._local.subscription(tenant_id, agent_id)
 
+    async def invalidate(self, message: str) -> None:
+        # Here at once, not after the round trip (our own listener hears it again: handlers
+        # are idempotent). Used without start() too, by the CLI: publishing needs no listener.
+        self._invalidations.deliver(message)
+        try:
+            await self._redis.publish(INVALIDATIONS, message)
+        except (RedisError, OSError) as exc:
+            logger.warning(
+                "screen-pop: invalidation not sent to other processes (%s): they notice "
+                "within their cache time",
+                type(exc).__name__,
+            )
+
+    def on_invalidation(self, handler: InvalidationHandler) -> None:
+        self._invalidations.add(handler)
+
     async def _listen_forever(self) -> None:
         backoff = BACKOFF_FIRST
         while True:
@@ -205,7 +230,7 @@ class RedisBroker:
     async def _listen_once(self) -> None:
         pubsub = self._listener_redis.pubsub()
         try:
-            await pubsub.subscribe(CHANNEL)
+            await pubsub.subscribe(CHANNEL, INVALIDATIONS)
             heard = time.monotonic()
             while True:
                 message = await pubsub.get_message(timeout=LISTEN_POLL)
@@ -222,6 +247,9 @@ class RedisBroker:
                     # subscription checks them.
                     self._subscribed.set()
                     self._local.catch_up_all()
+                    self._invalidations.deliver(INVALIDATE_ALL)
+                elif message["type"] == "message" and message["channel"] == INVALIDATIONS_B:
+                    self._invalidations.deliver(message["data"].decode(errors="replace"))
                 elif message["type"] == "message":
                     self._dispatch(message["data"])
         finally:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import Admin, DbSession
 from app.api.inputs import id_path
+from app.auth.revocation import Revoked, announce
 from app.errors import NotFound, StamgastError, Unauthorized, error_responses
 from app.models import Agent
 from app.screen_pop.broker import BrokerUnavailable
@@ -180,16 +181,17 @@ async def delete_agent_token(
     session: DbSession,
     principal: Admin,
 ) -> Response:
-    """New connections with the token are refused. Streams open with it end at once on
-    the server that answers this request, and within `STAMGAST_STREAM_TOKEN_RECHECK_SECONDS`
-    (default 60) on the others: a WebSocket closes with 4401, an SSE stream ends."""
+    """New connections and REST calls with the token are refused at once. Streams open
+    with it end at once on every server sharing Redis (on the one answering, without it;
+    elsewhere within `STAMGAST_STREAM_TOKEN_RECHECK_SECONDS`): a WebSocket closes with
+    4401, an SSE stream ends."""
     found = await revoke_agent_token(
         session, tenant_id=principal.tenant_id, agent_id=agent_id, token_id=token_id
     )
     if not found:
         raise NotFound(f"No token {token_id} for agent {agent_id} in this tenant.")
     await session.commit()  # before the streams end: a reconnect must find it revoked
-    _hub(request.app).revoke_token(token_id)
+    await announce(_hub(request.app), Revoked("agent_token", principal.tenant_id, token_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
