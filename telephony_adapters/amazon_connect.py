@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from telephony_adapters.base import (
@@ -33,6 +33,8 @@ from telephony_adapters.base import (
     Outcome,
     PayloadError,
     SignatureError,
+    in_utc,
+    parse_json,
     select_events,
 )
 from telephony_adapters.generic import verify_generic
@@ -103,7 +105,10 @@ def _timestamp(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None  # an odd optional timestamp must not cost us the event
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return in_utc(parsed, "timestamp")
+    except PayloadError:
+        return None  # as odd, and year 9999 would break the call's times further on
 
 
 def _flow_event(document: Mapping[str, Any]) -> CallEvent | None:
@@ -214,10 +219,7 @@ def _contact_event(document: Mapping[str, Any]) -> CallEvent | None:
 
 def connect_event(body: bytes) -> CallEvent | None:
     """The CallEvent for a relayed Lambda or contact event, or None for one we skip."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
+    document = parse_json(body)
     if not isinstance(document, dict):
         raise PayloadError(f"body must be a JSON object; got {_type_name(document)}")
     if document.get("detail-type") == CONTACT_EVENT:

@@ -18,9 +18,9 @@ now: the card is still useful); one already dialled is not reported.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
-from telephony_adapters.base import CallEvent, NumberStyle
+from telephony_adapters.base import CallEvent, NumberStyle, PayloadError, from_unix
 from telephony_adapters.pbx_calls import (
     MISSED_CAUSES,
     CallBook,
@@ -102,8 +102,8 @@ def login_action(username: str, secret: str, action_id: str = "stamgast-login") 
 def timestamp_of(message: Mapping[str, str]) -> datetime | None:
     """The event's time when manager.conf has `timestampevents = yes`, else None."""
     try:
-        return datetime.fromtimestamp(float(message["Timestamp"]), UTC)
-    except (KeyError, ValueError, OverflowError, OSError):
+        return from_unix(float(message["Timestamp"]), "Timestamp")
+    except (KeyError, ValueError, PayloadError):
         return None
 
 

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from telephony_adapters.base import CallEvent, NumberStyle
+from telephony_adapters.base import CallEvent, NumberStyle, PayloadError, in_utc
 from telephony_adapters.pbx_calls import (
     MAX_TRACKED_CALLS,
     MISSED_CAUSES,
@@ -83,9 +83,11 @@ def timestamp_of(event: AriEvent) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
+        parsed = datetime.fromisoformat(value)
+        in_utc(parsed, "timestamp")  # out of range (year 9999) is as useless as unreadable
+    except (ValueError, PayloadError):
         return None
+    return parsed
 
 
 def _text(obj: Any, *path: str) -> str:

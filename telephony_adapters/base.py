@@ -12,15 +12,28 @@ Exceptions::
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 # Far above any real webhook (Twilio sends ~40 fields) yet bounds the work a hostile body can cause.
 MAX_FORM_FIELDS = 1000
+# Vendors nest their JSON 3 to 6 levels (Amazon Connect's flow event is the deepest); deeper
+# is hostile, and later steps (json.dumps of raw fields) recurse over what we accept.
+MAX_JSON_DEPTH = 32
+# A call event's time outside this window is a broken clock or a forgery; refusing it here keeps
+# datetime arithmetic (offsets, durations, year 9999 + 1 day) from overflowing further on.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# str.isdigit() also takes "²" and "٣", and int() refuses past 4300 digits: counts are ASCII.
+_COUNT = re.compile(r"[0-9]{1,18}")
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 class EventKind(StrEnum):
@@ -136,13 +149,22 @@ class AdapterRequest:
 def _parse_query(text: str, what: str) -> dict[str, list[str]]:
     # Blank values are kept: vendors sign "Name=" fields too, dropping them breaks the signature.
     try:
-        return parse_qs(
+        fields = parse_qs(
             text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
         )
     except UnicodeDecodeError:
         raise PayloadError(f"{what} has percent-encoded bytes that are not UTF-8") from None
     except ValueError:
         raise PayloadError(f"{what} has more than {MAX_FORM_FIELDS} fields") from None
+    check_fields(fields, what)
+    return fields
+
+
+def check_fields(fields: Mapping[str, Sequence[str]], what: str) -> None:
+    """Refuse (PayloadError) a NUL or lone surrogate in any field name or value."""
+    for name, values in fields.items():
+        for item in (name, *values):
+            _check_text(item, what)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,3 +242,86 @@ def url_for_signature(request: AdapterRequest, config: AdapterConfig) -> str:
     # so the prefix comes back in front of the path we saw.
     path = public.path.rstrip("/") + received.path
     return urlunsplit((public.scheme, public.netloc, path, received.query, ""))
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_document(document: object, what: str) -> None:
+    # Iterative: the point is to bound what recursion later meets.
+    stack = [(document, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, str):
+            _check_text(item, what)
+        elif isinstance(item, dict | list):
+            if level > MAX_JSON_DEPTH:
+                raise PayloadError(f"{what} nests JSON more than {MAX_JSON_DEPTH} levels deep")
+            if isinstance(item, dict):
+                stack.extend((key, level) for key in item)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+
+
+def _check_text(text: str, what: str) -> None:
+    found = _NOT_TEXT.search(text)
+    if found:
+        # No phone system sends these; PostgreSQL cannot store a NUL, nor UTF-8 a lone surrogate.
+        raise PayloadError(
+            f"{what} holds the character U+{ord(found.group()):04X}, which no call field can carry"
+        )
+
+
+def parse_json(body: bytes | str, what: str = "body") -> object:
+    """`body` parsed as JSON with finite numbers and bounded nesting; raises PayloadError."""
+    try:
+        document = json.loads(body, parse_float=_finite, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise PayloadError(f"{what} nests JSON more than {MAX_JSON_DEPTH} levels deep") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        # ValueError also covers integers past Python's 4300-digit conversion limit.
+        raise PayloadError(f"{what} is not valid JSON: {exc}") from None
+    _check_document(document, what)
+    return document
+
+
+def _out_of_range(what: str, shown: str) -> PayloadError:
+    return PayloadError(
+        f"{what} must lie between {EARLIEST.year} and {LATEST.year - 1} (UTC); got {shown}"
+    )
+
+
+def in_utc(moment: datetime, what: str) -> datetime:
+    """`moment` in UTC (a naive one read as UTC); raises PayloadError outside EARLIEST..LATEST."""
+    try:
+        utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC
+        raise _out_of_range(what, moment.isoformat()) from None
+    if not EARLIEST <= utc < LATEST:
+        raise _out_of_range(what, moment.isoformat())
+    return utc
+
+
+def from_unix(seconds: float, what: str) -> datetime:
+    """Unix seconds as a UTC datetime; raises PayloadError outside EARLIEST..LATEST."""
+    if not (math.isfinite(seconds) and EARLIEST.timestamp() <= seconds < LATEST.timestamp()):
+        raise _out_of_range(what, f"{seconds:g}")
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def parse_count(value: object, *, max_digits: int = 12) -> int | None:
+    """A count sent as ASCII digits ("37", " 0 "), or None for anything else or longer."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if len(text) > max_digits or not _COUNT.fullmatch(text):
+        return None
+    return int(text)

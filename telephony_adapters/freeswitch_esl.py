@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import unquote
 
-from telephony_adapters.base import CallEvent, NumberStyle
+from telephony_adapters.base import CallEvent, NumberStyle, PayloadError, from_unix, parse_count
 from telephony_adapters.pbx_calls import CallBook, TrackedCall, endpoint_of, first_plausible
 
 PROVIDER = "freeswitch"
@@ -118,9 +118,10 @@ class EslParser:
 
 def _content_length(headers: Mapping[str, str]) -> int:
     value = headers.get("Content-Length", "0").strip() or "0"
-    if not value.isdigit() or int(value) > MAX_BODY_BYTES:
+    length = parse_count(value, max_digits=9)
+    if length is None or length > MAX_BODY_BYTES:
         raise EslProtocolError(f"bad Content-Length {value[:20]!r}")
-    return int(value)
+    return length
 
 
 def auth_command(password: str) -> bytes:
@@ -132,16 +133,17 @@ def auth_command(password: str) -> bytes:
 
 def timestamp_of(event: Mapping[str, str]) -> datetime | None:
     """`Event-Date-Timestamp` (microseconds since the epoch), or None."""
+    micros = parse_count(event.get("Event-Date-Timestamp"), max_digits=18)
     try:
-        return datetime.fromtimestamp(int(event["Event-Date-Timestamp"]) / 1_000_000, UTC)
-    except (KeyError, ValueError, OverflowError, OSError):
+        return None if micros is None else from_unix(micros / 1_000_000, "Event-Date-Timestamp")
+    except PayloadError:
         return None
 
 
 def _microseconds(event: Mapping[str, str], header: str) -> int | None:
     """A `…-Time` header (µs since the epoch, "0" when it never happened), or None."""
     value = event.get(header, "").strip()
-    return int(value) if value.isdigit() else None
+    return parse_count(value, max_digits=18)
 
 
 def hangup_person_answered(event: Mapping[str, str]) -> bool | None:
@@ -164,7 +166,7 @@ def hangup_person_answered(event: Mapping[str, str]) -> bool | None:
         return False
     answered = _microseconds(event, "Caller-Channel-Answered-Time")
     billsec = event.get("variable_billsec", "").strip()
-    billed = int(billsec) if billsec.isdigit() else None
+    billed = parse_count(billsec)
     if answered and billed:
         return True
     if answered == 0 and not billed:

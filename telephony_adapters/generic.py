@@ -18,7 +18,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from telephony_adapters.base import (
@@ -32,6 +32,8 @@ from telephony_adapters.base import (
     Outcome,
     PayloadError,
     SignatureError,
+    in_utc,
+    parse_json,
     select_events,
 )
 
@@ -164,7 +166,7 @@ def _occurred_at(item: Mapping[str, Any], where: str) -> datetime | None:
     if parsed.tzinfo is None:
         # A local time without offset is ambiguous across the sender's and our time zone.
         raise PayloadError(f'{where}"occurred_at" must be {expected}; got no offset')
-    return parsed.astimezone(UTC)
+    return in_utc(parsed, f'{where}"occurred_at"')
 
 
 def _raw(item: Mapping[str, Any]) -> dict[str, str]:
@@ -203,10 +205,7 @@ def _event(item: object, where: str) -> CallEvent:
 
 def parse_generic_body(body: bytes) -> list[CallEvent]:
     """Parse an unsigned body (one event object or an array of them); raises PayloadError."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
+    document = parse_json(body)
     if isinstance(document, dict):
         return [_event(document, "")]
     if isinstance(document, list):

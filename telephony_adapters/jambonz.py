@@ -41,6 +41,7 @@ from telephony_adapters.base import (
     Outcome,
     PayloadError,
     SignatureError,
+    parse_json,
     select_events,
 )
 
@@ -142,10 +143,7 @@ def _type_name(value: object) -> str:
 
 def jambonz_document(body: bytes) -> dict[str, Any]:
     """The JSON object jambonz sent; raises PayloadError."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
+    document = parse_json(body)
     if not isinstance(document, dict):
         raise PayloadError(f"body must be a JSON object; got {_type_name(document)}")
     return document

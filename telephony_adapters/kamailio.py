@@ -73,6 +73,7 @@ from telephony_adapters.base import (
     Outcome,
     PayloadError,
     SignatureError,
+    parse_json,
     select_events,
 )
 from telephony_adapters.generic import SIGNATURE_HEADER, verify_generic
@@ -203,10 +204,7 @@ def _direction(fields: Mapping[str, str]) -> Direction:
 
 def parse_kamailio_body(body: bytes, config: AdapterConfig) -> list[CallEvent]:
     """Parse one posted event (no signature check); [] for an event we ignore."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
+    document = parse_json(body)
     if not isinstance(document, dict):
         raise PayloadError(f"body must be one JSON object; got {_type_name(document)}")
     fields = _fields(document)

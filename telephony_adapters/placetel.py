@@ -34,6 +34,7 @@ from telephony_adapters.base import (
     Outcome,
     PayloadError,
     SignatureError,
+    parse_count,
     select_events,
 )
 
@@ -92,7 +93,8 @@ def agent_from_peer(peer: str) -> str:
 
 
 def _seconds(value: str) -> int | None:
-    return int(value.strip()) if value.strip().isdigit() else None
+    # Seven digits (115 days) is past any call: longer is garbage, and `now - it` must not overflow.
+    return parse_count(value, max_digits=7)
 
 
 def placetel_events(fields: Mapping[str, str], *, now: datetime) -> list[CallEvent]:

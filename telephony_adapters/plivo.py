@@ -44,6 +44,7 @@ from telephony_adapters.base import (
     Outcome,
     PayloadError,
     SignatureError,
+    parse_count,
     select_events,
     url_for_signature,
 )
@@ -171,9 +172,7 @@ def agent_from_address(address: str) -> str:
 
 
 def _seconds(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())
+    return parse_count(value)
 
 
 def _is_hangup(fields: Mapping[str, str]) -> bool:

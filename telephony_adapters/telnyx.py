@@ -1,6 +1,7 @@
-"""Telnyx: Call Control webhooks (a JSON envelope) and TeXML requests (form or query), one URL.
+"""Telnyx: Call Control webhooks (a JSON envelope) and TeXML requests (a form), one URL.
 
-Signature: Ed25519, checked in ``telnyx_signature``.
+Signature: Ed25519 over the body, checked in ``telnyx_signature``; it never covers the URL, so
+TeXML's GET method is refused (set the TeXML application's methods to POST).
 
 Call Control: ``call.initiated`` rings, ``call.answered`` answers, ``call.hangup`` ends, or misses
 when its ``hangup_cause`` says nobody answered. ``call_session_id`` groups a call's legs and is
@@ -24,7 +25,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -39,6 +40,8 @@ from telephony_adapters.base import (
     NumberStyle,
     Outcome,
     PayloadError,
+    in_utc,
+    parse_json,
     select_events,
 )
 from telephony_adapters.telnyx_signature import verify_telnyx
@@ -110,7 +113,10 @@ def _timestamp(value: object) -> datetime | None:
             parsed = parsedate_to_datetime(value)  # TeXML's docs also show RFC 2822
         except (TypeError, ValueError, IndexError, OverflowError):
             return None  # an odd optional timestamp must not cost us the event
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return in_utc(parsed, "timestamp")
+    except PayloadError:
+        return None  # as odd, and year 9999 would break the call's times further on
 
 
 def _agent(address: str) -> str | None:
@@ -287,10 +293,7 @@ def _texml_fields(request: AdapterRequest) -> dict[str, str]:
 
 
 def _document(request: AdapterRequest) -> object:
-    try:
-        return json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
+    return parse_json(request.body)
 
 
 def _is_call_control(request: AdapterRequest) -> bool:

@@ -1,8 +1,9 @@
 """Telnyx webhook signatures: Ed25519 over the timestamp and the raw body.
 
 ``telnyx-signature-ed25519`` = base64 Ed25519 over ``f"{telnyx-timestamp}|{body}"``
-(the raw body; empty for GET), verified with Telnyx's public key: the tenant's secret, base64 as
-the portal shows it. A timestamp more than 300 s away from now is refused.
+(the raw body; the URL is not signed, so GET requests are refused), verified with Telnyx's
+public key: the tenant's secret, base64 as the portal shows it. A timestamp more than 300 s away
+from now is refused.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def verify_telnyx(request: AdapterRequest, public_key: str, *, now: datetime) ->
     """Check the timestamp window and the Ed25519 signature; raises SignatureError."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    if request.method.upper() in ("GET", "HEAD"):
+        # Telnyx signs the timestamp and body, never the URL: a GET's query (all it says)
+        # would be unsigned, and one captured signature could report any call for 300 s.
+        raise SignatureError(
+            "Telnyx signs only the body, which a GET request does not have: set the TeXML "
+            "application's Voice Method and Status Callback Method to POST"
+        )
     signature = request.headers.get(SIGNATURE_HEADER)
     if signature is None:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")

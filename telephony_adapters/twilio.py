@@ -29,7 +29,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -44,6 +44,8 @@ from telephony_adapters.base import (
     Outcome,
     PayloadError,
     SignatureError,
+    in_utc,
+    parse_json,
     select_events,
     url_for_signature,
 )
@@ -184,10 +186,7 @@ def _fields(request: AdapterRequest) -> dict[str, str]:
     if request.method.upper() in ("GET", "HEAD"):
         multi = request.query()
     elif _is_json(request):
-        try:
-            document = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadError(f"body is not valid JSON: {exc}") from None
+        document = parse_json(request.body)
         if not isinstance(document, dict):
             raise PayloadError("JSON body must be an object of Twilio fields")
         return {
@@ -207,9 +206,11 @@ def _timestamp(value: str | None) -> datetime | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         # An odd optional timestamp must not cost us the event.
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # RFC 2822 "-0000": UTC with unknown origin
-    return parsed.astimezone(UTC)
+    try:
+        # A naive result is RFC 2822's "-0000": UTC with unknown origin.
+        return in_utc(parsed, "Timestamp")
+    except PayloadError:
+        return None  # as odd, and year 9999 would break the call's times further on
 
 
 def agent_from_address(address: str) -> str:

@@ -19,7 +19,7 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,6 +33,9 @@ from telephony_adapters.base import (
     NumberStyle,
     Outcome,
     PayloadError,
+    in_utc,
+    parse_count,
+    parse_json,
     select_events,
     url_for_signature,
 )
@@ -59,10 +62,7 @@ def _fields(request: AdapterRequest) -> dict[str, Any]:
     """The vendor's fields: the query for GET, else the JSON body."""
     if request.method.upper() in ("GET", "HEAD"):
         return {name: values[0] for name, values in request.query().items() if values}
-    try:
-        document = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
+    document = parse_json(request.body)
     if not isinstance(document, dict):
         raise PayloadError("body must be a JSON object of Vonage call fields")
     return document
@@ -112,9 +112,8 @@ def _person_answered(status: str, fields: Mapping[str, Any], *, inbound: bool) -
         return None
     # An outbound leg's duration counts from the called person picking up.
     seconds = fields.get("duration")
-    if isinstance(seconds, str) and seconds.strip().isdigit():
-        return int(seconds) > 0
-    return None
+    count = parse_count(seconds)
+    return None if count is None else count > 0
 
 
 def _is_address(value: str) -> bool:
@@ -130,7 +129,10 @@ def _timestamp(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None  # an odd optional timestamp must not cost us the event
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return in_utc(parsed, "timestamp")
+    except PayloadError:
+        return None  # as odd, and year 9999 would break the call's times further on
 
 
 def _raw(fields: Mapping[str, Any]) -> dict[str, str]:

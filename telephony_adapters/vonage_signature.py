@@ -5,8 +5,8 @@
 ourselves, refuse an ``iat`` more than 300 s away from now, and require ``payload_hash`` (SHA-256
 hex) to match one reading of what was sent: the raw body, or the compact JSON of the parsed
 query and body merged, as Vonage's own samples recompute it. For GET (the default answer method)
-Vonage support describes the compact JSON of the query parameters in their order; the hash of the
-empty body is also accepted, since which of the two Vonage signs is not documented.
+Vonage support describes the compact JSON of the query parameters in their order, and only that
+is accepted: the hash of an empty payload would leave the query, all a GET says, unsigned.
 
 What Vonage publishes: its webhooks guide ("Decoding signed webhooks") says only to compare "a
 SHA-256 hash of the payload" with ``payload_hash``, naming no bytes, and its Python SDK's
@@ -26,10 +26,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from telephony_adapters.base import AdapterRequest, PayloadError, SignatureError
+from telephony_adapters.base import AdapterRequest, PayloadError, SignatureError, parse_json
 
 # Wide enough for clock drift and a retry, narrow enough that a captured token soon goes stale.
 MAX_SKEW_SECONDS = 300
+# Vonage's tokens are ~450 characters (six short claims); the cap keeps an unauthenticated
+# caller from making us decode megabytes before the HMAC check can refuse them.
+MAX_TOKEN_CHARS = 4096
+_EMPTY_HASH = hashlib.sha256(b"").hexdigest()
 
 
 def shown(value: object, limit: int = 40) -> str:
@@ -48,9 +52,10 @@ def _b64url(segment: str, what: str) -> bytes:
 
 def _json_segment(segment: str, what: str) -> dict[str, Any]:
     try:
-        document = json.loads(_b64url(segment, what))
-    except (ValueError, UnicodeDecodeError):
-        raise SignatureError(f"the JWT's {what} is not JSON") from None
+        document = parse_json(_b64url(segment, what), f"the JWT's {what}")
+    except PayloadError as exc:
+        # Unauthenticated as yet (the header is read before the HMAC): a 401, never a 500.
+        raise SignatureError(exc.message) from None
     if not isinstance(document, dict):
         raise SignatureError(f"the JWT's {what} is not a JSON object")
     return document
@@ -68,12 +73,14 @@ def _payload_hashes(request: AdapterRequest) -> set[str]:
     except PayloadError:
         query = {}
     if request.method.upper() in ("GET", "HEAD"):
-        texts = [_compact(query), b""]
+        # Only the query's own hash covers a GET: the empty body's hash would let one
+        # captured token carry any query (any caller, any call) for five minutes.
+        texts = [_compact(query)] if query else [_compact(query), b""]
     else:
         texts = [request.body]
         try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
+            body = parse_json(request.body)
+        except PayloadError:
             body = None
         if isinstance(body, dict):
             texts += [_compact({**query, **body}), _compact(body)]
@@ -100,6 +107,11 @@ def verify_vonage(request: AdapterRequest, secret: str, *, now: datetime) -> dic
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise SignatureError("Authorization header must be 'Bearer <JWT>'")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise SignatureError(
+            f"the bearer token is {len(token)} characters; Vonage's JWTs are far below "
+            f"{MAX_TOKEN_CHARS}"
+        )
     parts = token.split(".")
     if len(parts) != 3 or not token.isascii():
         raise SignatureError("the bearer token is not a JWT (header.payload.signature)")
@@ -134,6 +146,13 @@ def verify_vonage(request: AdapterRequest, secret: str, *, now: datetime) -> dic
     claimed = claims.get("payload_hash")
     if not isinstance(claimed, str):
         raise SignatureError('the JWT has no "payload_hash" claim')
-    if claimed.strip().lower() not in _payload_hashes(request):
+    claimed = claimed.strip().lower()
+    if claimed not in _payload_hashes(request):
+        if claimed == _EMPTY_HASH and request.method.upper() in ("GET", "HEAD"):
+            raise SignatureError(
+                "payload_hash covers an empty payload, not this GET's query string, so the "
+                "query could have been altered: set the answer and event methods of the Vonage "
+                "application to POST"
+            )
         raise SignatureError("payload_hash does not match the request (altered in transit?)")
     return claims

@@ -38,6 +38,8 @@ from telephony_adapters.base import (
     Outcome,
     PayloadError,
     SignatureError,
+    check_fields,
+    parse_json,
     select_events,
 )
 from telephony_adapters.generic import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_generic
@@ -107,6 +109,7 @@ def _multipart(request: AdapterRequest) -> dict[str, list[str]]:
             fields.setdefault(text_name, []).append(payload.decode("utf-8"))
         except UnicodeDecodeError:
             raise PayloadError(f'form field "{text_name}" is not UTF-8') from None
+    check_fields(fields, "form body")
     return fields
 
 
@@ -128,10 +131,7 @@ def zammad_fields(request: AdapterRequest) -> dict[str, object]:
     media = request.content_type
     # A JSON body under a form content type (curl -d's default) is still plainly JSON.
     if media == "application/json" or media.endswith("+json") or request.body.lstrip()[:1] == b"{":
-        try:
-            document = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadError(f"body is not valid JSON: {exc}") from None
+        document = parse_json(request.body)
         if not isinstance(document, dict):
             raise PayloadError(f"JSON body must be an object; got {_type_name(document)}")
         return document

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,7 +172,12 @@ def test_payload_hash_of_a_reserialised_body_and_of_query_plus_body() -> None:
 def test_get_answer_is_signed_over_its_query() -> None:
     params = json.loads(fixture("answer.json"))
     assert parse_one(answer_get(params)).kind is EventKind.RINGING
-    assert parse_one(answer_get(params, hashed=b"")).kind is EventKind.RINGING  # the empty body
+    # The empty payload's hash covers none of the query the GET is all about.
+    empty = {"iat": IAT, "payload_hash": hashlib.sha256(b"").hexdigest()}
+    unsigned_query = replace(
+        answer_get(params), headers={"authorization": f"Bearer {claims_token(empty)}"}
+    )
+    assert "methods of the Vonage application to POST" in signature_error(unsigned_query)
     request = answer_get(params)
     tampered = AdapterRequest(
         "GET", request.url.replace("31612345678", "31687654321"), request.headers, b""
