@@ -46,3 +46,16 @@ async def test_a_row_written_around_the_api_reads_back_as_stored(
     refused = await api.patch(f"/v1/cases/{case_id}", json={"status": "on_hold"})
     assert refused.status_code == 422
     assert refused.json()["fields"][0]["field"] == "status"
+
+
+async def test_a_reference_read_with_surrounding_line_breaks_is_found(
+    api: httpx.AsyncClient,
+) -> None:
+    """Surrounding whitespace is ignored, line breaks too (they once missed the route)."""
+    await api.post("/v1/cases", json={"reference": "ZD-77"})
+    found = await api.get("/v1/cases/by-reference/%0AZD-77%0D%0A")
+    assert found.status_code == 200, found.text
+    assert found.json()["reference"] == "ZD-77"
+    missing = await api.get("/v1/cases/by-reference/%0AZD-78")
+    assert missing.status_code == 404
+    assert missing.json()["message"] == "No case with reference ZD-78 in this tenant."
