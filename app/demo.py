@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import demo_data
 from app.auth.keys import Scope, hash_key
+from app.cases.schemas import CaseCreate
 from app.demo_data import Person
 from app.models import (
     Agent,
@@ -261,21 +262,7 @@ async def seed_demo(session: AsyncSession, *, now: datetime | None = None) -> De
         )
         for cb in demo_data.CALLBACKS
     ]
-    cases = [
-        Case(
-            tenant_id=tid,
-            contact_id=by_name[case["contact"]].id,
-            reference=case["reference"],
-            kind=case["kind"],
-            status=case["status"],
-            position=case.get("position"),
-            next_step=case["next_step"],
-            owner=case["owner"],
-            created_at=now - timedelta(days=case["created_days"]),
-            updated_at=now - timedelta(days=case["updated_days"]),
-        )
-        for case in demo_data.CASES
-    ]
+    cases = [_case(tid, by_name[case["contact"]].id, case, now) for case in demo_data.CASES]
     notices = [
         Notice(
             tenant_id=tid,
@@ -302,6 +289,25 @@ async def seed_demo(session: AsyncSession, *, now: datetime | None = None) -> De
         "phone_systems": 1,
     }
     return DemoSeed(tenant_id=tid, api_key=DEMO_API_KEY, counts=counts)
+
+
+def _case(tid: int, contact_id: int, case: dict[str, Any], now: datetime) -> Case:
+    """A demo case, checked as `POST /v1/cases` checks one: the demo stores no status we refuse."""
+    data = CaseCreate(
+        contact_id=contact_id,
+        reference=case["reference"],
+        kind=case["kind"],
+        status=case["status"],
+        position=case.get("position"),
+        next_step=case["next_step"],
+        owner=case["owner"],
+    )
+    return Case(
+        tenant_id=tid,
+        **data.model_dump(),
+        created_at=now - timedelta(days=case["created_days"]),
+        updated_at=now - timedelta(days=case["updated_days"]),
+    )
 
 
 def _contacts(rng: random.Random, tid: int, numbers: _Numbers) -> list[Contact]:

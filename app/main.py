@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from app import log_privacy, place_names
 from app.api.guard import ApiGate
@@ -88,7 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.stop()
         await engine.dispose()
 
-    app = FastAPI(
+    # /docs loads Swagger UI from fastapi-offline's copy, served by us under /docs/assets:
+    # FastAPI's own page fetches it from a CDN and stays blank without internet. No ReDoc: its
+    # bundle always fetches a logo from redoc.ly, so it cannot be kept on our host.
+    app = FastAPIOffline(
+        static_url="/docs/assets",
+        redoc_url=None,
         title="Stamgast",
         version="0.1.0",
         summary="Caller recognition for contact centres: who is calling, before hello.",

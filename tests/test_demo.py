@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.keys import KeyVerifier, Scope
+from app.cases.schemas import CASE_STATUSES
 from app.db import create_engine, create_sessionmaker, session_scope
 from app.demo import (
     ADA_CASE_REFERENCE,
@@ -260,3 +261,25 @@ async def test_demo_agent_token_opens_sannes_widget(demo: Demo) -> None:
         identity = await verify_agent_token(s, DEMO_AGENT_TOKEN)
     assert identity is not None
     assert (identity.agent_name, identity.agent_extension) == ("Sanne Visser", "201")
+
+
+async def test_the_demo_cases_read_back_through_the_api(demo: Demo) -> None:
+    """Seeded cases use the API's own vocabulary: `GET /v1/cases` once answered 500 here."""
+    application = create_app(Settings(database_url=demo[2]))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {DEMO_API_KEY}"},
+        ) as c:
+            listed = await c.get("/v1/cases")
+            reviewed = await c.get("/v1/cases", params={"status": "in_review"})
+    assert listed.status_code == 200, listed.text
+    assert {(case["kind"], case["status"]) for case in listed.json()} == {
+        ("referral", "waiting"),
+        ("waiting_list", "waiting"),
+        ("application", "in_review"),
+    }
+    assert {case["status"] for case in listed.json()} <= set(CASE_STATUSES)
+    assert [case["reference"] for case in reviewed.json()] == ["AV-2026-0019"]

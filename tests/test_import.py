@@ -104,6 +104,9 @@ async def test_sample_csv_gives_the_exact_report(app: FastAPI, tenant: TenantCtx
     assert counts(report) == SAMPLE_COUNTS
     assert [(r.line, r.reason) for r in report.rejections] == SAMPLE_REJECTIONS
     assert [(b.line, b.raw, b.reason) for b in report.bad_numbers] == SAMPLE_BAD_NUMBERS
+    # Marie Claes's only number is "anoniem": she is imported, and named as unrecognisable.
+    assert [(n.line, n.reason) for n in report.numberless] == [(9, "no number could be normalised")]
+    assert report.without_number == 1
     assert report.merges == [
         (10, "same external id as line 2"),
         (12, "same name and number as line 11"),
@@ -242,6 +245,7 @@ async def test_vcard_3_several_numbers_per_card(app: FastAPI, tenant: TenantCtx)
     assert [(b.line, b.raw, b.reason) for b in report.bad_numbers] == [
         (37, "anonymous", "a withheld-number placeholder")
     ]
+    assert [(n.line, n.reason) for n in report.numberless] == [(27, "no phone number given")]
     assert report.ignored == []  # X-ABUID is presentation; X-CRM-ID is mapped
     stored = await contacts(app, tenant)
     anna = stored["Anna de Vries"]
@@ -275,6 +279,7 @@ async def test_vcard_4_and_a_shared_household_number(app: FastAPI, tenant: Tenan
         (26, "card has no END:VCARD"),
         (31, "bad language tag '123' (use e.g. nl, en or en-GB)"),
     ]
+    assert [(n.line, n.reason) for n in report.numberless] == [(22, "no phone number given")]
     stored = await contacts(app, tenant)
     zoe = stored["Zoë Janssens"]
     assert zoe.language == "nl-BE"  # LANG;PREF=1 wins over PREF=2

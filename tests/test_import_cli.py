@@ -51,6 +51,8 @@ def test_cli_imports_with_rejects_and_exits_0(cli_db: str) -> None:
     assert result.exit_code == 0, result.output
     assert "line 6: missing name" in result.stdout
     assert "line 8: '12': not a phone number" in result.stdout
+    assert "Imported without a phone number" in result.stdout
+    assert "line 9: no number could be normalised" in result.stdout
     assert "Ignored columns: Geboortedatum" in result.stdout
     again = runner.invoke(cli, ["import", str(SAMPLE), "--tenant", "acme", "--dry-run"])
     assert again.exit_code == 0, again.output

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi import status as http_status
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from app.api.deps import ContactsWriter, DbSession, LookupReader, Paging
 from app.api.inputs import MAX_ID, id_path
@@ -14,6 +15,16 @@ from app.cases.schemas import CaseCreate, CaseKind, CaseOut, CaseStatus, CaseUpd
 from app.errors import error_responses
 
 router = APIRouter(prefix="/cases", tags=["cases"])
+
+
+class _ReferenceConvertor(PathConvertor):
+    """The rest of the path, line breaks too: Starlette's `path` (".*") stops at one, so a
+    reference with a surrounding newline, which the lookup trims, missed the route."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("reference", _ReferenceConvertor())
 
 CaseId = Annotated[int, id_path("case")]
 
@@ -61,7 +72,7 @@ async def list_cases(
 
 
 @router.get(
-    "/by-reference/{reference:path}",
+    "/by-reference/{reference:reference}",
     response_model=CaseOut,
     summary="Find a case by its reference",
     responses=error_responses(401, 403, 404, 422),

@@ -13,6 +13,8 @@ applies the `BatchPlan`. The rules, which make a second run of the same file cha
   contact is only filled in (the duplicate case again); otherwise the file's non-empty values
   win. An import adds and changes, it never removes: an empty cell keeps the stored value,
   and tags, flags, references and numbers missing from the file stay.
+- A row that leaves a stored contact without any number is imported all the same and named
+  in the plan's `numberless` (new contacts without one: the service, which knows their ids).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.importer.rows import ContactRow, NumberRow
+from app.importer.rows import ContactRow, Numberless, NumberRow
 
 SCALARS = ("display_name", "form_of_address", "language", "organisation", "household", "notes")
 CHANGEABLE = (*SCALARS, "external_id", "tags", "flags", "references")
@@ -104,6 +106,7 @@ class BatchPlan:
     updated: int = 0
     unchanged: int = 0
     merged: list[tuple[int, str]] = field(default_factory=list)
+    numberless: list[Numberless] = field(default_factory=list)
 
 
 class IdSet:
@@ -118,6 +121,12 @@ class IdSet:
         if byte >= len(self._bits):
             self._bits.extend(bytes(byte - len(self._bits) + 4096))
         self._bits[byte] |= 1 << (contact_id & 7)
+
+    def discard(self, contact_id: int) -> None:
+        """Forget an id."""
+        byte = contact_id >> 3
+        if byte < len(self._bits):
+            self._bits[byte] &= ~(1 << (contact_id & 7)) & 0xFF
 
     def __contains__(self, contact_id: object) -> bool:
         if not isinstance(contact_id, int):
@@ -218,6 +227,9 @@ def plan_changes(groups: list[Group], existing: dict[int, Existing], touched: Id
             continue
         stored = existing[group.target]
         again = group.target in touched
+        # Touched earlier in this run, it was named (or not) at its first row.
+        if not (again or stored.numbers or group.row.numbers):
+            plan.numberless.append(Numberless.of(group.row, stored.id))
         changed = _apply(plan, stored, group.row, fill_only=again)
         plan.matched.append(stored.id)
         if again:

@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from app.importer.rows import BadNumber, Rejection
+from app.importer.rows import BadNumber, Numberless, Rejection
 
 MAX_DETAILS = 1_000
 SHOWN_MERGES = 20
@@ -60,8 +60,10 @@ class ImportReport:
     rejected: int = 0
     numbers_stored: int = 0
     numbers_not_normalised: int = 0
+    without_number: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     bad_numbers: list[BadNumber] = field(default_factory=list)
+    numberless: list[Numberless] = field(default_factory=list)
     merges: list[tuple[int, str]] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     ignored: list[str] = field(default_factory=list)
@@ -80,6 +82,17 @@ class ImportReport:
         self.numbers_not_normalised += 1
         if len(self.bad_numbers) < MAX_DETAILS:
             self.bad_numbers.append(bad)
+
+    def no_number(self, numberless: Numberless) -> None:
+        """Count a contact imported without any number."""
+        self.without_number += 1
+        if len(self.numberless) < MAX_DETAILS:
+            self.numberless.append(numberless)
+
+    def got_number(self, contact_id: int) -> None:
+        """Uncount a contact that a later row of the file gave a number."""
+        self.without_number -= 1
+        self.numberless = [n for n in self.numberless if n.contact_id != contact_id]
 
     def merge(self, merges: list[tuple[int, str]]) -> None:
         """Count rows merged into another row's contact."""
@@ -122,6 +135,7 @@ def render(report: ImportReport, console: Console) -> None:
         ("rejected", report.rejected),
         ("numbers stored", report.numbers_stored),
         ("numbers not normalised", report.numbers_not_normalised),
+        ("contacts without a number", report.without_number),
     ):
         table.add_row(label, f"{count:,}")
     console.print(table)
@@ -139,6 +153,12 @@ def render(report: ImportReport, console: Console) -> None:
         "Numbers not normalised (their contacts are imported without them)",
         [f"line {b.line}: {b.raw!r}: {b.reason}" for b in report.bad_numbers],
         report.numbers_not_normalised,
+    )
+    _details(
+        console,
+        "Imported without a phone number (a call cannot recognise them; add one to fix)",
+        [f"line {n.line}: {n.reason}" for n in report.numberless],
+        report.without_number,
     )
     _details(
         console,

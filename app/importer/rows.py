@@ -2,7 +2,10 @@
 
 A row is rejected for what would make a bad contact (no name, a bad language tag, a value
 longer than its column, control characters, undecodable bytes). A number that cannot be
-normalised is reported on its own, and the contact is still imported without it.
+normalised is reported on its own, and the contact is still imported without it. So is a row
+without any number: a contact a call cannot recognise is still one found by name, reference or
+case, as the API allows, and matching has a rule for it (see matching.py); the report lists
+each such contact so nobody thinks it will pop up on a call.
 
 Single-line fields have their whitespace collapsed; notes keep their line breaks. An empty
 cell means "nothing given": the importer never clears a stored value with it.
@@ -76,6 +79,8 @@ class ContactRow:
     flags: list[str] = field(default_factory=list)
     references: dict[str, str] = field(default_factory=dict)
     numbers: list[NumberRow] = field(default_factory=list)
+    # Any number in the row, valid or not: says why a contact ends up without one.
+    numbers_given: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,22 @@ class Rejection:
     def reason(self) -> str:
         """All reasons in one line."""
         return "; ".join(self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class Numberless:
+    """A contact this import leaves without any number: no call will recognise it."""
+
+    line: int
+    reason: str
+    contact_id: int | None  # None in a dry run, which writes no contact
+
+    @staticmethod
+    def of(row: ContactRow, contact_id: int | None) -> Numberless:
+        """Why `row` leaves its contact without a number."""
+        given = row.numbers_given
+        reason = "no number could be normalised" if given else "no phone number given"
+        return Numberless(row.line, reason, contact_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +188,7 @@ def build(
         raw = number.raw
         if not raw:
             continue
+        row.numbers_given = True
         key, outcome = resolved[raw]
         if key is None:
             bad.append(BadNumber(record.line, raw, outcome))

@@ -37,7 +37,7 @@ from app.importer.fields import SourceRecord, parse_maps
 from app.importer.matching import BatchPlan, IdSet, assign_targets, group_rows, plan_changes
 from app.importer.numbers import NumberResolver, Resolved
 from app.importer.report import ImportReport, ProgressCallback, progress_bar
-from app.importer.rows import ContactRow, build, number_raws
+from app.importer.rows import ContactRow, Numberless, build, number_raws
 from app.importer.sources import Source, open_source
 from app.importer.writer import ContactStore
 from app.models import Tenant, utcnow
@@ -84,6 +84,8 @@ class _Run:
     report: ImportReport
     progress: ProgressCallback
     touched: IdSet = field(default_factory=IdSet)
+    # Contacts named in the report as without a number, until a later row gives them one.
+    numberless: IdSet = field(default_factory=IdSet)
     store: ContactStore | None = None
     batches: int = 0
 
@@ -256,10 +258,27 @@ async def _write(run: _Run, rows: list[ContactRow]) -> None:
     report.updated += plan.updated
     report.unchanged += plan.unchanged
     report.merge(plan.merged)
+    _note_numberless(run, plan, ids)
     report.numbers_stored += sum(len(r.numbers) for r in plan.inserts) + len(plan.new_numbers)
     run.batches += 1
     if run.batches % _COLLECT_EVERY == 0:
         gc.collect()  # see _rare_collections
+
+
+def _note_numberless(run: _Run, plan: BatchPlan, ids: list[int]) -> None:
+    """Name the contacts this batch leaves without a number; unname those it gave one."""
+    for contact_id, _number in plan.new_numbers:
+        if contact_id in run.numberless:
+            run.numberless.discard(contact_id)
+            run.report.got_number(contact_id)
+    new_ids: list[int | None] = [*ids] if ids else [None] * len(plan.inserts)
+    found = [
+        Numberless.of(r, i) for r, i in zip(plan.inserts, new_ids, strict=True) if not r.numbers
+    ]
+    for numberless in sorted([*found, *plan.numberless], key=lambda n: n.line):
+        run.report.no_number(numberless)
+        if numberless.contact_id is not None:
+            run.numberless.add(numberless.contact_id)
 
 
 async def _write_once(run: _Run, rows: list[ContactRow]) -> tuple[BatchPlan, list[int]]:
