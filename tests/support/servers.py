@@ -69,6 +69,7 @@ class PostgresServer:
         self._options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1"
         self._options += " -c fsync=off -c max_connections=200 -c synchronous_commit=off"
         self._ctl = [*self._prefix, str(bin_dir / "pg_ctl"), "-D", str(data)]
+        self._psql = str(bin_dir / "psql")
         self.url = f"postgresql+asyncpg://stamgast@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
@@ -79,6 +80,16 @@ class PostgresServer:
             capture_output=True,
         )
         _wait_port(self.port)
+
+    def checkpoint(self) -> None:
+        """Put every committed row on disk: the test server runs with fsync and synchronous
+        commit off, so an immediate stop may otherwise lose what was committed just before."""
+        subprocess.run(
+            [self._psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "stamgast",
+             "-d", "postgres", "-c", "CHECKPOINT"],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
 
     def stop(self) -> None:
         """Stop at once, as a crash or a network cut would look to clients."""
