@@ -30,6 +30,8 @@ from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.gc_tuning import server_gc
 from app.health import router as health_router
+from app.integrations import threecx
+from app.integrations.threecx.delivery import restorer as threecx_restorer
 from app.integrations.threecx.router import router as threecx_router
 from app.recognition.router import router as lookup_router
 from app.screen_pop.broker import make_broker
@@ -68,6 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             budget_seconds=settings.webhook_budget_seconds,
             spool=spool,
             max_attempts=settings.spool_max_attempts,
+            restorers={
+                threecx.PROVIDER: threecx_restorer(
+                    app.state.sessionmaker, settings.public_base_url or ""
+                )
+            },
         )
         await app.state.webhooks.start()
         connectors = await start_connectors(app)

@@ -226,3 +226,43 @@ def test_moments_in_utc_and_local_culture() -> None:
     assert journal.parse_moment("3/2/2026 10:30:00 AM", amsterdam) == utc
     assert journal.parse_moment("gisteren", UTC) is None
     assert journal.parse_moment("0001-01-01T00:00:00Z", UTC) is None
+
+
+async def test_a_report_held_in_an_outage_survives_a_restart(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    tenant: TenantCtx,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The held report is on disk: a process that dies before recording it loses nothing."""
+    await add_people(app, tenant)
+    await connect(api)
+    receiver, directory = app.state.webhooks, app.state.provider_directory
+    real_find = directory.find
+
+    async def down(*_args: Any) -> None:
+        raise ConnectionRefusedError("database down")
+
+    monkeypatch.setattr(directory, "find", down)
+    journalled = await post_report(client, tenant, report(ADA, "Missed", RANG_AT))
+    assert journalled.status_code == 202, journalled.text
+    [spooled] = [e for e in receiver._spool.pending() if e.tenant_slug == tenant.slug]
+    assert spooled.provider == "threecx"
+    # The process dies: what it held in memory is gone, the spool is not.
+    receiver._retry_task.cancel()
+    receiver._held.clear()
+    receiver._unverified.clear()
+    monkeypatch.setattr(directory, "find", real_find)
+    await receiver.start()  # the next process starts
+    for _ in range(100):
+        if await rows(app, CallbackRequest, tenant):
+            break
+        await asyncio.sleep(0.05)
+    [callback] = await rows(app, CallbackRequest, tenant)
+    assert callback.number_e164 == ADA
+    for _ in range(50):  # the spool forgets it once recorded
+        if not [e for e in receiver._spool.pending() if e.tenant_slug == tenant.slug]:
+            break
+        await asyncio.sleep(0.05)
+    assert [e for e in receiver._spool.pending() if e.tenant_slug == tenant.slug] == []

@@ -5,10 +5,10 @@ wrote (`Recorded`), and one held for later (`HeldDelivery`). A vendor webhook is
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,6 +71,20 @@ class Delivery(Protocol[AnswerT_co]):
     def fail_open(self, tenant: TenantProvider | None) -> AnswerT_co:
         """A valid answer when anything behind us failed or is late; never raises."""
         ...
+
+
+@runtime_checkable
+class Durable(Protocol):
+    """A delivery that can be written to the durable spool as it was received."""
+
+    def keep(self, spool: Spool) -> int:
+        """Write it to the spool; returns its spool id."""
+        ...
+
+
+# Rebuilds a spooled request of one provider (3CX's own endpoints); vendor webhooks are
+# rebuilt by `AdapterDelivery.restore`.
+Restorer = Callable[[SpooledRequest], "Delivery[Any] | None"]
 
 
 @dataclass(slots=True)

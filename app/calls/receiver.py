@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import text
@@ -21,8 +21,10 @@ from app.calls.deliveries import (
     AdapterDelivery,
     AnswerT,
     Delivery,
+    Durable,
     HeldDelivery,
     Recorded,
+    Restorer,
 )
 from app.calls.lifecycle import handle_event
 from app.calls.providers import ProviderDirectory, TenantProvider
@@ -60,6 +62,7 @@ class WebhookReceiver:
         spool: Spool | None = None,
         max_attempts: int = 3,
         unverified_limit: int = 1_000,
+        restorers: Mapping[str, Restorer] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._hub = hub
@@ -79,6 +82,7 @@ class WebhookReceiver:
         self._pop_retry_task: asyncio.Task[None] | None = None
         self._spool = spool
         self._max_attempts = max_attempts
+        self._restorers = dict(restorers or {})
 
     @property
     def held(self) -> int:
@@ -272,7 +276,7 @@ class WebhookReceiver:
 
     async def _keep(self, delivery: Delivery[Any]) -> int | None:
         """Write a delivery to the durable spool before it is answered; None if we cannot."""
-        if self._spool is None or not isinstance(delivery, AdapterDelivery):
+        if self._spool is None or not isinstance(delivery, Durable):
             return None
         try:
             return await asyncio.to_thread(delivery.keep, self._spool)
@@ -293,9 +297,8 @@ class WebhookReceiver:
         """Take up what an earlier run answered but did not record (killed mid-outage)."""
         if self._spool is None:
             return
-        fallback = AdapterConfig(secret="", public_base_url=self._directory.public_base_url)
         for entry in await asyncio.to_thread(self._spool.pending):
-            delivery = AdapterDelivery.restore(entry, fallback)
+            delivery = self._restore(entry)
             if delivery is None:
                 log.warning(
                     "spooled webhook %s for unknown provider %r kept", entry.id, entry.provider
@@ -304,6 +307,13 @@ class WebhookReceiver:
             self._hold(HeldDelivery(delivery, entry.id, entry.attempts))
         if self._held:
             log.warning("replaying %d webhooks held by an earlier run", len(self._held))
+
+    def _restore(self, entry: SpooledRequest) -> Delivery[Any] | None:
+        restorer = self._restorers.get(entry.provider)
+        if restorer is not None:
+            return restorer(entry)
+        fallback = AdapterConfig(secret="", public_base_url=self._directory.public_base_url)
+        return AdapterDelivery.restore(entry, fallback)
 
     @property
     def dead_letters(self) -> int:
@@ -321,8 +331,7 @@ class WebhookReceiver:
         entry = await asyncio.to_thread(self._spool.revive, entry_id, tenant_slug)
         if entry is None:
             return False
-        fallback = AdapterConfig(secret="", public_base_url=self._directory.public_base_url)
-        delivery = AdapterDelivery.restore(entry, fallback)
+        delivery = self._restore(entry)
         if delivery is not None:
             self._hold(HeldDelivery(delivery, entry.id))
         return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import audit
 from app.calls.deliveries import Recorded
 from app.calls.providers import TenantProvider
+from app.calls.spool import Spool, SpooledRequest
 from app.errors import InvalidInput
-from app.integrations.threecx import PROVIDER, journal, service
+from app.integrations.threecx import PROVIDER, SECRET_HEADER, journal, service
 from app.integrations.threecx.schemas import JournalIn, JournalOut, LookupOut, ThreeCXContact
 from app.integrations.threecx.template import NUMBER_STYLE
 from app.phone import PhoneNumber, normalise
@@ -75,6 +77,14 @@ class LookupDelivery:
             _audit(session, tenant, self._number, contacts)
             await session.commit()
         return LookupOut(contacts=contacts)
+
+    def keep(self, spool: Spool) -> int:
+        """Write the lookup to the durable spool: the ringing it stands for must not be lost."""
+        return spool.add(
+            provider=PROVIDER, tenant_slug=self.tenant_slug, method="GET", url=_LOOKUP,
+            headers=_secret_header(self._secret), body=self._raw.encode(),
+            received_at=self.received_at,
+        )  # fmt: skip
 
     def fail_open(self, tenant: TenantProvider | None) -> LookupOut:
         # No contacts rather than late contacts: 3CX shows the number, the card follows.
@@ -171,6 +181,14 @@ class JournalDelivery:
             )
         return JSONResponse(result.model_dump(mode="json"))
 
+    def keep(self, spool: Spool) -> int:
+        """Write the report to the durable spool, as 3CX sent it."""
+        headers = {**_secret_header(self._secret), "content-type": self._content_type}
+        return spool.add(
+            provider=PROVIDER, tenant_slug=self.tenant_slug, method="POST", url=_JOURNAL,
+            headers=headers, body=self._body, received_at=self.received_at,
+        )  # fmt: skip
+
     def fail_open(self, tenant: TenantProvider | None) -> JSONResponse:
         # Accepted: the report is kept and recorded once the database is back. 3CX reads
         # nothing from this answer (the template's ReportCall has no Outputs).
@@ -182,3 +200,36 @@ class JournalDelivery:
             callback_request_id=None,
         )
         return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+# What a spooled 3CX request was: the spool's `url` column names the endpoint.
+_LOOKUP, _JOURNAL = "3cx:lookup", "3cx:journal"
+
+
+def _secret_header(secret: str | None) -> dict[str, str]:
+    # The template's secret travels with the request, as the vendors' signatures do: a
+    # replayed request is checked like a fresh one.
+    return {} if secret is None else {SECRET_HEADER.lower(): secret}
+
+
+def restorer(
+    sessionmaker: async_sessionmaker[AsyncSession], base_url: str
+) -> Callable[[SpooledRequest], LookupDelivery | JournalDelivery | None]:
+    """Rebuilds spooled 3CX requests (for the receiver, after a restart)."""
+
+    def restore(entry: SpooledRequest) -> LookupDelivery | JournalDelivery | None:
+        secret = entry.headers.get(SECRET_HEADER.lower())
+        if entry.url == _LOOKUP:
+            return LookupDelivery(
+                tenant_slug=entry.tenant_slug, secret=secret, number=entry.body.decode(),
+                received_at=entry.received_at, base_url=base_url, sessionmaker=sessionmaker,
+            )  # fmt: skip
+        if entry.url == _JOURNAL:
+            return JournalDelivery(
+                tenant_slug=entry.tenant_slug, secret=secret, body=entry.body,
+                content_type=entry.headers.get("content-type", ""),
+                received_at=entry.received_at, sessionmaker=sessionmaker,
+            )  # fmt: skip
+        return None
+
+    return restore
