@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app import audit
 from app.api.deps import Admin, DbSession
 from app.calls.receiver import ProviderNotConnected, WebhookReceiver
-from app.errors import NotFound, StamgastError, error_responses
+from app.errors import BodyTooLarge, NotFound, error_responses
 from app.integrations.threecx import PROVIDER, SECRET_HEADER
 from app.integrations.threecx.delivery import JournalDelivery, LookupDelivery
 from app.integrations.threecx.schemas import JournalIn, JournalOut, LookupOut
@@ -32,11 +32,6 @@ Secret = Annotated[
     str | None,
     Header(alias=SECRET_HEADER, description="The tenant's 3CX secret, sent by the template"),
 ]
-
-
-class _TooLarge(StamgastError):
-    status_code = 413
-    code = "body_too_large"
 
 
 def _not_connected(tenant: str) -> NotFound:
@@ -92,7 +87,7 @@ async def _journal_body(request: Request) -> bytes:
     async for chunk in request.stream():  # never buffered past the limit
         size += len(chunk)
         if size > _MAX_JOURNAL_BYTES:
-            raise _TooLarge(f"A call report is limited to {_MAX_JOURNAL_BYTES} bytes.")
+            raise BodyTooLarge(f"A call report is limited to {_MAX_JOURNAL_BYTES} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
 
