@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from app import audit
+from app.api.bodies import read_body
 from app.api.deps import Admin, DbSession
 from app.calls.receiver import ProviderNotConnected, WebhookReceiver
 from app.errors import BodyTooLarge, NotFound, error_responses
@@ -82,14 +83,10 @@ async def lookup(
 
 
 async def _journal_body(request: Request) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # never buffered past the limit
-        size += len(chunk)
-        if size > _MAX_JOURNAL_BYTES:
-            raise BodyTooLarge(f"A call report is limited to {_MAX_JOURNAL_BYTES} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await read_body(request, _MAX_JOURNAL_BYTES)  # never buffered past the limit
+    if body is None:
+        raise BodyTooLarge(f"A call report is limited to {_MAX_JOURNAL_BYTES} bytes.")
+    return body
 
 
 _JOURNAL_SCHEMA = JournalIn.model_json_schema(by_alias=True)
