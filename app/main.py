@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from app import log_privacy, place_names
 from app.api.guard import ApiGate
+from app.api.rate_limit import Budget, RateLimiter, make_storage, parse_limit
 from app.api.routes import api_router
 from app.auth import revocation
 from app.auth.keys import KeyVerifier
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.webhooks.stop()
         spool.close()
         await hub.stop()
+        await limiter.close()
         await engine.dispose()
 
     # /docs loads Swagger UI from fastapi-offline's copy, served by us under /docs/assets:
@@ -111,8 +113,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     install_error_handlers(app)
     log_privacy.install()
+    # One counter store for the API gate and the webhook route (Redis: shared by processes).
+    limiter = RateLimiter(make_storage(settings.redis_url))
+    app.state.rate_limiter = limiter
+    app.state.webhook_budget = Budget(
+        parse_limit(settings.webhook_rate_limit), "webhook", "STAMGAST_WEBHOOK_RATE_LIMIT"
+    )
     # Added before CORS, so CORS wraps it: a browser can read the gate's errors too.
-    app.add_middleware(ApiGate, max_body_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        ApiGate,
+        max_body_bytes=settings.api_max_body_bytes,
+        limiter=limiter,
+        per_key=Budget(parse_limit(settings.api_rate_limit), "key", "STAMGAST_API_RATE_LIMIT"),
+        per_address=Budget(
+            parse_limit(settings.api_anonymous_rate_limit),
+            "address",
+            "STAMGAST_API_ANONYMOUS_RATE_LIMIT",
+        ),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

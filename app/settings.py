@@ -6,7 +6,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from limits import parse
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -88,7 +89,40 @@ class Settings(BaseSettings):
         ge=1,
         description="Failures with the database up before a held webhook goes to the dead letters.",
     )
+    api_rate_limit: str = Field(
+        default="1200/minute",
+        description="Requests one API key or agent token may make to /v1 (all processes "
+        "together with Redis), e.g. 600/minute or 20/second; 0 or empty: no limit. 20 a "
+        "second on average: a widget makes a few per call, a CRM sync a few per second.",
+    )
+    api_anonymous_rate_limit: str = Field(
+        default="300/minute",
+        description="Requests to /v1 from one client address without a valid key or token "
+        "(missing, unknown, revoked), checked before a key is looked up: guessing is slowed "
+        "and a flood costs no query. A valid key is never counted here, but one not used in "
+        "the last few seconds waits too while its address is over. 0 or empty: no limit.",
+    )
+    webhook_rate_limit: str = Field(
+        default="6000/minute",
+        description="Webhooks from one address to one tenant's provider whose signature is "
+        "wrong or missing; past it they are answered 429. Correctly signed webhooks are never "
+        "counted nor refused (a phone system at 200 calls/s, 3 events each, sends 36,000 a "
+        "minute). 0 or empty: no limit.",
+    )
     log_level: str = "INFO"
+
+    @field_validator("api_rate_limit", "api_anonymous_rate_limit", "webhook_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip() not in ("", "0"):
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate limit: write it as <count>/<unit>, e.g. "
+                    "600/minute, 20/second or 10000/hour; 0 for none"
+                ) from None
+        return value
 
     def cache_directory(self) -> Path:
         """`cache_dir`, or the user's cache ($XDG_CACHE_HOME/stamgast, ~/.cache/stamgast)."""

@@ -1,6 +1,8 @@
 """What every /v1 request must pass before FastAPI reads it: one gate, not a check per route.
 
-In order: no NUL character in the path or query; a body is read only for a caller who
+In order: no NUL character in the path or query; the caller's rate limit (app/api/rate_limit.py:
+per key or agent token, or per client address for a caller without a valid one, checked before
+the key is looked up); a body is read only for a caller who
 authenticates (a key that is missing or unknown is a 401 before one byte of it is read), only
 up to STAMGAST_API_MAX_BODY_BYTES (413), and only as JSON (415), well formed, not too deep
 and without NUL characters (422). FastAPI reads a body before it solves the key dependency;
@@ -16,8 +18,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.bodies import NUL_PROBLEM, check_json, is_json_media_type, read_body
-from app.api.deps import authenticate, bearer_token
-from app.errors import BodyTooLarge, NotJson, StamgastError, error_response, invalid_field
+from app.api.deps import MISSING_KEY, bearer_token
+from app.api.rate_limit import Budget, RateLimited, RateLimiter
+from app.auth.keys import Principal
+from app.errors import (
+    BodyTooLarge,
+    NotJson,
+    StamgastError,
+    Unauthorized,
+    error_response,
+    invalid_field,
+)
 
 PREFIX = "/v1/"
 
@@ -25,9 +36,20 @@ PREFIX = "/v1/"
 class ApiGate:
     """ASGI middleware guarding the /v1 API (other paths, WebSockets: passed through)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        limiter: RateLimiter,
+        per_key: Budget,
+        per_address: Budget,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.limiter = limiter
+        self.per_key = per_key
+        self.per_address = per_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
@@ -36,7 +58,11 @@ class ApiGate:
         request = Request(scope, receive)
         try:
             _check_path_and_query(scope)
-            body = await self._read(request)
+            principal = await self._limit(request)
+            body = await self._read(request, principal)
+        except RateLimited as exc:
+            await error_response(exc, exc.headers)(scope, receive, send)
+            return
         except StamgastError as exc:
             await error_response(exc)(scope, receive, send)
             return
@@ -44,11 +70,33 @@ class ApiGate:
             return  # nobody is left to answer
         await self.app(scope, _replay(body, receive), send)
 
-    async def _read(self, request: Request) -> bytes:
-        if _has_body(request):
-            # The verifier caches a valid key: the route's own check after this costs no query.
+    async def _limit(self, request: Request) -> Principal | None:
+        """Count the request against its caller's budget; the principal if already known.
+
+        A key verified in the last few seconds costs no query here; any other token is
+        looked up only while its address has budget left, and counted against the address
+        when it turns out unknown. A valid key is never counted against its address (an
+        office behind one NAT address shares nothing but the budget for failures).
+        """
+        token = await bearer_token(request) or request.query_params.get("token")
+        verifier = request.app.state.key_verifier
+        principal: Principal | None = verifier.cached(token) if token else None
+        if principal is None and token:
+            await self.limiter.check(self.per_address, _address(request), ANONYMOUS)
             async with request.app.state.sessionmaker() as session:
-                await authenticate(request, session, await bearer_token(request))
+                principal = await verifier.verify(session, token)
+        if principal is None:
+            await self.limiter.hit(self.per_address, _address(request), ANONYMOUS)
+        else:
+            caller = f"{principal.tenant_id}:{principal.key_id}"
+            await self.limiter.hit(self.per_key, caller, "with this key")
+        return principal
+
+    async def _read(self, request: Request, principal: Principal | None) -> bytes:
+        if _has_body(request) and principal is None:
+            # Looked up in `_limit` already (a valid key is now cached for the route's check).
+            token = await bearer_token(request)
+            raise Unauthorized("Unknown or revoked API key." if token else MISSING_KEY)
         body = await read_body(request, self.max_body_bytes)
         if body is None:
             raise BodyTooLarge(
@@ -63,6 +111,13 @@ class ApiGate:
                 )
             check_json(body)
         return body
+
+
+ANONYMOUS = "from this address without a valid API key"
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _has_body(request: Request) -> bool:

@@ -126,6 +126,13 @@ class KeyVerifier:
         self._generation += 1
         self._cache.clear()
 
+    def cached(self, key: str) -> Principal | None:
+        """The principal of a key verified within the last `ttl_seconds`; None: ask `verify`."""
+        cached = self._cache.get(hash_key(key))
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        return None
+
     async def verify(self, session: AsyncSession, key: str) -> Principal | None:
         """The principal for a valid, unrevoked key; None otherwise."""
         digest = hash_key(key)

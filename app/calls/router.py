@@ -11,11 +11,12 @@ from app import audit
 from app.api.bodies import read_body
 from app.api.deps import Admin, ContactsWriter, DbSession
 from app.api.inputs import id_path
+from app.api.rate_limit import RateLimited
 from app.calls import providers
 from app.calls.receiver import ProviderNotConnected, WebhookReceiver
 from app.calls.schemas import ProviderConfigIn, ProviderConfigOut, WrapUpIn, WrapUpOut
 from app.calls.wrapup import wrap_up
-from app.errors import ErrorBody, NotFound, error_responses
+from app.errors import ErrorBody, NotFound, error_response, error_responses
 from app.models import ProviderConfig, Tenant
 from telephony_adapters.base import AdapterError, AdapterRequest, PayloadError, SignatureError
 from telephony_adapters.registry import get_adapter
@@ -31,6 +32,11 @@ def _error(status_code: int, code: str, message: str) -> JSONResponse:
 _WEBHOOK_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"description": "The vendor's expected response (TwiML, JSON, XML …)"},
     **error_responses(400, 401, 404, 413),
+    429: {
+        "model": ErrorBody,
+        "description": "Too many requests with a wrong or missing signature from this address "
+        "(STAMGAST_WEBHOOK_RATE_LIMIT); `Retry-After` says when to try again",
+    },
 }
 
 
@@ -78,6 +84,15 @@ async def receive_webhook(provider: str, tenant: str, request: Request) -> Respo
     except ProviderNotConnected as exc:
         return _error(404, "provider_not_connected", str(exc))
     except SignatureError as exc:
+        # Only refused requests are counted: a correctly signed one is never limited, so a
+        # phone system never sees a 429; a forged flood from one address gets one.
+        source = f"{provider}:{tenant}:{request.client.host if request.client else 'unknown'}"
+        try:
+            await request.app.state.rate_limiter.hit(
+                request.app.state.webhook_budget, source, "with a wrong or missing signature"
+            )
+        except RateLimited as limited:
+            return error_response(limited, limited.headers)
         return _error(401, "bad_signature", exc.message)
     except PayloadError as exc:
         return _error(400, "malformed_body", exc.message)
