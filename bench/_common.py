@@ -81,6 +81,8 @@ class ServerProcess:
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("STAMGAST_")}
+        # A benchmark is one client at full speed: the per-key rate limit would measure itself.
+        self.env.update({"STAMGAST_API_RATE_LIMIT": "0", "STAMGAST_API_ANONYMOUS_RATE_LIMIT": "0"})
         self.env.update(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
