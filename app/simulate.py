@@ -2,7 +2,7 @@
 
 The event is in our signed `generic` JSON format. The secret comes from --secret, else the
 environment, else the tenant's provider config in the database. The command itself (its
-options and what it prints) is in app/cli.py.
+options and what it prints) is in app/cli/commands.py.
 """
 
 from __future__ import annotations

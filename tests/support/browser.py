@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.fake_widget_backend import FakeBackend, running_fake_backend
 from tests.support.servers import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,3 +58,10 @@ def page(chromium: Any) -> Iterator[Any]:
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[tuple[FakeBackend, str]]:
+    """The fake API and stream the widget talks to, shared by a test module's tests."""
+    with running_fake_backend() as started:
+        yield started

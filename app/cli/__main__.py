@@ -1,0 +1,5 @@
+"""`python -m app.cli` runs the `stamgast` command."""
+
+from app.cli.base import main
+
+main()
