@@ -23,8 +23,8 @@ from app.calls.providers import ProviderDirectory
 from app.calls.receiver import WebhookReceiver
 from app.calls.router import config_router as provider_router
 from app.calls.router import webhook_router
-from app.calls.spool import Spool
 from app.calls.spool import default_path as spool_path_for
+from app.calls.spool import open_spool
 from app.calls.sweeper import sweep_forever
 from app.connectors import start_connectors, stop_connectors
 from app.db import create_engine, create_sessionmaker
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub.broker.on_invalidation(revocation.listener(app.state.key_verifier, hub))
         await hub.start()
         app.state.provider_directory = ProviderDirectory(public_base_url=settings.public_base_url)
-        spool = Spool(
+        spool = open_spool(
             settings.spool_path or spool_path_for(settings.database_url, settings.cache_directory())
         )
         app.state.webhooks = WebhookReceiver(

@@ -106,3 +106,11 @@ def test_entrypoint_migrates_then_serves_the_app() -> None:
 def test_the_served_app_is_importable() -> None:
     module = importlib.import_module("app.main")
     assert isinstance(module.app, FastAPI)
+
+
+def test_the_durable_inbox_is_in_the_volume_the_app_user_owns() -> None:
+    """The app user cannot write /app: a spool in the cache directory would stop the server
+    on PostgreSQL, where the spool does not sit next to the database file."""
+    assert any("STAMGAST_SPOOL_PATH=/data/" in env for env in _all("ENV"))
+    assert any('"/data"' in volume for volume in _all("VOLUME"))
+    assert any("chown stamgast:stamgast /data" in run for run in _all("RUN"))

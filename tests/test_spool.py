@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.calls.spool import Spool, default_path
+import pytest
+
+from app.calls.spool import Spool, SpoolUnavailable, default_path, open_spool
 
 AT = datetime(2026, 12, 3, 10, 42, tzinfo=UTC)
 
@@ -58,3 +60,10 @@ def test_the_spool_lives_next_to_its_database(tmp_path: Path) -> None:
     a = default_path("postgresql+asyncpg://u@h:5432/a", tmp_path / "c")
     b = default_path("postgresql+asyncpg://u@h:5432/b", tmp_path / "c")
     assert a.parent == tmp_path / "c" and a != b
+
+
+def test_a_spool_that_cannot_be_opened_says_which_setting_to_change(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(SpoolUnavailable, match="STAMGAST_SPOOL_PATH"):
+        open_spool(blocker / "inbox.sqlite")

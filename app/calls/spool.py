@@ -66,6 +66,21 @@ def default_path(database_url: str, cache_dir: Path) -> Path:
     return cache_dir / f"inbox-{digest}.sqlite"
 
 
+class SpoolUnavailable(RuntimeError):
+    """The spool file cannot be opened: the server must not answer webhooks it could lose."""
+
+
+def open_spool(path: Path) -> Spool:
+    """The spool at `path`; SpoolUnavailable, naming the setting to change, if it cannot be."""
+    try:
+        return Spool(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise SpoolUnavailable(
+            f"cannot open the durable inbox at {path} ({exc}): set STAMGAST_SPOOL_PATH to a "
+            "file in a directory this process can write (in the Docker image: /data)"
+        ) from exc
+
+
 class Spool:
     """The spool file; every method is blocking (call it in a thread) and thread-safe."""
 
