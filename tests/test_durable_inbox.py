@@ -24,6 +24,7 @@ from app.models import Call, CallEventRecord
 from telephony_adapters.generic import sign_generic
 from tests.conftest import TenantCtx
 from tests.support.live_server import live_server_process
+from tests.support.outage import database_down
 from tests.support.servers import restartable_postgres
 from tests.support.sip import run_db, seed_tenant
 
@@ -184,11 +185,8 @@ async def test_an_unverifiable_flood_is_bounded_and_refused_once_verifiable(
     directory = app.state.provider_directory
     real_find = directory.find
 
-    async def down(*_args: Any) -> None:
-        raise ConnectionRefusedError("database down")
-
     directory.forget(tenant.slug, "generic")  # a process that never saw this tenant
-    monkeypatch.setattr(directory, "find", down)
+    monkeypatch.setattr(directory, "find", database_down)
     monkeypatch.setattr(receiver, "_unverified_limit", 5)
     forged = json.dumps({"call_id": "x", "event": "ringing", "from": "+31612345678"}).encode()
     for _ in range(8):

@@ -19,6 +19,7 @@ from app.integrations.threecx import service
 from app.models import AuditEvent, Call
 from telephony_adapters.base import CallEvent, NumberStyle
 from tests.conftest import TenantCtx
+from tests.support.outage import database_down
 from tests.support.threecx import (
     ADA,
     HOUSEHOLD,
@@ -199,10 +200,7 @@ async def test_lookup_with_the_database_down_answers_and_keeps_the_call(
     directory = app.state.provider_directory
     real_find = directory.find
 
-    async def down(*_args: Any) -> None:
-        raise ConnectionRefusedError("database down")
-
-    monkeypatch.setattr(directory, "find", down)
+    monkeypatch.setattr(directory, "find", database_down)
     started = time.monotonic()
     response = await lookup(client, tenant, ADA)
     assert time.monotonic() - started < 1.5

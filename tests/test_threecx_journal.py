@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -15,6 +14,7 @@ from fastapi import FastAPI
 from app.integrations.threecx import journal
 from app.models import Call, CallbackRequest, Interaction
 from tests.conftest import TenantCtx
+from tests.support.outage import database_down
 from tests.support.threecx import (
     ADA,
     HOUSEHOLD,
@@ -159,10 +159,7 @@ async def test_a_database_outage_answers_3cx_and_keeps_the_report(
     directory = app.state.provider_directory
     real_find = directory.find
 
-    async def down(*_args: Any) -> None:
-        raise ConnectionRefusedError("database down")
-
-    monkeypatch.setattr(directory, "find", down)
+    monkeypatch.setattr(directory, "find", database_down)
     started = time.monotonic()
     journalled = await post_report(client, tenant, report(ADA, "Missed", RANG_AT))
     assert time.monotonic() - started < 1.5
@@ -241,10 +238,7 @@ async def test_a_report_held_in_an_outage_survives_a_restart(
     receiver, directory = app.state.webhooks, app.state.provider_directory
     real_find = directory.find
 
-    async def down(*_args: Any) -> None:
-        raise ConnectionRefusedError("database down")
-
-    monkeypatch.setattr(directory, "find", down)
+    monkeypatch.setattr(directory, "find", database_down)
     journalled = await post_report(client, tenant, report(ADA, "Missed", RANG_AT))
     assert journalled.status_code == 202, journalled.text
     [spooled] = [e for e in receiver._spool.pending() if e.tenant_slug == tenant.slug]
