@@ -36,6 +36,7 @@ from app.integrations.threecx.delivery import restorer as threecx_restorer
 from app.integrations.threecx.router import router as threecx_router
 from app.recognition.router import router as lookup_router
 from app.screen_pop.broker import make_broker
+from app.screen_pop.calls_router import router as agent_calls_router
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.router import router as screen_pop_router
 from app.settings import Settings, get_settings
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(provider_router, prefix="/v1")
     app.include_router(dead_letter_router, prefix="/v1")
     app.include_router(screen_pop_router, prefix="/v1")
+    app.include_router(agent_calls_router, prefix="/v1")
     app.include_router(webhook_router)
     app.include_router(threecx_router)
     app.include_router(widget_router)

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from app.models import utcnow
 from app.screen_pop.broker import Broker, MemoryBroker, delivery_message
 from app.screen_pop.hub import ScreenPopHub, StreamEvent
-from app.screen_pop.redis_broker import RedisBroker
+from app.screen_pop.redis_broker import EPOCH_KEY, RedisBroker
 from app.screen_pop.redis_broker import _keys as _redis_keys
 from app.screen_pop.schemas import Delivery, Pop, PopCall, PopType
 from app.settings import Settings
@@ -420,3 +420,51 @@ async def test_a_live_stream_follows_a_sequence_that_started_again(
         await hub.publish(tenant_id, [1], make_pop(tenant_id))
         (second,) = await _events(events, 1)
         assert (second.kind, second.cursor) == ("pop", 2)
+
+
+async def test_the_epoch_names_one_life_of_the_sequences(redis_url: str) -> None:
+    """Two embedded brokers (two lives of a process) never share an epoch; two processes on
+    one Redis do, until Redis loses its data."""
+    assert await MemoryBroker(settings()).epoch() != await MemoryBroker(settings()).epoch()
+    one, two = RedisBroker(settings(redis_url)), RedisBroker(settings(redis_url))
+    try:
+        epoch = await one.epoch()
+        assert epoch == await two.epoch() == await one.epoch()
+        await one._redis.delete(EPOCH_KEY)  # what a Redis restart without persistence leaves
+        renewed = await two.epoch()
+        assert renewed != epoch and await one.epoch() == renewed
+    finally:
+        await one.stop()
+        await two.stop()
+
+
+async def test_a_live_stream_starts_over_when_redis_comes_back_empty(
+    redis_url: str, tenant_id: int
+) -> None:
+    broker = RedisBroker(settings(redis_url))
+    await broker.start()
+    hub = ScreenPopHub(broker, settings(redis_url))
+    try:
+        for _ in range(3):
+            await hub.publish(tenant_id, [1], make_pop(tenant_id))
+        async with hub.open_stream(tenant_id, 1, after_seq=None) as stream:
+            events = stream.events()
+            (hello,) = await _events(events, 1)
+            before = json.loads(hello.data)
+            assert before["seq"] == 3
+            await broker._redis.delete(EPOCH_KEY, *_redis_keys(tenant_id, 1))
+            pops = [make_pop(tenant_id) for _ in range(2)]
+            for pop in pops:
+                await hub.publish(tenant_id, [1], pop)  # seq 1 and 2 of the new life
+            again, resync, first, second = await _events(events, 4)
+            after = json.loads(again.data)
+            assert (again.kind, after["seq"]) == ("hello", 0) and after["epoch"] != before["epoch"]
+            assert resync.kind == "resync"
+            delivered = [Delivery.model_validate_json(e.data) for e in (first, second)]
+            assert [(d.seq, d.pop.pop_id) for d in delivered] == [
+                (1, pops[0].pop_id), (2, pops[1].pop_id),
+            ]  # fmt: skip
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(events), 0.3)  # seq 2 arrives live too: sent once
+    finally:
+        await broker.stop()

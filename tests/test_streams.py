@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -136,7 +137,9 @@ async def test_websocket_hello_then_live_pops(
     agent_id, token = await agent_token(app, server, tenant)
     async with connect(f"{server.ws_url}/v1/stream?token={token}") as ws:
         hello = await recv(ws)
+        epoch = hello.pop("epoch")
         assert hello == {"type": "hello", "seq": 0, "message": None, "retry_ms": None}
+        assert re.fullmatch(r"[0-9a-f]{12}", epoch)
         assert server.hub.connections >= 1
         latencies = []
         for expected in (1, 2, 3):
@@ -188,10 +191,39 @@ async def test_a_cursor_from_a_previous_server_life_gets_resync(
         assert (resync["type"], resync["seq"]) == ("resync", 0) and resync["message"]
         await server.call(server.hub.publish(tenant.id, [agent_id], make_pop(tenant.id)))
         assert (await recv(ws))["seq"] == 1
-    async with connect(f"{server.ws_url}/v1/stream?token={token}&last_seq=x") as ws:
-        with pytest.raises(ConnectionClosedError) as closed:
-            await recv(ws)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    for bad in ("last_seq=x", "last_seq=1&epoch=not-hex"):
+        async with connect(f"{server.ws_url}/v1/stream?token={token}&{bad}") as ws:
+            with pytest.raises(ConnectionClosedError) as closed:
+                await recv(ws)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+async def test_pops_of_a_new_server_life_are_replayed_to_a_client_of_the_old_one(
+    app: FastAPI, server: ThreadServer, tenant: TenantCtx
+) -> None:
+    """The server restarted while the widget was away, and rang the agent twice before the
+    widget was back: its cursor (40, or 1 of another epoch) belongs to the old life. Both
+    pops of the new life are replayed, after hello 0 (the widget's cursor follows) and a
+    resync (the widget reloads what the old life took with it)."""
+    agent_id, token = await agent_token(app, server, tenant)
+    pops = [make_pop(tenant.id) for _ in range(2)]
+    for pop in pops:
+        await server.call(server.hub.publish(tenant.id, [agent_id], pop))
+    for cursor in ("last_seq=40", "last_seq=1&epoch=0123456789ab"):
+        async with connect(f"{server.ws_url}/v1/stream?token={token}&{cursor}") as ws:
+            hello, resync, first, second = [await recv(ws) for _ in range(4)]
+            assert (hello["type"], hello["seq"]) == ("hello", 0)
+            assert hello["epoch"] != "0123456789ab"
+            assert resync["type"] == "resync" and "GET /v1/me/calls" in resync["message"]
+            assert [first["pop"]["pop_id"], second["pop"]["pop_id"]] == [p.pop_id for p in pops]
+            assert [first["seq"], second["seq"]] == [1, 2]
+            await assert_silent(ws)
+    # The same epoch: an ordinary resume, nothing replayed twice, no resync.
+    epoch = hello["epoch"]
+    async with connect(f"{server.ws_url}/v1/stream?token={token}&last_seq=1&epoch={epoch}") as ws:
+        hello, pop = await recv(ws), await recv(ws)
+        assert (hello["type"], hello["seq"], pop["seq"]) == ("hello", 2, 2)
+        await assert_silent(ws)
 
 
 async def test_sse_resumes_from_last_event_id(
@@ -206,13 +238,16 @@ async def test_sse_resumes_from_last_event_id(
             events = sse_events(response)
             assert await next_event(events) == {"retry": "3000"}
             hello = await next_event(events)
+            epoch = json.loads(hello["data"])["epoch"]
             assert (hello["event"], hello["id"], json.loads(hello["data"])["seq"]) == (
-                "hello", "0", 0,
+                "hello", f"0@{epoch}", 0,
             )  # fmt: skip
             for _ in range(2):
                 await server.call(publish(tenant.id, [agent_id], make_pop(tenant.id)))
             first, second = await next_event(events), await next_event(events)
-            assert [(e["event"], e["id"]) for e in (first, second)] == [("pop", "1"), ("pop", "2")]
+            assert [(e["event"], e["id"]) for e in (first, second)] == [
+                ("pop", f"1@{epoch}"), ("pop", f"2@{epoch}"),
+            ]  # fmt: skip
             assert json.loads(second["data"])["seq"] == 2
         await server.call(publish(tenant.id, [agent_id], make_pop(tenant.id)))
         headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": "2"}
@@ -222,9 +257,25 @@ async def test_sse_resumes_from_last_event_id(
             await next_event(events)
             assert (await next_event(events))["event"] == "hello"
             third = await next_event(events)
-            assert (third["id"], json.loads(third["data"])["seq"]) == ("3", 3)
+            assert (third["id"], json.loads(third["data"])["seq"]) == (f"3@{epoch}", 3)
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(anext(events), 0.3)
+        # EventSource's own reconnect sends the id back as it was: same epoch, resume.
+        headers["Last-Event-ID"] = f"2@{epoch}"
+        async with http.stream("GET", url, headers=headers) as response:
+            events = sse_events(response)
+            await next_event(events)
+            assert (await next_event(events))["event"] == "hello"
+            assert (await next_event(events))["id"] == f"3@{epoch}"
+        # An id of another epoch: the log started again, so hello 0, resync, all of it.
+        headers["Last-Event-ID"] = "2@0123456789ab"
+        async with http.stream("GET", url, headers=headers) as response:
+            events = sse_events(response)
+            await next_event(events)
+            names = [(await next_event(events))["event"] for _ in range(5)]
+            assert names == ["hello", "resync", "pop", "pop", "pop"]
+        bad = await http.get(url, params={"token": token, "epoch": "zz"})
+        assert bad.status_code == 422 and "epoch" in bad.json()["message"]
     await until_no_connections(server)  # a client hanging up ends its stream on the server
 
 
@@ -393,18 +444,22 @@ async def test_two_server_processes_share_one_redis(
             ):
                 events = sse_events(response)
                 await next_event(events)
-                assert (await next_event(events))["event"] == "hello"
-                await recv(ws)
+                sse_hello = await next_event(events)
+                assert sse_hello["event"] == "hello"
+                epoch = (await recv(ws))["epoch"]
+                # One Redis, one life of the sequences: both processes name the same epoch.
+                assert json.loads(sse_hello["data"])["epoch"] == epoch
                 pop = make_pop(tenant.id)
                 await publisher.publish(tenant.id, [agent_id], pop)
                 assert (await recv(ws))["pop"]["pop_id"] == pop.pop_id
                 sse_pop = await next_event(events)
                 assert (sse_pop["id"], json.loads(sse_pop["data"])["pop"]["pop_id"]) == (
-                    "1", pop.pop_id,
+                    f"1@{epoch}", pop.pop_id,
                 )  # fmt: skip
             await publisher.publish(tenant.id, [agent_id], make_pop(tenant.id))
             # Resuming on the other process replays from the shared log.
-            async with connect(f"{ws_url(second)}/v1/stream?token={token}&last_seq=1") as ws:
+            resume = f"token={token}&last_seq=1&epoch={epoch}"
+            async with connect(f"{ws_url(second)}/v1/stream?{resume}") as ws:
                 assert (await recv(ws))["seq"] == 2  # hello: the agent's last seq
                 assert (await recv(ws))["seq"] == 2
                 await assert_silent(ws)

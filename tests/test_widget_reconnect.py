@@ -18,7 +18,15 @@ from tests.support.fake_widget_backend import (
     open_widget,
     running_fake_backend,
 )
-from tests.support.fake_widget_data import TOKEN, a_call, ada_card, call_ids, known_card
+from tests.support.fake_widget_data import (
+    ME,
+    TOKEN,
+    a_call,
+    a_pop,
+    ada_card,
+    call_ids,
+    known_card,
+)
 
 pytest_plugins = ["tests.support.browser"]
 
@@ -46,8 +54,10 @@ def test_reconnects_with_last_seq_and_drops_duplicates(
     connections = len(fake.stream_queries)
 
     fake.drop()
-    expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected")
     fake.wait_streams(connections + 1)
+    # Waited for in the page: "connected" is still showing when the drop has not reached
+    # the widget yet, and the new socket's hello may still be on its way (a loaded machine).
+    page.wait_for_function("window.__states.includes('connected')")
     assert page.evaluate("window.__states")[:2] == ["reconnecting", "connected"]
     assert fake.stream_queries[-1]["last_seq"] == str(seq)
     assert fake.stream_queries[-1]["transport"] == "ws"
@@ -60,8 +70,12 @@ def test_reconnects_with_last_seq_and_drops_duplicates(
     expect(page.get_by_test_id("call-card")).to_have_count(2)
     assert page.evaluate("localStorage.length") >= 1  # the last seq survives a reload
 
+    # resync, and the calls cannot be reloaded: the agent is told calls may be missing.
+    fake.failures["GET /v1/me/calls"] = (503, {"code": "unavailable", "message": "Down."})
     fake.notice({"type": "resync", "message": "pops after your last seq are gone"})
+    fake.wait_request("GET", "/v1/me/calls")
     expect(page.get_by_test_id("banner")).to_contain_text("may have been missed")
+    expect(page.get_by_test_id("call-card")).to_have_count(2)  # nothing closed on a failure
 
     # bye: reconnect after retry_ms, again resuming after the last seq.
     connections = len(fake.stream_queries)
@@ -76,6 +90,53 @@ def test_reconnects_with_last_seq_and_drops_duplicates(
     expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected")
     fake.wait_streams(connections + 1)
     assert fake.stream_queries[-1]["last_seq"] == str(fake.seq)
+
+
+@pytest.mark.browser
+def test_after_a_server_restart_the_widget_replays_the_new_life_and_reloads_its_calls(
+    page: Any, backend: tuple[FakeBackend, str]
+) -> None:
+    """The server restarted: the widget's last_seq belongs to the old life. It reconnects
+    with its epoch, gets hello 0 + resync + the new life's pops, and reloads its calls:
+    a call that rang before the restart and is still open keeps its card (now answered),
+    one whose end was lost disappears, one whose ringing pop was lost appears."""
+    fake, base_url = backend
+    expect = open_widget(page, base_url)
+    expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected")
+    kept, ended, lost, fresh = (next(call_ids) for _ in range(4))
+    fake.push("call.ringing", a_call(kept), ada_card())
+    fake.push("call.ringing", a_call(ended), known_card(41, "Kees Smit"))
+    expect(page.get_by_test_id("call-card")).to_have_count(2)
+    old_epoch, old_seq = fake.epoch, fake.seq
+    connections = len(fake.stream_queries)
+    reloads = len(fake.requests_to("GET", "/v1/me/calls"))
+
+    answered = a_call(
+        kept, "answered", answered_by_agent_id=ME["agent_id"], answered_by_name=ME["name"],
+        answered_at=a_call(kept)["started_at"],
+    )  # fmt: skip
+    fake.my_calls = [
+        a_pop("call.ringing", a_call(lost), known_card(42, "Bram Jansen")),
+        a_pop("call.answered", answered, ada_card()),
+    ]
+    fake.restart("0b0b0b0b0b0b", [("call.ringing", a_call(fresh), known_card(43, "Lies Smit"))])
+
+    fake.wait_streams(connections + 1)
+    resumed = fake.stream_queries[connections]
+    assert (resumed["last_seq"], resumed["epoch"]) == (str(old_seq), old_epoch)
+    expect(card_of(page, fresh).get_by_test_id("caller-name")).to_have_text("Lies Smit")
+    expect(card_of(page, lost).get_by_test_id("caller-name")).to_have_text("Bram Jansen")
+    expect(card_of(page, kept)).to_have_attribute("data-state", "answered")
+    expect(card_of(page, ended)).to_have_count(0)
+    expect(page.get_by_test_id("banner")).to_contain_text("reloaded")
+    assert len(fake.requests_to("GET", "/v1/me/calls")) == reloads + 1
+
+    # The widget follows the new life: the next reconnect resumes after seq 1 of epoch 0b….
+    connections = len(fake.stream_queries)
+    fake.drop()
+    fake.wait_streams(connections + 1)
+    resumed = fake.stream_queries[connections]
+    assert (resumed["last_seq"], resumed["epoch"]) == ("1", "0b0b0b0b0b0b")
 
 
 @pytest.mark.browser

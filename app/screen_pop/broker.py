@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -48,6 +49,12 @@ class BrokerUnavailable(Exception):
 def delivery_message(seq: int, pop_json: bytes) -> bytes:
     """The Delivery JSON for one agent, spliced around the pop serialised once per publish."""
     return b'{"seq":%d,"pop":' % seq + pop_json + b"}"
+
+
+def new_epoch() -> str:
+    """A fresh epoch name: short (it travels in every reconnect URL), random enough that two
+    lives of a broker never share one."""
+    return secrets.token_hex(6)
 
 
 def unique_agents(agent_ids: Sequence[int]) -> list[int]:
@@ -217,6 +224,11 @@ class Broker(Protocol):
     async def last_seq(self, tenant_id: int, agent_id: int) -> int:
         """The agent's latest seq (0 before its first pop)."""
 
+    async def epoch(self) -> str:
+        """Names the life of the sequences: it changes whenever they may have started again
+        (the embedded broker's process restarted, Redis lost its data), so a client's
+        last_seq from another epoch is known to mean nothing here."""
+
     def subscribe(self, tenant_id: int, agent_id: int) -> Subscription:
         """A live feed of the agent's messages, bounded; enter it with `async with`."""
 
@@ -255,6 +267,7 @@ class MemoryBroker:
         self._logs: dict[tuple[int, int], deque[tuple[int, float, bytes]]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._invalidations = InvalidationHandlers()
+        self._epoch = new_epoch()
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="screen-pop-sweeper")
@@ -296,6 +309,9 @@ class MemoryBroker:
 
     async def last_seq(self, tenant_id: int, agent_id: int) -> int:
         return self._seqs.get((tenant_id, agent_id), 0)
+
+    async def epoch(self) -> str:
+        return self._epoch
 
     def subscribe(self, tenant_id: int, agent_id: int) -> Subscription:
         return self._local.subscription(tenant_id, agent_id)

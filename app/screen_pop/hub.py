@@ -30,6 +30,11 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 # widget of every tenant in the same millisecond.
 RETRY_MS_RANGE = (1000, 5000)
 OVERFLOW_RETRY_MS = 500
+GONE = "Pops after your last_seq are gone: reload the agent's calls (GET /v1/me/calls)."
+RESTARTED = (
+    "The server's pop log started again since your last_seq: what follows is all it has; "
+    "reload the agent's calls (GET /v1/me/calls) for what came before."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +63,17 @@ class Stream:
         agent_id: int,
         after_seq: int | None,
         token_id: int | None = None,
+        after_epoch: str | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.agent_id = agent_id
         self.token_id = token_id
         self._hub = hub
         self._after_seq = after_seq
+        self._after_epoch = after_epoch
         self._subscription: Subscription | None = None
         self.cursor = 0
+        self.epoch = ""  # the broker's, once `events()` has said hello
 
     @property
     def end_reason(self) -> str | None:
@@ -105,14 +113,28 @@ class Stream:
         """hello, resync when pops are gone, the replay, then live pops; `bye` at the end."""
         assert self._subscription is not None, "enter the stream first"
         broker, tenant_id, agent_id = self._hub.broker, self.tenant_id, self.agent_id
+        epoch = self.epoch = await broker.epoch()
         last = await broker.last_seq(tenant_id, agent_id)
         after = self._after_seq
-        # A cursor beyond `last` means the log was reset (embedded broker restarted).
-        self.cursor = last if after is None else min(after, last)
-        yield _notice("hello", last, self.cursor)
-        if after is not None:
-            async for event in self._catch_up(after, last):
+        # The sequence started again since the client's cursor (another epoch, or a cursor
+        # beyond `last` from a client that sends no epoch): its last_seq means nothing here.
+        # Everything of the new life is replayed, and the client reloads what the old life
+        # may have taken with it.
+        reset = after is not None and (
+            after > last or (self._after_epoch is not None and self._after_epoch != epoch)
+        )
+        if reset:
+            self.cursor = 0
+            yield _notice("hello", 0, 0, epoch=epoch)
+            yield _notice("resync", last, 0, message=RESTARTED)
+            async for event in self._catch_up(0, last, resync_said=True):
                 yield event
+        else:
+            self.cursor = last if after is None else after
+            yield _notice("hello", last, self.cursor, epoch=epoch)
+            if after is not None:
+                async for event in self._catch_up(after, last):
+                    yield event
         while True:
             try:
                 async with asyncio.timeout(keepalive):
@@ -123,12 +145,25 @@ class Stream:
             if item is None:
                 break
             seq, message = item
+            unexpected = seq == CATCH_UP_SEQ or not self.cursor < seq <= self.cursor + 1
+            if unexpected and await broker.epoch() != self.epoch:
+                # Redis came back without its data while this stream stayed open: a new
+                # life of the sequences. As for a client reconnecting from the old one:
+                # everything of the new life, after hello 0 and resync.
+                self.epoch, self.cursor = await broker.epoch(), 0
+                last = await broker.last_seq(tenant_id, agent_id)
+                yield _notice("hello", 0, 0, epoch=self.epoch)
+                yield _notice("resync", last, 0, message=RESTARTED)
+                async for event in self._catch_up(0, last, resync_said=True):
+                    yield event
+                continue
             if seq != CATCH_UP_SEQ and seq <= self.cursor and await self._restarted():
                 # The broker's counter started again (Redis restarted without persistence):
                 # follow it, as the widget follows a lower `hello`, or every pop from now
                 # on would be dropped as one already sent.
                 self.cursor = seq - 1
-                yield _notice("hello", self.cursor, self.cursor)
+                self.epoch = await broker.epoch()
+                yield _notice("hello", self.cursor, self.cursor, epoch=self.epoch)
             if seq == CATCH_UP_SEQ or seq > self.cursor + 1:
                 # Live messages were lost (listener reconnected) or skipped: the log has them.
                 last = await broker.last_seq(tenant_id, agent_id)
@@ -153,14 +188,13 @@ class Stream:
         last = await self._hub.broker.last_seq(self.tenant_id, self.agent_id)
         return last < self.cursor
 
-    async def _catch_up(self, after: int, last: int) -> AsyncIterator[StreamEvent]:
+    async def _catch_up(
+        self, after: int, last: int, *, resync_said: bool = False
+    ) -> AsyncIterator[StreamEvent]:
         """Replay after `after`; `last` must have been read before the replay."""
         entries, complete = await self._hub.broker.replay(self.tenant_id, self.agent_id, after)
-        if not complete:
-            yield _notice(
-                "resync", last, self.cursor,
-                message="Pops after your last_seq are gone: reload the agent's calls.",
-            )  # fmt: skip
+        if not complete and not resync_said:
+            yield _notice("resync", last, self.cursor, message=GONE)
         for seq, message in entries:
             if seq > self.cursor:
                 self.cursor = seq
@@ -202,10 +236,16 @@ class ScreenPopHub:
         await self.broker.publish(tenant_id, agent_ids, pop)
 
     def open_stream(
-        self, tenant_id: int, agent_id: int, after_seq: int | None, token_id: int | None = None
+        self,
+        tenant_id: int,
+        agent_id: int,
+        after_seq: int | None,
+        token_id: int | None = None,
+        after_epoch: str | None = None,
     ) -> Stream:
-        """A stream for one connection; `after_seq` is the client's last seq, if it has one."""
-        return Stream(self, tenant_id, agent_id, after_seq, token_id)
+        """A stream for one connection; `after_seq` is the client's last seq, if it has one,
+        and `after_epoch` the epoch that seq belongs to (from its `hello`)."""
+        return Stream(self, tenant_id, agent_id, after_seq, token_id, after_epoch)
 
     def revoke_token(self, token_id: int) -> int:
         """End this process's streams opened with the token; how many there were."""

@@ -4,6 +4,7 @@ Keys, per tenant and agent:
     stamgast:seq:{tenant}:{agent}   INCR counter, the agent's last seq
     stamgast:log:{tenant}:{agent}   sorted set, score = seq, member = the Delivery JSON
     stamgast:at:{tenant}:{agent}    sorted set, score = publish time (ms), member = seq
+and one for all: stamgast:epoch, the name of the counters' life (see Broker.epoch).
 
 One Lua script per batch of agents allocates the seq, logs, trims and PUBLISHes atomically.
 Atomicity is what keeps pops ordered: were the INCR a separate round trip, two processes
@@ -42,6 +43,7 @@ from app.screen_pop.broker import (
     LocalSubscribers,
     Subscription,
     delivery_message,
+    new_epoch,
     replay_result,
     unique_agents,
 )
@@ -55,6 +57,9 @@ logger = logging.getLogger(__name__)
 CHANNEL = "stamgast:pops"
 INVALIDATIONS = "stamgast:invalidations"
 INVALIDATIONS_B = INVALIDATIONS.encode()
+# No TTL: it must live exactly as long as the counters' data does, so that a Redis that
+# comes back without its data (no persistence) also comes back without it.
+EPOCH_KEY = "stamgast:epoch"
 AGENTS_PER_SCRIPT = 100  # bounds one script's run time (Redis runs scripts one at a time)
 COMMAND_TIMEOUT = 2.0  # a publish or replay never hangs on a dead Redis
 SEQ_TTL_SECONDS = 30 * 24 * 3600  # an agent's counter outlives any plausible pause
@@ -193,6 +198,17 @@ class RedisBroker:
         except (RedisError, OSError) as exc:
             raise BrokerUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
         return int(raw or 0)
+
+    async def epoch(self) -> str:
+        try:
+            # SET NX then GET in one transaction: every process adopts the first one set.
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(EPOCH_KEY, new_epoch(), nx=True)
+                pipe.get(EPOCH_KEY)
+                _, raw = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BrokerUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+        return bytes(raw).decode()
 
     def subscribe(self, tenant_id: int, agent_id: int) -> Subscription:
         return self._local.subscription(tenant_id, agent_id)

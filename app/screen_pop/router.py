@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -24,7 +25,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.api.deps import Admin, DbSession
 from app.api.inputs import id_path
 from app.auth.revocation import Revoked, announce
-from app.errors import NotFound, StamgastError, Unauthorized, error_responses
+from app.errors import (
+    FieldProblem,
+    InvalidInput,
+    NotFound,
+    StamgastError,
+    Unauthorized,
+    error_responses,
+)
 from app.models import Agent
 from app.screen_pop.broker import BrokerUnavailable
 from app.screen_pop.hub import ScreenPopHub, Stream, StreamEvent
@@ -45,6 +53,7 @@ SEND_TIMEOUT = 10.0  # a client that takes longer to accept one frame is gone or
 SSE_KEEPALIVE = 15.0  # below the idle timeout of common proxies and load balancers
 SSE_RETRY_MS = 3000
 BAD_TOKEN = "Unknown or revoked agent token: create one with POST /v1/agents/{agent_id}/tokens."
+BAD_EPOCH = "epoch must be the hexadecimal `epoch` of a `hello` (or left out)."
 WS_UNAUTHORIZED, WS_BAD_REQUEST = 4401, 4400
 WS_SERVICE_RESTART, WS_TRY_AGAIN_LATER = 1012, 1013
 
@@ -129,6 +138,23 @@ def _parse_seq(raw: str | None) -> int | None:
     return value
 
 
+EPOCH_PATTERN = re.compile(r"[0-9a-f]{1,64}")
+
+
+def _parse_epoch(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if EPOCH_PATTERN.fullmatch(raw) is None:
+        raise ValueError(raw)
+    return raw
+
+
+def _parse_event_id(raw: str | None) -> tuple[int | None, str | None]:
+    """An SSE Last-Event-ID: `seq@epoch` as we send it, or a bare seq."""
+    seq, _, epoch = (raw or "").partition("@")
+    return _parse_seq(seq), _parse_epoch(epoch)
+
+
 def _stream_urls(request: Request, token: str) -> tuple[str, str]:
     base = request.app.state.settings.public_base_url or str(request.base_url)
     base = base.rstrip("/")
@@ -205,6 +231,11 @@ async def stream_websocket(websocket: WebSocket) -> None:
         await websocket.close(WS_BAD_REQUEST, "last_seq must be a non-negative integer.")
         return
     try:
+        after_epoch = _parse_epoch(websocket.query_params.get("epoch"))
+    except ValueError:
+        await websocket.close(WS_BAD_REQUEST, BAD_EPOCH)
+        return
+    try:
         identity = await _identify(websocket.app, websocket.query_params.get("token"))
     except SQLAlchemyError:
         await websocket.close(WS_TRY_AGAIN_LATER, "Cannot verify the token right now.")
@@ -233,7 +264,9 @@ async def stream_websocket(websocket: WebSocket) -> None:
             await send(event.data)
 
     token = str(websocket.query_params.get("token"))
-    opened = hub.open_stream(identity.tenant_id, identity.agent_id, after_seq, identity.token_id)
+    opened = hub.open_stream(
+        identity.tenant_id, identity.agent_id, after_seq, identity.token_id, after_epoch
+    )
     async with opened as stream:
         reader = asyncio.create_task(answer_pings())
         writer = asyncio.create_task(send_events(stream))
@@ -265,13 +298,14 @@ def _is_ping(text: str) -> bool:
         return False
 
 
-def _sse_frame(event: StreamEvent) -> bytes:
+def _sse_frame(event: StreamEvent, epoch: str) -> bytes:
     if event.kind == "keepalive":
         return b": keepalive\n\n"
     name = "pop" if event.kind == "pop" else event.kind
-    # Every event carries the cursor as its id, so EventSource's automatic reconnect
-    # (Last-Event-ID) resumes exactly here, even before the first pop.
-    return f"id: {event.cursor}\nevent: {name}\ndata: {event.data}\n\n".encode()
+    # Every event carries the cursor and its epoch as its id, so EventSource's automatic
+    # reconnect (Last-Event-ID) resumes exactly here, even before the first pop, and is
+    # known to be stale after the server's log started again.
+    return f"id: {event.cursor}@{epoch}\nevent: {name}\ndata: {event.data}\n\n".encode()
 
 
 @router.get(
@@ -281,7 +315,8 @@ def _sse_frame(event: StreamEvent) -> bytes:
     response_class=_EventStreamSchema,
     response_description=(
         "`retry: 3000`, then events: `hello`, `resync`, `bye` (data: StreamNotice) and "
-        "`pop` (data: Delivery, id: its seq); a `: keepalive` comment every 15 s"
+        "`pop` (data: Delivery); every event's id is `seq@epoch`; a `: keepalive` comment "
+        "every 15 s"
     ),
     responses={
         code: {
@@ -298,6 +333,13 @@ async def stream_sse(
     last_seq: Annotated[
         int | None, Query(ge=0, description="Resume after this seq (WebSocket: same)")
     ] = None,
+    epoch: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="The `epoch` of the `hello` that last_seq belongs to (WebSocket: same)",
+        ),
+    ] = None,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="Sent by EventSource on reconnect")
     ] = None,
@@ -311,10 +353,20 @@ async def stream_sse(
     gone; `bye` comes before the server closes the stream: reconnect after `retry_ms`.
     """
     try:
-        header_seq = _parse_seq(last_event_id)
+        header_seq, header_epoch = _parse_event_id(last_event_id)
     except ValueError:
-        header_seq = None  # a foreign Last-Event-ID is no reason to refuse the stream
-    after_seq = header_seq if header_seq is not None else last_seq
+        # A foreign Last-Event-ID is no reason to refuse the stream.
+        header_seq, header_epoch = None, None
+    try:
+        query_epoch = _parse_epoch(epoch)
+    except ValueError:
+        raise InvalidInput(
+            BAD_EPOCH, fields=[FieldProblem(field="epoch", message=BAD_EPOCH)]
+        ) from None
+    after_seq: int | None = last_seq
+    after_epoch = query_epoch
+    if header_seq is not None:
+        after_seq, after_epoch = header_seq, header_epoch
     given = credentials.credentials if credentials is not None else token
     try:
         identity = await _identify(request.app, given)
@@ -327,14 +379,14 @@ async def stream_sse(
     async def frames() -> AsyncIterator[bytes]:
         yield f"retry: {SSE_RETRY_MS}\n\n".encode()
         opened = hub.open_stream(
-            identity.tenant_id, identity.agent_id, after_seq, identity.token_id
+            identity.tenant_id, identity.agent_id, after_seq, identity.token_id, after_epoch
         )
         async with opened as stream:
             # When it ends the stream, EventSource reconnects and gets the 401.
             watcher = asyncio.create_task(_watch_token(request.app, str(given), stream))
             try:
                 async for event in stream.events(keepalive=SSE_KEEPALIVE):
-                    yield _sse_frame(event)
+                    yield _sse_frame(event, stream.epoch)
             except BrokerUnavailable:
                 return  # EventSource reconnects after `retry` and resumes from its last id
             finally:

@@ -84,7 +84,8 @@ class StreamNotice(BaseModel):
     type: Literal["hello", "resync", "bye"] = Field(
         description=(
             "`hello` on connect; `resync` when pops after your last_seq are gone (reload the "
-            "agent's state); `bye` when the server closes the stream (reconnect after retry_ms)"
+            "agent's calls: `GET /v1/me/calls`); `bye` when the server closes the stream "
+            "(reconnect after retry_ms)"
         )
     )
     seq: int = Field(
@@ -93,3 +94,11 @@ class StreamNotice(BaseModel):
     )
     message: str | None = None
     retry_ms: int | None = Field(default=None, description="Wait this long before reconnecting")
+    epoch: str | None = Field(
+        default=None,
+        description=(
+            "On `hello`: the life of the sequence numbers. Reconnect with `epoch` and "
+            "`last_seq`; when the epoch has changed (the server's pop log started again), "
+            "the stream says `hello` with seq 0, then `resync`, then replays from seq 1"
+        ),
+    )

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from app.auth.router import Me
 from app.errors import install_error_handlers
 from app.recognition.schemas import Card
+from app.screen_pop.schemas import Pop, StreamNotice
 from app.widget.router import router as widget_router
 from tests.support.fake_widget_data import ME, TOKEN, a_pop, checked, iso, known_card, now
 from tests.support.servers import free_port
@@ -56,6 +57,8 @@ class FakeBackend:
         self.cards: dict[int, dict[str, Any]] = {}
         self.failures: dict[str, tuple[int, dict[str, Any]]] = {}
         self.refuse_websockets = 0
+        self.epoch = "0a0a0a0a0a0a"  # the life of `seq`, named in every hello
+        self.my_calls: list[dict[str, Any]] = []  # pops GET /v1/me/calls answers with
         self.loop: asyncio.AbstractEventLoop | None = None
         self.app = self._build()
 
@@ -85,6 +88,17 @@ class FakeBackend:
     def notice(self, notice: dict[str, Any]) -> None:
         full = {"seq": self.seq, "message": None, "retry_ms": None, **notice}
         self._run(self._broadcast(full["type"], None, json.dumps(full)))
+
+    def restart(self, epoch: str, pops: list[tuple[str, dict[str, Any], Any]]) -> None:
+        """The server's pop log starts again (a restart of the embedded broker): a new epoch,
+        seq from 1, these pops published while no widget was connected; then every
+        WebSocket is cut, as a dying process does."""
+        self.epoch, self.seq, self.frames = epoch, 0, []
+        for kind, call, card in pops:
+            self.seq += 1
+            frame = {"seq": self.seq, "pop": a_pop(kind, call, card)}
+            self.frames.append((self.seq, json.dumps(frame)))
+        self.drop()
 
     def drop(self, code: int = 1012) -> None:
         """Close every WebSocket from the server side, without a `bye`."""
@@ -156,8 +170,18 @@ class FakeBackend:
                 await websocket.close(4401)
                 return
             raw = websocket.query_params.get("last_seq")
-            hello = {"type": "hello", "seq": self.seq, "message": None, "retry_ms": None}
-            await websocket.send_text(json.dumps(hello))
+            # As the server does: a cursor of another life is worth nothing; say so, then
+            # replay everything of this one.
+            stale = raw is not None and websocket.query_params.get("epoch") != self.epoch
+            hello = {
+                "type": "hello", "seq": 0 if stale else self.seq, "message": None,
+                "retry_ms": None, "epoch": self.epoch,
+            }  # fmt: skip
+            await websocket.send_text(json.dumps(checked(StreamNotice, hello)))
+            if stale:
+                resync = {"type": "resync", "seq": self.seq, "message": "started again"}
+                await websocket.send_text(json.dumps(checked(StreamNotice, resync)))
+                raw = "0"
             if raw is not None:
                 for seq, text in list(self.frames):
                     if seq > int(raw):
@@ -185,11 +209,15 @@ class FakeBackend:
             )
             queue: asyncio.Queue[tuple[str, int | None, str] | None] = asyncio.Queue()
             self.sse_queues.append(queue)
-            hello = {"type": "hello", "seq": self.seq, "message": None, "retry_ms": None}
+            hello = {
+                "type": "hello", "seq": self.seq, "message": None, "retry_ms": None,
+                "epoch": self.epoch,
+            }  # fmt: skip
 
             async def frames() -> AsyncIterator[str]:
                 try:
-                    yield f"retry: 1000\n\nevent: hello\ndata: {json.dumps(hello)}\n\n"
+                    notice = json.dumps(checked(StreamNotice, hello))
+                    yield f"retry: 1000\n\nevent: hello\ndata: {notice}\n\n"
                     while True:
                         try:
                             item = await asyncio.wait_for(queue.get(), 0.5)
@@ -236,6 +264,8 @@ class FakeBackend:
     def _answer(self, method: str, path: str, body: Any) -> Response:
         if (method, path) == ("GET", "me"):
             return JSONResponse(checked(Me, ME))
+        if (method, path) == ("GET", "me/calls"):
+            return JSONResponse([checked(Pop, pop) for pop in self.my_calls])
         if method == "GET" and (match := re.fullmatch(r"cards/(\d+)", path)):
             card = self.cards.get(int(match[1]))
             if card is None:

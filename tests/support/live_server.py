@@ -136,9 +136,11 @@ def live_server_process(
     redis_url: str | None = None,
     timeout: float = 30.0,
     extra_env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Like `live_server`, also yielding the process (to signal it)."""
-    port = free_port()
+    """Like `live_server`, also yielding the process (to signal it); on `port` when given
+    (a restarted server where its clients expect it)."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAMGAST_")}
     env.update(extra_env or {})
     env["STAMGAST_DATABASE_URL"] = database_url

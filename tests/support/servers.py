@@ -123,36 +123,60 @@ def postgres_server() -> Iterator[str]:
         yield server.url
 
 
+class RedisServer:
+    """A throwaway redis-server without persistence that a test may kill and start again:
+    it comes back empty, as a Redis run as a pure cache does after a crash or restart."""
+
+    def __init__(self, binary: str) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="stamgast-redis-"))
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._command = [
+            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self.workdir),
+        ]  # fmt: skip
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (again) and wait until it accepts connections."""
+        self._process = subprocess.Popen(
+            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_port(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: everything it held is gone."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def remove(self) -> None:
+        """Stop and delete its files."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """A fresh redis-server on a random port; yields its URL."""
+def restartable_redis() -> Iterator[RedisServer]:
+    """A fresh redis-server on a random port that the test can kill and start again."""
     binary = shutil.which("redis-server")
     if binary is None:
         missing("Redis", "redis-server")
         raise AssertionError("unreachable")
-    workdir = Path(tempfile.mkdtemp(prefix="stamgast-redis-"))
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = RedisServer(binary)
     try:
-        _wait_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
+        server.start()
+        yield server
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.remove()
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A fresh redis-server on a random port; yields its URL."""
+    with restartable_redis() as server:
+        yield server.url

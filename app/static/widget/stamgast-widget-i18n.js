@@ -17,6 +17,7 @@
       no_token: "No agent token: give the element a token attribute.",
       token_refused: "Your agent token was refused. Ask an administrator for a new one.",
       resync: "Some calls may have been missed while the connection was down.",
+      resync_reloaded: "The connection was down: your calls have been reloaded.",
       dismiss: "Dismiss",
       close: "Close",
 
@@ -162,6 +163,7 @@
       no_token: "Geen agent-token: geef het element een token-attribuut.",
       token_refused: "Je agent-token is geweigerd. Vraag een beheerder om een nieuwe.",
       resync: "Terwijl de verbinding weg was, zijn mogelijk oproepen gemist.",
+      resync_reloaded: "De verbinding was weg: uw gesprekken zijn opnieuw geladen.",
       dismiss: "Sluiten",
       close: "Sluiten",
 

@@ -42,6 +42,9 @@
       this.transport = this.preferSse ? "sse" : "ws";
       this._storageKey = `stamgast:last-seq:${server}:${token.slice(0, 12)}`;
       this.lastSeq = this._loadSeq();
+      // The server's name for the life of its sequence numbers (from `hello`): a last_seq
+      // is only meaningful with the epoch it was given in.
+      this.epoch = this._loadEpoch();
       this._seen = new Set();
       this._attempt = 0;
       this._wsFailures = 0;
@@ -82,12 +85,28 @@
       }
     }
 
+    _loadEpoch() {
+      try {
+        const value = globalThis.localStorage.getItem(`${this._storageKey}:epoch`);
+        return value && /^[0-9a-f]{1,64}$/.test(value) ? value : null;
+      } catch {
+        return null;
+      }
+    }
+
     _saveSeq() {
       try {
+        if (this.epoch) globalThis.localStorage.setItem(`${this._storageKey}:epoch`, this.epoch);
         globalThis.localStorage.setItem(this._storageKey, String(this.lastSeq));
       } catch {
         /* not persisted: a reload then starts from the live edge */
       }
+    }
+
+    /** Where to resume: last_seq with its epoch, or nothing (the live edge). */
+    _resumeAt() {
+      if (this.lastSeq === null) return {};
+      return this.epoch ? { last_seq: this.lastSeq, epoch: this.epoch } : { last_seq: this.lastSeq };
     }
 
     _setState(state) {
@@ -109,7 +128,7 @@
 
     _openWs() {
       const url = streamUrl(
-        this.server, "/v1/stream", { token: this.token, last_seq: this.lastSeq }, true,
+        this.server, "/v1/stream", { token: this.token, ...this._resumeAt() }, true,
       );
       let socket;
       try {
@@ -144,7 +163,7 @@
 
     _openSse() {
       const url = streamUrl(
-        this.server, "/v1/stream/sse", { token: this.token, last_seq: this.lastSeq }, false,
+        this.server, "/v1/stream/sse", { token: this.token, ...this._resumeAt() }, false,
       );
       const source = new EventSource(url);
       this._source = source;
@@ -247,6 +266,10 @@
     _onNotice(notice) {
       switch (notice.type) {
         case "hello":
+          if (typeof notice.epoch === "string" && notice.epoch !== this.epoch) {
+            this.epoch = notice.epoch;
+            if (this.lastSeq !== null) this._saveSeq();
+          }
           // A server whose sequence restarted (a restart of the in-process broker) is behind
           // us: follow it, or every new pop would look like an old one.
           if (Number.isInteger(notice.seq) && this.lastSeq !== null && notice.seq < this.lastSeq) {

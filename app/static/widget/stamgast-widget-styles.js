@@ -62,6 +62,7 @@ h2, h3, p, ul, dl, dd { margin: 0; padding: 0; }
   background: var(--amber-soft); color: #6b4000; font-size: 13px;
 }
 .banner.error { background: var(--red-soft); color: var(--red); }
+.banner.info { background: var(--ok-soft); color: var(--ok); }
 .banner p { flex: 1; }
 
 .calls { display: flex; flex-direction: column; gap: 12px; padding: 12px 14px 20px; }

@@ -161,7 +161,7 @@
       const stream = new ns.PopStream({ server: this.server, token: this.token, transport: this.transport });
       stream.addEventListener("state", (event) => this._setState(event.detail.state, event.detail.transport));
       stream.addEventListener("pop", (event) => this._onPop(event.detail));
-      stream.addEventListener("resync", () => this._setBanner("warning", "resync"));
+      stream.addEventListener("resync", () => this._reloadCalls(stream));
       stream.addEventListener("refused", () => this._setBanner("error", "token_refused"));
       // A token refused over SSE looks like any failed connection: ask the API now and then.
       stream.addEventListener("retry", (event) => {
@@ -349,6 +349,39 @@
 
     _onPop({ seq, pop }) {
       this._emit("stamgast:pop", { seq, pop });
+      this._show(pop);
+    }
+
+    /**
+     * The stream lost pops (the server's log started again, or they expired): show the
+     * calls as the server has them now. A card still ringing or answered here that the
+     * server no longer lists is over; its end was in the pops that were lost.
+     */
+    async _reloadCalls(stream) {
+      this._setBanner("warning", "resync");
+      // What is on screen now; a pop that arrives while the list is on its way is newer
+      // than the list and must not be closed for missing from it.
+      const shown = new Map([...this._calls].map(([id, entry]) => [id, entry.call]));
+      let pops;
+      try {
+        pops = await this._api("GET", "/v1/me/calls");
+      } catch {
+        return; // the warning stays: the agent knows calls may be missing
+      }
+      if (stream !== this._stream || !Array.isArray(pops)) return;
+      const listed = new Set(pops.map((pop) => pop && pop.call && pop.call.id));
+      for (const entry of [...this._calls.values()]) {
+        const unchanged = shown.get(entry.call.id) === entry.call;
+        if (unchanged && !FINISHED.includes(entry.call.state) && !listed.has(entry.call.id)) {
+          this._close(entry.call.id);
+        }
+      }
+      // Oldest first, so the newest call ends up on top as when its pop arrived.
+      for (const pop of [...pops].reverse()) this._show(pop);
+      this._setBanner("info", "resync_reloaded");
+    }
+
+    _show(pop) {
       const call = pop && pop.call;
       if (!call || call.id == null || this._closed.has(call.id)) return;
       let entry = this._calls.get(call.id);
