@@ -51,11 +51,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import platform
-import random
 import shutil
 import sys
 import tempfile
@@ -65,120 +63,56 @@ from typing import Any
 
 import uvloop
 from _cluster import Backing, Fleet, backing_services
-from _common import TENANT_SLUG, Agents, Recorder, Setup, build_database
-from _loops import closed_loop, make_client, open_loop, ringing_request, warm_up
+from _common import Setup, build_database
+from _lineup import (
+    CEILING_CONCURRENCY,
+    WARMUP_CALLS,
+    bare_ceiling,
+    measure_lineup,
+    progress,
+)
 from _report import render
 from _seed import seed_database
-from _tally import CallMeta, Meter, load_average, open_loop_report, tally_pops
+from _tally import load_average
 
 SETUPS = ("sqlite", "cluster")
-STRAGGLER_WAIT = 2.0
-CEILING_CONCURRENCY = 16
 CEILING_SECONDS = 5.0
-WARMUP_CALLS = 5  # per process
-OPEN_LOOP_CONNECTIONS = 64
 
 
 async def run(
     args: argparse.Namespace, setup: Setup, env: dict[str, str], backing: Backing | None
 ) -> dict[str, Any]:
+    """The line-ups one after the other: stamgast, reference, bare."""
     processes = 2 if backing else 1
-    app = Fleet("app.main:app", processes, env)
-    bare = Fleet("bench.bare_app:app", processes)
-    recorder = Recorder()
-    agents = Agents(app.ws_bases(), setup.tokens, recorder)
-    hooks = app.urls(f"/webhooks/generic/{TENANT_SLUG}")
-    result: dict[str, Any] = {"processes": processes}
+    counting = {"BENCH_ROUND_TRIPS": args.round_trips}
     load_before = load_average()
-    try:
-        await app.start()
-        await agents.connect()
-        progress(f"server pids {app.pids()}, {len(setup.tokens)} agents connected")
-        async with make_client(OPEN_LOOP_CONNECTIONS) as client:
-            await warm_up(client, hooks, setup, WARMUP_CALLS)
-            meter = Meter(app, backing)
-            progress(f"open loop: {args.rate}/s for {args.seconds} s")
-            # The client's own garbage-collector pauses (a thousand connections' objects)
-            # would show up as late pops; its memory can grow for a minute instead.
-            gc.collect()
-            gc.freeze()
-            gc.disable()
-            try:
-                posts, wall, lag = await open_loop(client, hooks, setup, args.rate, args.seconds)
-                await asyncio.sleep(STRAGGLER_WAIT)
-            finally:
-                gc.enable()
-                gc.unfreeze()
-            spent = meter.spent()
-        result["open_loop"] = open_loop_report(
-            args.rate, posts, recorder, setup, processes, wall, lag
+    app = Fleet("app.main:app", processes, env | counting)
+    result: dict[str, Any] = {"processes": processes}
+    result.update(await measure_lineup("stamgast", app, setup, backing, args))
+    if args.reference:
+        reference = Fleet("bench.reference_path:app", processes, env | counting)
+        result["reference"] = await measure_lineup(
+            "reference", reference, setup, backing, args, kinds=("duplicate",)
         )
-        result["open_loop"].update(spent)
-        progress(f"ceiling: {CEILING_CONCURRENCY} concurrent, {CEILING_SECONDS:.0f} s per app")
-        result["ceiling"] = await ceiling(app, bare, setup, recorder, backing)
-        result["server"] = {
-            "peak_rss_mib": app.peak_rss_mib(),
-            "rss_mib_at_end": app.rss_mib(),
-            "agent_disconnects": dict(recorder.disconnects),
-            "byes": recorder.byes,
-            "other_pops": dict(recorder.other_pops),
-        }
-        result["machine_load"] = {"before": load_before, "after": load_average()}
-    finally:
-        await agents.stop()
-        app.stop()
-        bare.stop()
-    # Read after stopping: shutdown warnings belong in the report too.
-    result["server"]["log"] = app.logs()
+    progress(f"bare: ceiling, {CEILING_CONCURRENCY} concurrent, {args.ceiling_seconds} s")
+    bare = await bare_ceiling(Fleet("bench.bare_app:app", processes, counting), args)
+    hook = result.pop("ceiling")
+    result["ceiling"] = {
+        "concurrency": CEILING_CONCURRENCY,
+        "seconds": args.ceiling_seconds,
+        "webhook": hook,
+        "bare": bare,
+        "webhook_to_bare": _ratio(hook["req_per_s"], bare["req_per_s"]),
+    }
+    if "reference" in result:
+        ref = result["reference"]["ceiling"]
+        result["ceiling"]["reference_to_bare"] = _ratio(ref["req_per_s"], bare["req_per_s"])
+    result["machine_load"] = {"before": load_before, "after": load_average()}
     return result
 
 
-async def ceiling(
-    app: Fleet, bare: Fleet, setup: Setup, recorder: Recorder, backing: Backing | None
-) -> dict[str, Any]:
-    """Closed-loop req/s of the webhook, then of the bare endpoint on as many processes."""
-    rng = random.Random(11)
-    teams: dict[int, int] = {}
-
-    def make_ringing(n: int) -> tuple[bytes, dict[str, str]]:
-        team = teams[n] = rng.randrange(len(setup.lines))
-        return ringing_request(f"ceil-{n:07d}", rng.choice(setup.numbers), setup.lines[team])
-
-    async with make_client(CEILING_CONCURRENCY) as client:
-        meter = Meter(app, backing)
-        hook, ok = await closed_loop(
-            client,
-            app.urls(f"/webhooks/generic/{TENANT_SLUG}"),
-            make_ringing,
-            CEILING_CONCURRENCY,
-            CEILING_SECONDS,
-        )
-        hook.update(meter.spent())
-        await asyncio.sleep(STRAGGLER_WAIT)
-        # Only the pops' count matters here: at saturation their latency is queueing.
-        answered = {f"ceil-{n:07d}": CallMeta(0.0, teams[n], n % len(app)) for n in ok}
-        pops = tally_pops(answered, recorder, setup, len(app))
-        hook.update({k: v for k, v in pops.items() if not k.startswith("ring_to_pop")})
-        await bare.start()
-        meter = Meter(bare)
-        body = b'{"call_id":"x","event":"ringing","from":"+31612345678"}'
-        flat, _ok = await closed_loop(
-            client,
-            bare.urls("/bare"),
-            lambda n: (body, {"Content-Type": "application/json"}),
-            CEILING_CONCURRENCY,
-            CEILING_SECONDS,
-        )
-        flat.update(meter.spent())
-        flat["peak_rss_mib"] = bare.peak_rss_mib()
-    ratio = hook["req_per_s"] / flat["req_per_s"] if flat["req_per_s"] else None
-    return {
-        "concurrency": CEILING_CONCURRENCY,
-        "seconds": CEILING_SECONDS,
-        "webhook": hook,
-        "bare": flat,
-        "webhook_to_bare": round(ratio, 3) if ratio else None,
-    }
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
 
 
 def run_setup(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -202,7 +136,7 @@ def run_setup(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
                 "STAMGAST_DATABASE_URL": backing.database_url,
                 "STAMGAST_REDIS_URL": backing.redis_url,
             }
-        budget = args.seconds + 4 * CEILING_SECONDS + 120
+        budget = 4 * args.seconds + 6 * args.ceiling_seconds + 180
         # uvloop, as the servers use: the client's own overhead is not the subject.
         result = uvloop.run(asyncio.wait_for(run(args, setup, env, backing), budget))
     sizes = setup.team_sizes()
@@ -226,10 +160,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def progress(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setup", choices=[*SETUPS, "both"], default="both")
@@ -238,8 +168,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=20.0, help="calls per second (open loop)")
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     parser.add_argument("--contacts", type=int, default=1000)
+    parser.add_argument(
+        "--ceiling-seconds", type=float, default=CEILING_SECONDS, help="closed loop, per line-up"
+    )
+    parser.add_argument(
+        "--round-trips",
+        choices=("on", "off"),
+        default="on",
+        help="count database round trips (off: to see that counting costs no CPU)",
+    )
+    parser.add_argument(
+        "--no-reference", dest="reference", action="store_false", help="skip the reference path"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
+    if args.ceiling_seconds <= 0:
+        parser.error("--ceiling-seconds must be positive")
     if args.agents < 1 or args.rate <= 0 or args.seconds <= 0 or not 1 <= args.contacts <= 10**7:
         parser.error("--agents, --rate, --seconds and --contacts must be positive")
     if not 1 <= args.teams <= min(args.agents, 68_900):
@@ -262,7 +206,6 @@ def main(argv: list[str] | None = None) -> int:
         "parameters": vars(args)
         | {
             "ceiling_concurrency": CEILING_CONCURRENCY,
-            "ceiling_seconds": CEILING_SECONDS,
             "warmup_calls_per_process": WARMUP_CALLS,
         },
         "setups": results,
