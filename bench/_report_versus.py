@@ -11,9 +11,10 @@ KIND_ROWS = ("ringing", "duplicate", "answered", "ended", "missed")
 
 
 def _phase(lineup: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    if kind == "ringing":
-        return lineup.get("open_loop")
-    return lineup.get("kinds", {}).get(kind)
+    figures: dict[str, Any] | None = (
+        lineup.get("open_loop") if kind == "ringing" else lineup.get("kinds", {}).get(kind)
+    )
+    return figures
 
 
 def _cpu(figures: dict[str, Any] | None) -> str | None:
