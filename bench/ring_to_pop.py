@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/ring_to_pop.py [--setup sqlite|cluster|both] [--agents 50]
                                           [--teams 1] [--rate 20] [--seconds 10]
-                                          [--contacts 1000] [--json]
+                                          [--contacts 1000] [--ceiling-seconds 5]
+                                          [--round-trips on|off] [--no-reference] [--json]
 
 At full scale (the issue's 200 calls/s and 1,000 agents):
 
@@ -20,18 +21,33 @@ tearing its servers down before the next starts:
            --teams, team t's agents are all on process t % 2 (both assignments are
            round-robin): a call's pops then either all cross or none do.
 
+Every server is started by the same uvicorn command line through bench/_counted_server.py,
+which counts each hop to the database driver (bench/_round_trips.py: every call into the
+aiosqlite connection's thread, every asyncpg request) and answers the counts at
+GET /_bench/round-trips; --round-trips off serves without counting.
+
 For each setup:
 1. Seeds the database: one tenant, --contacts contacts with a mobile number each, --agents
    agents spread round-robin over --teams teams, each team answering its own line, and the
    `generic` provider.
-2. Starts the server(s) and connects every agent by WebSocket (`/v1/stream`).
-3. Open loop: posts signed `ringing` events at --rate per second for --seconds, each from a
-   random known contact to a random line, and times the webhook answer and every agent's
-   pop (from just before the POST is written to the frame's arrival at that agent's socket).
-4. Ceiling: with the agents still connected, 16 concurrent closed-loop clients post ringing
-   events for 5 s (alternating over the processes); then the same against
-   `bench/bare_app.py` (one `POST /bare`), as many processes as the setup has, started by
-   the same uvicorn command. The ratio is what the webhook's work costs.
+2. Line-up `stamgast` (bench/_lineup.py): starts the server(s), connects every agent by
+   WebSocket (`/v1/stream`), warms up, counts one idle second (background work), then:
+   a. Open loop: posts signed `ringing` events at --rate per second for --seconds, each from
+      a random known contact to a random line, and times the webhook answer and every
+      agent's pop (from just before the POST is written to the frame's arrival at that
+      agent's socket).
+   b. Event kinds (bench/_phases.py), each in a phase of its own at the same rate, for the
+      calls that rang: `duplicate` (the same ringing delivery again: a vendor's retry) and
+      `answered` then `ended` for the first half, `missed` for the second.
+   c. Ceiling: with the agents still connected, 16 concurrent closed-loop clients post
+      ringing events for --ceiling-seconds (alternating over the processes).
+   For the open loop, each phase and the ceiling: server CPU (from /proc) and database round
+   trips (counted), each divided by the webhooks answered 200 in that window.
+3. Line-up `reference` (bench/reference_path.py, unless --no-reference): a minimal program
+   doing only the essential ringing work on the same stack and the same database, measured
+   by the same steps (ringing and duplicate only); printed next to Stamgast with the ratio.
+4. The same ceiling against `bench/bare_app.py` (one `POST /bare`), as many processes as
+   the setup has. The ratio is what the webhook's work costs.
 
 Why teams: a call rings the team of the number dialled, not the whole contact centre. At
 200 calls/s with 1,000 agents, ringing everyone would be 200,000 WebSocket messages a
@@ -43,7 +59,8 @@ servers and competes with them for CPU; the CPU time each used is reported, Post
 Redis's included, so a saturated machine is visible. The webhooks go out through aiohttp
 (about 0.07 ms of client CPU per request; see bench/_loops.py); a closed loop whose client
 CPU still nears its wall time is marked CLIENT-BOUND, and its req/s is then the client's
-limit, not the server's.
+limit, not the server's. Latency is only meaningful on a quiet machine; CPU per webhook is
+robust to other load (it is the servers' own CPU time).
 """
 
 from __future__ import annotations
