@@ -23,10 +23,14 @@ from _loops import closed_loop, make_client, open_loop, ringing_plan, ringing_re
 from _phases import KINDS, idle, kind_plans, measured, run_kinds
 from _tally import CallMeta, Meter, open_loop_report, tally_pops
 
-STRAGGLER_WAIT = 2.0
+STRAGGLER_WAIT = 2.0  # for late pops; never longer than the run itself (a smoke test's 0.5 s)
 CEILING_CONCURRENCY = 16
 WARMUP_CALLS = 5  # per process
 OPEN_LOOP_CONNECTIONS = 64
+
+
+def straggler_wait(args: argparse.Namespace) -> float:
+    return min(STRAGGLER_WAIT, args.seconds)
 
 
 def progress(message: str) -> None:
@@ -67,7 +71,7 @@ async def measure_lineup(
                 gc.disable()
                 try:
                     sent, wall, lag = await open_loop(client, hooks, plan, args.rate)
-                    await asyncio.sleep(STRAGGLER_WAIT)
+                    await asyncio.sleep(straggler_wait(args))
                 finally:
                     gc.enable()
                     gc.unfreeze()
@@ -128,7 +132,7 @@ async def ceiling(
             return hook | {"webhooks_ok": len(answered)}
 
         hook = await measured(fleet, backing, work)
-    await asyncio.sleep(STRAGGLER_WAIT)
+    await asyncio.sleep(straggler_wait(args))
     # Only the pops' count matters here: at saturation their latency is queueing.
     answered = {f"{prefix}ceil-{n:07d}": CallMeta(0.0, teams[n], n % len(fleet)) for n in ok}
     pops = tally_pops(answered, recorder, setup, len(fleet))
