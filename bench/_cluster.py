@@ -24,7 +24,8 @@ class Fleet:
     """`count` processes of the same `python -m uvicorn <app>` command with the same env."""
 
     def __init__(self, app: str, count: int, env: dict[str, str] | None = None) -> None:
-        self.servers = [ServerProcess(app, env) for _ in range(count)]
+        # Counted: each serves GET /_bench/round-trips (bench/_counted_server.py).
+        self.servers = [ServerProcess(app, env, counted=True) for _ in range(count)]
 
     def __len__(self) -> int:
         return len(self.servers)
@@ -44,6 +45,10 @@ class Fleet:
 
     def cpu_seconds(self) -> list[float]:
         return [server.cpu_seconds() for server in self.servers]
+
+    async def round_trips(self) -> list[int | None]:
+        """Database round trips each process has made so far."""
+        return list(await asyncio.gather(*(server.round_trips() for server in self.servers)))
 
     def peak_rss_mib(self) -> list[float | None]:
         return [server.peak_rss_mib() for server in self.servers]

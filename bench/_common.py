@@ -65,6 +65,11 @@ def contact_number(index: int) -> str:
     return f"+3162{index:07d}"
 
 
+def agent_extension(index: int) -> str:
+    """The extension of agent `index` (what an `answered` event names as `answered_by`)."""
+    return str(1000 + index)
+
+
 def build_database(path: Path, *, contacts: int, agents: int, teams: int = 1) -> Setup:
     """Migrate a new SQLite file and seed the bench tenant (blocking; not inside a loop)."""
     from _seed import seed_database  # _seed builds on this module: imported when needed
@@ -74,10 +79,16 @@ def build_database(path: Path, *, contacts: int, agents: int, teams: int = 1) ->
 
 
 class ServerProcess:
-    """`python -m uvicorn <app> --host 127.0.0.1 --port P --log-level warning`, run from ROOT."""
+    """`python -m uvicorn <app> --host 127.0.0.1 --port P --log-level warning`, run from ROOT.
 
-    def __init__(self, app: str, env: dict[str, str] | None = None) -> None:
-        self.app = app
+    `counted`: the same uvicorn command line through bench/_counted_server.py, which counts
+    database round trips and answers them at GET /_bench/round-trips.
+    """
+
+    def __init__(
+        self, app: str, env: dict[str, str] | None = None, *, counted: bool = False
+    ) -> None:
+        self.app, self.counted = app, counted
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("STAMGAST_")}
@@ -95,8 +106,10 @@ class ServerProcess:
 
     @property
     def command(self) -> list[str]:
+        wrapper = str(ROOT / "bench" / "_counted_server.py")
+        launcher = [wrapper] if self.counted else ["-m", "uvicorn"]
         return [
-            sys.executable, "-m", "uvicorn", self.app,
+            sys.executable, *launcher, self.app,
             "--host", HOST, "--port", str(self.port), "--log-level", "warning",
             # as `stamgast serve`, the image and deploy/ run it
             "--ws-per-message-deflate", "false",
@@ -124,6 +137,16 @@ class ServerProcess:
                     pass
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.app} not ready within {within} s:\n{self.log_tail()}")
+
+    async def round_trips(self) -> int | None:
+        """Database round trips the server has made so far (None when not counted)."""
+        if not self.counted:
+            return None
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            counts = (await client.get(f"{self.base_url}/_bench/round-trips")).json()
+        if counts["sqlite"] is None:
+            return None
+        return int(counts["sqlite"]) + int(counts["postgresql"])
 
     def log_tail(self, limit: int = 4000) -> str:
         """The end of what the server wrote (warnings, tracebacks), also after stop()."""

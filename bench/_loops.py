@@ -1,4 +1,4 @@
-"""The load bench/ring_to_pop.py offers: signed `ringing` webhooks, open loop and closed loop.
+"""The load bench/ring_to_pop.py offers: signed `generic` webhooks, open loop and closed loop.
 
 With several servers, request n goes to urls[n % len(urls)], as a round-robin load
 balancer would send it.
@@ -33,7 +33,7 @@ Make = Callable[[int], tuple[bytes, dict[str, str]]]
 
 @dataclass
 class Post:
-    """One open-loop call: where it went and what became of the webhook."""
+    """One open-loop webhook: where it went and what became of it."""
 
     sent: float
     team: int
@@ -44,8 +44,23 @@ class Post:
     error: str | None = None
 
 
-def ringing_request(call_id: str, number: str, line: str) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps({"call_id": call_id, "event": "ringing", "from": number, "to": line}).encode()
+@dataclass(frozen=True)
+class Delivery:
+    """One signed webhook to post: a call's event, the team its line rings, its process."""
+
+    call_id: str
+    team: int
+    process: int
+    body: bytes
+    headers: dict[str, str]
+
+
+def event_request(
+    call_id: str, kind: str, number: str, line: str, **extra: str
+) -> tuple[bytes, dict[str, str]]:
+    """A signed `generic` event (telephony_adapters/generic.py) of `kind` for `call_id`."""
+    event = {"call_id": call_id, "event": kind, "from": number, "to": line, **extra}
+    body = json.dumps(event).encode()
     headers = {
         "Content-Type": "application/json",
         **sign_generic(GENERIC_SECRET, body, int(time.time())),
@@ -53,7 +68,11 @@ def ringing_request(call_id: str, number: str, line: str) -> tuple[bytes, dict[s
     return body, headers
 
 
-async def post_ringing(
+def ringing_request(call_id: str, number: str, line: str) -> tuple[bytes, dict[str, str]]:
+    return event_request(call_id, "ringing", number, line)
+
+
+async def post_event(
     client: aiohttp.ClientSession, url: str, request: tuple[bytes, dict[str, str]], post: Post
 ) -> Post:
     body, headers = request
@@ -69,40 +88,53 @@ async def post_ringing(
     return post
 
 
-async def warm_up(client: aiohttp.ClientSession, urls: list[str], setup: Setup, calls: int) -> None:
+async def warm_up(
+    client: aiohttp.ClientSession, urls: list[str], setup: Setup, calls: int, prefix: str = ""
+) -> None:
     """`calls` calls per server: first-call costs (imports, caches) are not the subject."""
     for i in range(calls * len(urls)):
         team = i % len(setup.lines)
         request = ringing_request(
-            f"warmup-{i}", setup.numbers[i % len(setup.numbers)], setup.lines[team]
+            f"{prefix}warmup-{i}", setup.numbers[i % len(setup.numbers)], setup.lines[team]
         )
-        await post_ringing(client, urls[i % len(urls)], request, Post(0.0, team, i % len(urls)))
+        await post_event(client, urls[i % len(urls)], request, Post(0.0, team, i % len(urls)))
+
+
+def ringing_plan(
+    setup: Setup, rate: float, seconds: float, processes: int, prefix: str = ""
+) -> list[Delivery]:
+    """rate x seconds ringing calls, each from a random known caller to a random line; the
+    same calls for every line-up (one seed), under each line-up's own call ids."""
+    rng = random.Random(7)
+    plan = []
+    for i in range(max(1, round(rate * seconds))):
+        call_id = f"{prefix}open-{i:06d}"
+        team = rng.randrange(len(setup.lines))
+        body, headers = ringing_request(call_id, rng.choice(setup.numbers), setup.lines[team])
+        plan.append(Delivery(call_id, team, i % processes, body, headers))
+    return plan
 
 
 async def open_loop(
-    client: aiohttp.ClientSession, urls: list[str], setup: Setup, rate: float, seconds: float
+    client: aiohttp.ClientSession, urls: list[str], plan: list[Delivery], rate: float
 ) -> tuple[dict[str, Post], float, float]:
-    """Post at fixed times whatever the answers take; (posts, wall seconds, worst lag).
+    """Post the plan at fixed times whatever the answers take; (posts, wall s, worst lag).
 
-    Each call comes from a random known caller and rings a random line.
+    Delivery d goes to urls[d.process]. Keyed by call id: one delivery per call per plan.
     """
-    total = max(1, round(rate * seconds))
-    rng = random.Random(7)
     posts: dict[str, Post] = {}
     tasks: list[asyncio.Task[Post]] = []
     worst_lag = 0.0
     start = time.perf_counter() + 0.05
-    for i in range(total):
+    for i, delivery in enumerate(plan):
         target = start + i / rate
         delay = target - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         worst_lag = max(worst_lag, time.perf_counter() - target)
-        call_id = f"open-{i:06d}"
-        team = rng.randrange(len(setup.lines))
-        request = ringing_request(call_id, rng.choice(setup.numbers), setup.lines[team])
-        post = posts[call_id] = Post(target, team, i % len(urls))
-        tasks.append(asyncio.create_task(post_ringing(client, urls[post.process], request, post)))
+        post = posts[delivery.call_id] = Post(target, delivery.team, delivery.process)
+        request = (delivery.body, delivery.headers)
+        tasks.append(asyncio.create_task(post_event(client, urls[delivery.process], request, post)))
     await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT + 5)
     for task in tasks:
         task.cancel()

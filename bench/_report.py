@@ -1,31 +1,18 @@
 """The readable report of bench/ring_to_pop.py (its --json prints the same numbers).
 
-The setups stand side by side, one column each; `Table` is the two-column report the other
-benchmarks print.
+The setups stand side by side, one column each; then, per setup, Stamgast next to the
+reference path (bench/_report_versus.py). `Table` (bench/_tables.py) is the two-column
+report the other benchmarks print.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from _report_versus import kinds_sections, versus
+from _tables import Grid, Table
 
-@dataclass
-class Table:
-    """A plain two-column report, grouped in sections."""
-
-    sections: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
-
-    def section(self, title: str, rows: list[tuple[str, Any]]) -> None:
-        self.sections.append((title, [(k, str(v)) for k, v in rows]))
-
-    def render(self) -> str:
-        width = max((len(k) for _t, rows in self.sections for k, _v in rows), default=10)
-        out: list[str] = []
-        for title, rows in self.sections:
-            out.append(f"\n{title}\n{'-' * len(title)}")
-            out.extend(f"  {k.ljust(width)}  {v}" for k, v in rows)
-        return "\n".join(out).lstrip("\n")
+__all__ = ["Grid", "Table", "fmt_latency", "render"]
 
 
 def fmt_latency(summary: dict[str, Any]) -> str:
@@ -34,38 +21,6 @@ def fmt_latency(summary: dict[str, Any]) -> str:
         f"p50 {summary['p50_ms']:.1f} / p95 {summary['p95_ms']:.1f} / "
         f"p99 {summary['p99_ms']:.1f} / max {summary['max_ms']:.1f} ms (n={summary['count']})"
     )
-
-
-@dataclass
-class Grid:
-    """A report with one value column per setup, grouped in sections."""
-
-    columns: list[str]
-    sections: list[tuple[str, list[tuple[str, list[str]]]]] = field(default_factory=list)
-
-    def section(self, title: str) -> None:
-        self.sections.append((title, []))
-
-    def row(self, label: str, values: list[Any]) -> None:
-        self.sections[-1][1].append((label, ["-" if v is None else str(v) for v in values]))
-
-    def render(self) -> str:
-        rows = [row for _t, section in self.sections for row in section]
-        label_width = max((len(k) for k, _v in rows), default=10)
-        widths = [
-            max([len(name), *(len(values[i]) for _k, values in rows)])
-            for i, name in enumerate(self.columns)
-        ]
-
-        def line(label: str, values: list[str]) -> str:
-            cells = "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
-            return f"  {label.ljust(label_width)}  {cells}".rstrip()
-
-        out = [line("", self.columns)]
-        for title, section in self.sections:
-            out.append(f"\n{title}\n{'-' * len(title)}")
-            out.extend(line(k, v) for k, v in section)
-        return "\n".join(out)
 
 
 def _ms(summary: dict[str, Any]) -> str:
@@ -188,6 +143,8 @@ def render(report: dict[str, Any]) -> str:
     crow("bare CPU client", lambda x: _client(x["bare"]))
     crow("webhook / bare", lambda x: x["webhook_to_bare"])
 
+    kinds_sections(grid, each)
+
     grid.section("Server processes")
     row("peak RSS (VmHWM)", lambda s: _each(s["server"]["peak_rss_mib"], " MiB"))
     row("RSS at end", lambda s: _each(s["server"]["rss_mib_at_end"], " MiB"))
@@ -197,10 +154,19 @@ def render(report: dict[str, Any]) -> str:
 
     text = head.render() + "\n\n" + grid.render()
     for name, s in setups.items():
-        for i, lines in enumerate(s["server"]["log"]):
-            if lines:
-                text += (
-                    f"\n\nServer log, {name} process {i} (distinct lines, most frequent first):\n"
-                )
-                text += "\n".join(lines)
+        side_by_side = versus(name, s, p["rate"])
+        if side_by_side:
+            text += "\n\n" + side_by_side
+    for name, s in setups.items():
+        logs = [("", s["server"]["log"])]
+        if "reference" in s:
+            logs.append((" reference", s["reference"]["server"]["log"]))
+        for lineup, processes in logs:
+            for i, lines in enumerate(processes):
+                if lines:
+                    text += (
+                        f"\n\nServer log, {name}{lineup} process {i} "
+                        "(distinct lines, most frequent first):\n"
+                    )
+                    text += "\n".join(lines)
     return text

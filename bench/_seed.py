@@ -11,7 +11,13 @@ import asyncio
 import time
 from typing import Any
 
-from _common import GENERIC_SECRET, TENANT_SLUG, Setup, contact_number  # puts app on sys.path
+from _common import (  # puts app on sys.path
+    GENERIC_SECRET,
+    TENANT_SLUG,
+    Setup,
+    agent_extension,
+    contact_number,
+)
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -94,7 +100,7 @@ async def _seed(
                 )
             )
             agent_rows = [
-                {"tenant_id": tid, "name": f"Agent {i:03d}", "extension": str(1000 + i)}
+                {"tenant_id": tid, "name": f"Agent {i:03d}", "extension": agent_extension(i)}
                 for i in range(agents)
             ]
             agent_ids = await _insert_ids(conn, Agent, agent_rows)

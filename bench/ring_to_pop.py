@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/ring_to_pop.py [--setup sqlite|cluster|both] [--agents 50]
                                           [--teams 1] [--rate 20] [--seconds 10]
-                                          [--contacts 1000] [--json]
+                                          [--contacts 1000] [--ceiling-seconds 5]
+                                          [--round-trips on|off] [--no-reference] [--json]
 
 At full scale (the issue's 200 calls/s and 1,000 agents):
 
@@ -20,18 +21,33 @@ tearing its servers down before the next starts:
            --teams, team t's agents are all on process t % 2 (both assignments are
            round-robin): a call's pops then either all cross or none do.
 
+Every server is started by the same uvicorn command line through bench/_counted_server.py,
+which counts each hop to the database driver (bench/_round_trips.py: every call into the
+aiosqlite connection's thread, every asyncpg request) and answers the counts at
+GET /_bench/round-trips; --round-trips off serves without counting.
+
 For each setup:
 1. Seeds the database: one tenant, --contacts contacts with a mobile number each, --agents
    agents spread round-robin over --teams teams, each team answering its own line, and the
    `generic` provider.
-2. Starts the server(s) and connects every agent by WebSocket (`/v1/stream`).
-3. Open loop: posts signed `ringing` events at --rate per second for --seconds, each from a
-   random known contact to a random line, and times the webhook answer and every agent's
-   pop (from just before the POST is written to the frame's arrival at that agent's socket).
-4. Ceiling: with the agents still connected, 16 concurrent closed-loop clients post ringing
-   events for 5 s (alternating over the processes); then the same against
-   `bench/bare_app.py` (one `POST /bare`), as many processes as the setup has, started by
-   the same uvicorn command. The ratio is what the webhook's work costs.
+2. Line-up `stamgast` (bench/_lineup.py): starts the server(s), connects every agent by
+   WebSocket (`/v1/stream`), warms up, counts one idle second (background work), then:
+   a. Open loop: posts signed `ringing` events at --rate per second for --seconds, each from
+      a random known contact to a random line, and times the webhook answer and every
+      agent's pop (from just before the POST is written to the frame's arrival at that
+      agent's socket).
+   b. Event kinds (bench/_phases.py), each in a phase of its own at the same rate, for the
+      calls that rang: `duplicate` (the same ringing delivery again: a vendor's retry) and
+      `answered` then `ended` for the first half, `missed` for the second.
+   c. Ceiling: with the agents still connected, 16 concurrent closed-loop clients post
+      ringing events for --ceiling-seconds (alternating over the processes).
+   For the open loop, each phase and the ceiling: server CPU (from /proc) and database round
+   trips (counted), each divided by the webhooks answered 200 in that window.
+3. Line-up `reference` (bench/reference_path.py, unless --no-reference): a minimal program
+   doing only the essential ringing work on the same stack and the same database, measured
+   by the same steps (ringing and duplicate only); printed next to Stamgast with the ratio.
+4. The same ceiling against `bench/bare_app.py` (one `POST /bare`), as many processes as
+   the setup has. The ratio is what the webhook's work costs.
 
 Why teams: a call rings the team of the number dialled, not the whole contact centre. At
 200 calls/s with 1,000 agents, ringing everyone would be 200,000 WebSocket messages a
@@ -43,7 +59,8 @@ servers and competes with them for CPU; the CPU time each used is reported, Post
 Redis's included, so a saturated machine is visible. The webhooks go out through aiohttp
 (about 0.07 ms of client CPU per request; see bench/_loops.py); a closed loop whose client
 CPU still nears its wall time is marked CLIENT-BOUND, and its req/s is then the client's
-limit, not the server's.
+limit, not the server's. Latency is only meaningful on a quiet machine; CPU per webhook is
+robust to other load (it is the servers' own CPU time).
 """
 
 from __future__ import annotations
@@ -51,11 +68,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import platform
-import random
 import shutil
 import sys
 import tempfile
@@ -65,120 +80,56 @@ from typing import Any
 
 import uvloop
 from _cluster import Backing, Fleet, backing_services
-from _common import TENANT_SLUG, Agents, Recorder, Setup, build_database
-from _loops import closed_loop, make_client, open_loop, ringing_request, warm_up
+from _common import Setup, build_database
+from _lineup import (
+    CEILING_CONCURRENCY,
+    WARMUP_CALLS,
+    bare_ceiling,
+    measure_lineup,
+    progress,
+)
 from _report import render
 from _seed import seed_database
-from _tally import CallMeta, Meter, load_average, open_loop_report, tally_pops
+from _tally import load_average
 
 SETUPS = ("sqlite", "cluster")
-STRAGGLER_WAIT = 2.0
-CEILING_CONCURRENCY = 16
 CEILING_SECONDS = 5.0
-WARMUP_CALLS = 5  # per process
-OPEN_LOOP_CONNECTIONS = 64
 
 
 async def run(
     args: argparse.Namespace, setup: Setup, env: dict[str, str], backing: Backing | None
 ) -> dict[str, Any]:
+    """The line-ups one after the other: stamgast, reference, bare."""
     processes = 2 if backing else 1
-    app = Fleet("app.main:app", processes, env)
-    bare = Fleet("bench.bare_app:app", processes)
-    recorder = Recorder()
-    agents = Agents(app.ws_bases(), setup.tokens, recorder)
-    hooks = app.urls(f"/webhooks/generic/{TENANT_SLUG}")
-    result: dict[str, Any] = {"processes": processes}
+    counting = {"BENCH_ROUND_TRIPS": args.round_trips}
     load_before = load_average()
-    try:
-        await app.start()
-        await agents.connect()
-        progress(f"server pids {app.pids()}, {len(setup.tokens)} agents connected")
-        async with make_client(OPEN_LOOP_CONNECTIONS) as client:
-            await warm_up(client, hooks, setup, WARMUP_CALLS)
-            meter = Meter(app, backing)
-            progress(f"open loop: {args.rate}/s for {args.seconds} s")
-            # The client's own garbage-collector pauses (a thousand connections' objects)
-            # would show up as late pops; its memory can grow for a minute instead.
-            gc.collect()
-            gc.freeze()
-            gc.disable()
-            try:
-                posts, wall, lag = await open_loop(client, hooks, setup, args.rate, args.seconds)
-                await asyncio.sleep(STRAGGLER_WAIT)
-            finally:
-                gc.enable()
-                gc.unfreeze()
-            spent = meter.spent()
-        result["open_loop"] = open_loop_report(
-            args.rate, posts, recorder, setup, processes, wall, lag
+    app = Fleet("app.main:app", processes, env | counting)
+    result: dict[str, Any] = {"processes": processes}
+    result.update(await measure_lineup("stamgast", app, setup, backing, args))
+    if args.reference:
+        reference = Fleet("bench.reference_path:app", processes, env | counting)
+        result["reference"] = await measure_lineup(
+            "reference", reference, setup, backing, args, kinds=("duplicate",)
         )
-        result["open_loop"].update(spent)
-        progress(f"ceiling: {CEILING_CONCURRENCY} concurrent, {CEILING_SECONDS:.0f} s per app")
-        result["ceiling"] = await ceiling(app, bare, setup, recorder, backing)
-        result["server"] = {
-            "peak_rss_mib": app.peak_rss_mib(),
-            "rss_mib_at_end": app.rss_mib(),
-            "agent_disconnects": dict(recorder.disconnects),
-            "byes": recorder.byes,
-            "other_pops": dict(recorder.other_pops),
-        }
-        result["machine_load"] = {"before": load_before, "after": load_average()}
-    finally:
-        await agents.stop()
-        app.stop()
-        bare.stop()
-    # Read after stopping: shutdown warnings belong in the report too.
-    result["server"]["log"] = app.logs()
+    progress(f"bare: ceiling, {CEILING_CONCURRENCY} concurrent, {args.ceiling_seconds} s")
+    bare = await bare_ceiling(Fleet("bench.bare_app:app", processes, counting), args)
+    hook = result.pop("ceiling")
+    result["ceiling"] = {
+        "concurrency": CEILING_CONCURRENCY,
+        "seconds": args.ceiling_seconds,
+        "webhook": hook,
+        "bare": bare,
+        "webhook_to_bare": _ratio(hook["req_per_s"], bare["req_per_s"]),
+    }
+    if "reference" in result:
+        ref = result["reference"]["ceiling"]
+        result["ceiling"]["reference_to_bare"] = _ratio(ref["req_per_s"], bare["req_per_s"])
+    result["machine_load"] = {"before": load_before, "after": load_average()}
     return result
 
 
-async def ceiling(
-    app: Fleet, bare: Fleet, setup: Setup, recorder: Recorder, backing: Backing | None
-) -> dict[str, Any]:
-    """Closed-loop req/s of the webhook, then of the bare endpoint on as many processes."""
-    rng = random.Random(11)
-    teams: dict[int, int] = {}
-
-    def make_ringing(n: int) -> tuple[bytes, dict[str, str]]:
-        team = teams[n] = rng.randrange(len(setup.lines))
-        return ringing_request(f"ceil-{n:07d}", rng.choice(setup.numbers), setup.lines[team])
-
-    async with make_client(CEILING_CONCURRENCY) as client:
-        meter = Meter(app, backing)
-        hook, ok = await closed_loop(
-            client,
-            app.urls(f"/webhooks/generic/{TENANT_SLUG}"),
-            make_ringing,
-            CEILING_CONCURRENCY,
-            CEILING_SECONDS,
-        )
-        hook.update(meter.spent())
-        await asyncio.sleep(STRAGGLER_WAIT)
-        # Only the pops' count matters here: at saturation their latency is queueing.
-        answered = {f"ceil-{n:07d}": CallMeta(0.0, teams[n], n % len(app)) for n in ok}
-        pops = tally_pops(answered, recorder, setup, len(app))
-        hook.update({k: v for k, v in pops.items() if not k.startswith("ring_to_pop")})
-        await bare.start()
-        meter = Meter(bare)
-        body = b'{"call_id":"x","event":"ringing","from":"+31612345678"}'
-        flat, _ok = await closed_loop(
-            client,
-            bare.urls("/bare"),
-            lambda n: (body, {"Content-Type": "application/json"}),
-            CEILING_CONCURRENCY,
-            CEILING_SECONDS,
-        )
-        flat.update(meter.spent())
-        flat["peak_rss_mib"] = bare.peak_rss_mib()
-    ratio = hook["req_per_s"] / flat["req_per_s"] if flat["req_per_s"] else None
-    return {
-        "concurrency": CEILING_CONCURRENCY,
-        "seconds": CEILING_SECONDS,
-        "webhook": hook,
-        "bare": flat,
-        "webhook_to_bare": round(ratio, 3) if ratio else None,
-    }
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
 
 
 def run_setup(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -202,7 +153,7 @@ def run_setup(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
                 "STAMGAST_DATABASE_URL": backing.database_url,
                 "STAMGAST_REDIS_URL": backing.redis_url,
             }
-        budget = args.seconds + 4 * CEILING_SECONDS + 120
+        budget = 4 * args.seconds + 6 * args.ceiling_seconds + 180
         # uvloop, as the servers use: the client's own overhead is not the subject.
         result = uvloop.run(asyncio.wait_for(run(args, setup, env, backing), budget))
     sizes = setup.team_sizes()
@@ -226,10 +177,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def progress(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setup", choices=[*SETUPS, "both"], default="both")
@@ -238,8 +185,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=20.0, help="calls per second (open loop)")
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     parser.add_argument("--contacts", type=int, default=1000)
+    parser.add_argument(
+        "--ceiling-seconds", type=float, default=CEILING_SECONDS, help="closed loop, per line-up"
+    )
+    parser.add_argument(
+        "--round-trips",
+        choices=("on", "off"),
+        default="on",
+        help="count database round trips (off: to see that counting costs no CPU)",
+    )
+    parser.add_argument(
+        "--no-reference", dest="reference", action="store_false", help="skip the reference path"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
+    if args.ceiling_seconds <= 0:
+        parser.error("--ceiling-seconds must be positive")
     if args.agents < 1 or args.rate <= 0 or args.seconds <= 0 or not 1 <= args.contacts <= 10**7:
         parser.error("--agents, --rate, --seconds and --contacts must be positive")
     if not 1 <= args.teams <= min(args.agents, 68_900):
@@ -262,7 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         "parameters": vars(args)
         | {
             "ceiling_concurrency": CEILING_CONCURRENCY,
-            "ceiling_seconds": CEILING_SECONDS,
             "warmup_calls_per_process": WARMUP_CALLS,
         },
         "setups": results,
