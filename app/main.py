@@ -18,11 +18,12 @@ from app.api.routes import api_router
 from app.auth import revocation
 from app.auth.keys import KeyVerifier
 from app.auth.router import router as me_router
+from app.calls import provider_changes
 from app.calls.dead_letters import router as dead_letter_router
 from app.calls.providers import ProviderDirectory
 from app.calls.receiver import WebhookReceiver
 from app.calls.router import config_router as provider_router
-from app.calls.router import webhook_router
+from app.calls.router import webhook_route, webhook_router
 from app.calls.spool import default_path as spool_path_for
 from app.calls.spool import open_spool
 from app.calls.sweeper import sweep_forever
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub.broker.on_invalidation(revocation.listener(app.state.key_verifier, hub))
         await hub.start()
         app.state.provider_directory = ProviderDirectory(public_base_url=settings.public_base_url)
+        # Provider config changed by any process: forget it here (cached for minutes).
+        hub.broker.on_invalidation(provider_changes.listener(app.state.provider_directory))
         spool = open_spool(
             settings.spool_path or spool_path_for(settings.database_url, settings.cache_directory())
         )
@@ -152,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhook_router)
     app.include_router(threecx_router)
     app.include_router(widget_router)
+    # Ahead of every FastAPI route: webhooks skip dependency resolution (see webhook_route).
+    app.router.routes.insert(0, webhook_route())
     return app
 
 

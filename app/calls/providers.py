@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,13 +31,26 @@ class TenantProvider:
     extensions: ExtensionPlan | None = None
 
 
+# Every change made through Stamgast is announced and forgets the entry in every process at
+# once (app/calls/provider_changes.py), so the TTL is only a safety net for what is not
+# announced: a row edited by hand, the CLI changing a database whose server shares no Redis
+# with it. Five minutes bounds that staleness, and still costs one query per connected
+# phone system per five minutes (nothing, at any call rate).
+CACHE_SECONDS = 300.0
+
+
 class ProviderDirectory:
     """Looks up (tenant slug, provider) → config, trusting an answer for `ttl_seconds`."""
 
-    def __init__(self, ttl_seconds: float = 30.0, public_base_url: str | None = None) -> None:
+    def __init__(
+        self, ttl_seconds: float = CACHE_SECONDS, public_base_url: str | None = None
+    ) -> None:
         self._ttl = ttl_seconds
         self._public_base_url = public_base_url
         self._cache: dict[tuple[str, str], tuple[float, TenantProvider | None]] = {}
+        # Bumped by every forget: a lookup that read the database before a change was
+        # announced must not put what it read back in the cache after the announcement.
+        self._generation = 0
 
     @property
     def public_base_url(self) -> str | None:
@@ -45,12 +59,31 @@ class ProviderDirectory:
 
     def forget(self, tenant_slug: str, provider: str) -> None:
         """Drop a cached entry after the config changed."""
+        self._generation += 1
         self._cache.pop((tenant_slug, provider), None)
 
     def forget_tenant(self, tenant_slug: str) -> None:
         """Drop every cached entry of a tenant after its own settings changed."""
+        self._generation += 1
         for key in [key for key in self._cache if key[0] == tenant_slug]:
             del self._cache[key]
+
+    def expire_all(self) -> None:
+        """Trust nothing cached any more (changes may have been announced unheard).
+
+        Entries are marked expired rather than dropped, as the TTL expires them: the next
+        webhook reads the database again, and in an outage the last config seen still
+        checks signatures.
+        """
+        self._generation += 1
+        self._cache = {key: (-math.inf, found) for key, (_at, found) in self._cache.items()}
+
+    def cached(self, tenant_slug: str, provider: str) -> tuple[bool, TenantProvider | None]:
+        """(True, the config or None when not connected) while trusted; (False, None): `find`."""
+        cached = self._cache.get((tenant_slug, provider))
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return True, cached[1]
+        return False, None
 
     async def find(
         self, session: AsyncSession, tenant_slug: str, provider: str
@@ -61,6 +94,7 @@ class ProviderDirectory:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
+        generation = self._generation
         try:
             row = (
                 await session.execute(
@@ -76,6 +110,8 @@ class ProviderDirectory:
                 return cached[1]
             raise
         found = None if row is None else self._to_tenant_provider(row[0], row[1])
+        if generation != self._generation:
+            return found  # read before a change was announced: answer, do not keep
         if len(self._cache) > 10_000:
             # Keep the connected tenants (their secrets matter in an outage); drop the misses.
             self._cache = {k: v for k, v in self._cache.items() if v[1] is not None}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.calls.budget import Budget
 from app.calls.deliveries import (
     AdapterDelivery,
     AnswerT,
@@ -110,12 +110,17 @@ class WebhookReceiver:
         4xx); anything failing behind that is answered with `fail_open`, and a delivery
         that could not be recorded is kept and recorded when the database is back.
         """
-        started = time.monotonic()
+        budget = Budget(self._budget)  # one timer for the three steps (app/calls/budget.py)
+        try:
+            return await self._deliver(delivery, budget)
+        finally:
+            budget.close()
+
+    async def _deliver(self, delivery: Delivery[AnswerT], budget: Budget) -> AnswerT:
         where = f"{delivery.provider}/{delivery.tenant_slug}"
         try:
-            tenant = await asyncio.wait_for(
-                self._find(delivery.tenant_slug, delivery.provider), self._budget
-            )
+            # A cached tenant (the usual case) is found without suspending.
+            tenant = await budget.bounded(self._find(delivery.tenant_slug, delivery.provider))
         except ProviderNotConnected:
             raise
         except Exception as exc:  # the database is down or slow: answer, keep, retry later
@@ -131,39 +136,30 @@ class WebhookReceiver:
             self._hold(held)
             return self._fail_open(delivery, None)
         delivery.authenticate(tenant)
+        # A task of its own, so that the recording goes on when the budget is spent.
         task = asyncio.ensure_future(self._record(tenant, delivery))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        try:
-            outcome = await asyncio.wait_for(asyncio.shield(task), self._left(started))
-        except TimeoutError:
+        if not await budget.wait(task):
             # The work goes on in the background; the card follows when it is ready. Until
             # it is recorded the request is on disk: a crash now must not lose it.
             log.warning("webhook %s over budget, answered fail-open", where)
             spool_id = await self._keep(delivery)
             task.add_done_callback(self._settle_late(delivery, spool_id))
             return self._fail_open(delivery, tenant)
-        except Exception as exc:
-            log.warning("webhook %s failed (%s), held", where, describe_error(exc))
+        failure = task.exception() if not task.cancelled() else asyncio.CancelledError()
+        if failure is not None:
+            log.warning("webhook %s failed (%s), held", where, describe_error(failure))
             self._hold(HeldDelivery(delivery, await self._keep(delivery)))
             return self._fail_open(delivery, tenant)
-        answering = asyncio.ensure_future(delivery.answer(tenant, outcome))
-        # asyncio.wait (not wait_for) lets an answer that needs no I/O finish even when
-        # the budget is spent exactly.
-        await asyncio.wait({answering}, timeout=self._left(started))
-        if not answering.done():
-            answering.cancel()
+        try:
+            # An answer that needs no I/O finishes even when the budget is spent exactly.
+            return await budget.bounded(delivery.answer(tenant, task.result()))
+        except TimeoutError:
             log.warning("webhook %s answer over budget, answered fail-open", where)
-            return self._fail_open(delivery, tenant)
-        if answering.exception() is not None:
-            log.error(
-                "webhook %s could not build its answer", where, exc_info=answering.exception()
-            )
-            return self._fail_open(delivery, tenant)
-        return answering.result()
-
-    def _left(self, started: float) -> float:
-        return max(0.0, self._budget - (time.monotonic() - started))
+        except Exception:
+            log.exception("webhook %s could not build its answer", where)
+        return self._fail_open(delivery, tenant)
 
     async def ingest(self, tenant_slug: str, provider: str, events: list[CallEvent]) -> Outcome:
         """Process events a connector read from a phone system's own stream (AMI, ARI, ESL).
@@ -175,8 +171,10 @@ class WebhookReceiver:
         return await self._process(tenant, Recorded(events))
 
     async def _find(self, tenant_slug: str, provider: str) -> TenantProvider:
-        async with self._sessionmaker() as session:
-            found = await self._directory.find(session, tenant_slug, provider)
+        known, found = self._directory.cached(tenant_slug, provider)
+        if not known:  # no session at all for a cached answer
+            async with self._sessionmaker() as session:
+                found = await self._directory.find(session, tenant_slug, provider)
         if found is None or not found.enabled:
             raise ProviderNotConnected(
                 f"Provider {provider!r} is not connected for tenant {tenant_slug!r}: "

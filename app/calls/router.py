@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from app import audit
 from app.api.bodies import read_body
@@ -13,6 +14,7 @@ from app.api.deps import Admin, ContactsWriter, DbSession
 from app.api.inputs import id_path
 from app.api.rate_limit import RateLimited
 from app.calls import providers
+from app.calls.provider_changes import ConfigChanged, announce
 from app.calls.receiver import ProviderNotConnected, WebhookReceiver
 from app.calls.schemas import ProviderConfigIn, ProviderConfigOut, WrapUpIn, WrapUpOut
 from app.calls.wrapup import wrap_up
@@ -40,8 +42,15 @@ _WEBHOOK_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+# Served by `webhook_route()`, a plain Starlette route placed ahead of FastAPI's: a phone
+# system's request does not pay for dependency resolution and validation (provider and
+# tenant are path segments, the body is read raw within its limit). These two definitions
+# describe the operations in the OpenAPI document and would answer the same way.
+WEBHOOK_PATH = "/webhooks/{provider}/{tenant}"
+
+
 @webhook_router.get(
-    "/webhooks/{provider}/{tenant}",
+    WEBHOOK_PATH,
     summary="Receive a phone system's call event (vendors that call with GET)",
     response_class=Response,
     responses=_WEBHOOK_RESPONSES,
@@ -49,11 +58,11 @@ _WEBHOOK_RESPONSES: dict[int | str, dict[str, object]] = {
 )
 async def receive_webhook_get(provider: str, tenant: str, request: Request) -> Response:
     """Vonage-style answer URLs request with GET and query parameters."""
-    return await receive_webhook(provider, tenant, request)
+    return await receive_webhook_lean(request)
 
 
 @webhook_router.post(
-    "/webhooks/{provider}/{tenant}",
+    WEBHOOK_PATH,
     summary="Receive a phone system's call event",
     response_class=Response,
     responses=_WEBHOOK_RESPONSES,
@@ -61,24 +70,35 @@ async def receive_webhook_get(provider: str, tenant: str, request: Request) -> R
 )
 async def receive_webhook(provider: str, tenant: str, request: Request) -> Response:
     """Verify the vendor's signature, record the event, pop the card, answer the vendor."""
+    return await receive_webhook_lean(request)
+
+
+def webhook_route() -> Route:
+    """The route serving both operations; mount it before FastAPI's routes."""
+    route = Route(WEBHOOK_PATH, receive_webhook_lean, methods=["GET", "POST"])
+    route.methods = {"GET", "POST"}  # Starlette adds HEAD to GET; the documented API has none
+    return route
+
+
+async def receive_webhook_lean(request: Request) -> Response:
+    """A vendor's webhook, straight from Starlette: see `receive_webhook`."""
+    provider: str = request.path_params["provider"]
+    tenant: str = request.path_params["tenant"]
     adapter = get_adapter(provider)
     if adapter is None:
         return _error(404, "unknown_provider", f"No adapter for provider {provider!r}.")
-    settings = request.app.state.settings
-    body = await read_body(request, settings.webhook_max_body_bytes)
+    state = request.app.state
+    limit: int = state.settings.webhook_max_body_bytes
+    body = await read_body(request, limit)
     if body is None:
-        return _error(
-            413,
-            "body_too_large",
-            f"Webhook bodies are limited to {settings.webhook_max_body_bytes} bytes.",
-        )
+        return _error(413, "body_too_large", f"Webhook bodies are limited to {limit} bytes.")
     adapter_request = AdapterRequest(
         method=request.method,
         url=str(request.url),
         headers={k.lower(): v for k, v in request.headers.items()},
         body=body,
     )
-    receiver: WebhookReceiver = request.app.state.webhooks
+    receiver: WebhookReceiver = state.webhooks
     try:
         answer = await receiver.receive(adapter, provider, tenant, adapter_request)
     except ProviderNotConnected as exc:
@@ -88,8 +108,8 @@ async def receive_webhook(provider: str, tenant: str, request: Request) -> Respo
         # phone system never sees a 429; a forged flood from one address gets one.
         source = f"{provider}:{tenant}:{request.client.host if request.client else 'unknown'}"
         try:
-            await request.app.state.rate_limiter.hit(
-                request.app.state.webhook_budget, source, "with a wrong or missing signature"
+            await state.rate_limiter.hit(
+                state.webhook_budget, source, "with a wrong or missing signature"
             )
         except RateLimited as limited:
             return error_response(limited, limited.headers)
@@ -142,8 +162,10 @@ async def put_provider(
     row = await providers.upsert_config(
         session, tenant_id=principal.tenant_id, provider=provider, data=body
     )
-    request.app.state.provider_directory.forget(tenant.slug, provider)
-    return _out(request, tenant, row)
+    out = _out(request, tenant, row)
+    await session.commit()  # before it is forgotten: no process may read the old row back
+    await announce(request.app.state.hub, ConfigChanged(tenant.slug, provider))
+    return out
 
 
 @config_router.delete(
@@ -159,7 +181,8 @@ async def delete_provider(
     tenant = await session.get_one(Tenant, principal.tenant_id)
     if not await providers.delete_config(session, tenant_id=principal.tenant_id, provider=provider):
         raise NotFound(f"Provider {provider!r} is not connected for this tenant.")
-    request.app.state.provider_directory.forget(tenant.slug, provider)
+    await session.commit()  # before it is forgotten: no process may read the old row back
+    await announce(request.app.state.hub, ConfigChanged(tenant.slug, provider))
 
 
 @config_router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import demo, demo_data, openapi_export, simulate
+from app.calls import provider_changes
+from app.calls.provider_changes import ConfigChanged
 from app.cli.base import (
     _database_label,
     _fail,
@@ -69,32 +72,42 @@ def _print_demo_key() -> None:
 
 async def _seed_if(
     session: AsyncSession, *, only_if_empty: bool
-) -> tuple[demo.DemoSeed | None, bool]:
-    """Seed the demo when it (with only_if_empty: any tenant) is absent; (seed, demo present).
+) -> tuple[demo.DemoSeed | None, bool, bool]:
+    """Seed the demo when it (with only_if_empty: any tenant) is absent.
 
-    A demo seeded by an older version gets what it lacks since (its phone system).
+    (seed, demo present, its phone system was connected now). A demo seeded by an older
+    version gets what it lacks since (its phone system).
     """
     tenant_id = await demo.find_demo_tenant(session)
     if tenant_id is not None:
         await ensure_demo_agent_token(session, tenant_id)
-        if await demo.ensure_demo_provider(session, tenant_id):
+        connected = await demo.ensure_demo_provider(session, tenant_id)
+        if connected:
             console.print(
                 f"Connected the demo's '{demo.DEMO_GENERIC_PROVIDER}' phone system "
                 "(for `stamgast simulate-call`)."
             )
-        return None, True
+        return None, True, connected
     if only_if_empty and await demo.has_tenants(session):
-        return None, False
+        return None, False, False
     seed = await demo.seed_demo(session)
     await ensure_demo_agent_token(session, seed.tenant_id)
-    return seed, True
+    return seed, True, True
+
+
+def _announce_demo_provider() -> None:
+    """Servers sharing Redis may have cached the demo's phone system as not connected."""
+    changed = ConfigChanged(demo.DEMO_SLUG, demo.DEMO_GENERIC_PROVIDER)
+    asyncio.run(provider_changes.announce_from_outside(get_settings(), changed))
 
 
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """Add the demo tenant 'demo' with callers, history and a fixed admin key (once)."""
     _migrate()
-    seed, _present = _in_session(lambda s: _seed_if(s, only_if_empty=False))
+    seed, _present, connected = _in_session(lambda s: _seed_if(s, only_if_empty=False))
+    if connected:
+        _announce_demo_provider()
     if seed is None:
         console.print(f"Demo tenant '{demo.DEMO_SLUG}' already exists; nothing seeded.")
     else:
@@ -127,7 +140,9 @@ def serve(
     revision = _migrate()
     demo_present = False
     if demo_data:
-        seed, demo_present = _in_session(lambda s: _seed_if(s, only_if_empty=True))
+        seed, demo_present, connected = _in_session(lambda s: _seed_if(s, only_if_empty=True))
+        if connected:
+            _announce_demo_provider()
         if seed is not None:
             _print_seed(seed)
         if not demo_present:

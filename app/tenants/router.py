@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from app import audit
 from app.api.deps import Admin, DbSession
+from app.calls.provider_changes import ConfigChanged, announce
 from app.errors import error_responses
 from app.models import Tenant
 from app.tenants import service
@@ -56,6 +57,8 @@ async def update_tenant(
         subject_type="tenant",
         subject_id=principal.tenant_id,
     )
+    out = _out(tenant)
+    await session.commit()  # before it is forgotten: no process may read the old plan back
     # Webhooks read the plan through the provider cache: the next call must see the new plan.
-    request.app.state.provider_directory.forget_tenant(tenant.slug)
-    return _out(tenant)
+    await announce(request.app.state.hub, ConfigChanged(tenant.slug))
+    return out
