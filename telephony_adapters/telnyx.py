@@ -1,18 +1,24 @@
 """Telnyx: Call Control webhooks (a JSON envelope) and TeXML requests (a form), one URL.
 
 Signature: Ed25519 over the body, checked in ``telnyx_signature``; it never covers the URL, so
-TeXML's GET method is refused (set the TeXML application's methods to POST).
+TeXML's GET method is refused (set the TeXML application's methods to POST), and nothing in the
+query is trusted (see ``leg_marker``).
 
 Call Control: ``call.initiated`` rings, ``call.answered`` answers, ``call.hangup`` ends, or misses
 when its ``hangup_cause`` says nobody answered. ``call_session_id`` groups a call's legs and is
 our call id. On an incoming leg ``call.answered`` means the Call Control application answered
 (an IVR, a bot, a queue), so it is reported with ``by_application``; a person answers when the
 caller's leg is bridged (``call.bridged``) or when a leg that rings an agent is answered. Such a
-leg (a ``transfer``) is an agent leg when it goes to a SIP URI, or when its ``webhook_url`` is
-ours with ``?stamgast_leg=agent`` (needed for a transfer to a phone number): its ``to`` names
-the agent. Option ``answer_source=agent_leg`` drops the application's answer altogether. An
-``outgoing`` leg that is no agent leg is a call our user places: its ``from`` is our number and
-its ``to`` the person called. Numbers are E.164 with "+".
+leg (a ``transfer``, always ``outgoing``) is an agent leg when it goes to a SIP URI, or when its
+``client_state`` decodes to text holding ``stamgast_leg=agent`` (needed for a transfer to a phone
+number): the transfer command's ``target_leg_client_state``, base64, which Telnyx puts in every
+webhook of the new leg, inside the signed body. Its ``to`` names the agent. The transfer's own
+``client_state`` lands on the caller's (incoming) leg, which is never an agent's. A
+``?stamgast_leg=agent`` in the webhook URL, the old way, is not trusted: the signature does not
+cover it, so a captured request could be replayed with it added; it is logged. Option
+``answer_source=agent_leg`` drops the application's answer altogether. An ``outgoing`` leg that
+is no agent leg is a call our user places: its ``from`` is our number and its ``to`` the person
+called. Numbers are E.164 with "+".
 
 TeXML: Twilio-style fields (``CallSid``, ``CallStatus``, ``ParentCallSid``…); the instruction
 request is answered with ``<Dial>`` to option ``dial_target`` (``sip:…`` or a number), else with
@@ -44,12 +50,12 @@ from telephony_adapters.base import (
     parse_json,
     select_events,
 )
+from telephony_adapters.leg_marker import AGENT_LEG_PARAM, client_state_marks_agent
 from telephony_adapters.telnyx_signature import verify_telnyx
 from telephony_adapters.twilio import agent_from_address
 
 logger = logging.getLogger(__name__)
 
-AGENT_LEG_PARAM = "stamgast_leg"
 _MAX_CALL_ID = 128  # the width of our call id column
 _MAX_AGENT = 64
 
@@ -96,11 +102,22 @@ def _is_json(request: AdapterRequest) -> bool:
     return request.body.lstrip().startswith(b"{")
 
 
-def _is_agent_leg(request: AdapterRequest) -> bool:
+def _warn_query_marker(request: AdapterRequest, document: object) -> None:
+    """Say once per request that a URL marker was ignored, unless the signed body marks it."""
     try:
-        return request.query().get(AGENT_LEG_PARAM, [""])[0] == "agent"
+        in_query = AGENT_LEG_PARAM in request.query()
     except PayloadError:
-        return False
+        return
+    data = document.get("data") if isinstance(document, dict) else None
+    payload = data.get("payload") if isinstance(data, dict) else None
+    state = payload.get("client_state") if isinstance(payload, dict) else None
+    if in_query and not client_state_marks_agent(state):
+        logger.warning(
+            "telnyx: ?%s in the webhook URL is not trusted (Telnyx's signature does not cover "
+            "the URL); set the transfer's target_leg_client_state to base64 of %s=agent",
+            AGENT_LEG_PARAM,
+            AGENT_LEG_PARAM,
+        )
 
 
 def _timestamp(value: object) -> datetime | None:
@@ -148,9 +165,7 @@ def _raw(item: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def call_control_event(
-    document: object, *, agent_leg: bool, answer_source: str = "call"
-) -> CallEvent | None:
+def call_control_event(document: object, *, answer_source: str = "call") -> CallEvent | None:
     """The CallEvent for a Call Control webhook, or None for an event we do not track."""
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict):
@@ -168,9 +183,11 @@ def call_control_event(
     call_id = _call_id(payload.get("call_session_id"), "data.payload.call_session_id")
     to_raw, from_raw = _string(payload, "to"), _string(payload, "from")
     outgoing = _string(payload, "direction").strip().lower() == "outgoing"
-    # Without our marker, an outgoing leg to a SIP URI still rings a person of ours (a
-    # transfer to a SIP phone); our users' own calls go to the callers' numbers.
-    agent_leg = agent_leg or (outgoing and _is_sip(to_raw))
+    # Only an outgoing leg rings an agent: marked by the client_state Telnyx signs with the
+    # body, or, without it, by going to a SIP URI (a transfer to a SIP phone); our users' own
+    # calls go to the callers' numbers.
+    marked = client_state_marks_agent(payload.get("client_state"))
+    agent_leg = outgoing and (marked or _is_sip(to_raw))
     outgoing = outgoing and not agent_leg
     ringing_extension = answered_by = None
     if outgoing and _is_sip(from_raw):
@@ -332,10 +349,9 @@ class TelnyxAdapter:
         verify_telnyx(request, config.secret, now=now)
         if _is_call_control(request):
             source = config.options.get("answer_source", "call").strip().lower()
-            agent_leg = _is_agent_leg(request)
-            event = call_control_event(
-                _document(request), agent_leg=agent_leg, answer_source=source
-            )
+            document = _document(request)
+            event = call_control_event(document, answer_source=source)
+            _warn_query_marker(request, document)
         else:
             event = texml_event(_texml_fields(request))
         return select_events([event] if event else [], config)

@@ -1,15 +1,21 @@
 """Vonage Voice API: the answer URL (answered with an NCCO) and the event URL, on one address.
 
-Signature: a bearer JWT with a payload_hash, checked in ``vonage_signature``.
+Signature: a bearer JWT with a payload_hash, checked in ``vonage_signature``. It covers the body
+(a GET's query), never a POST's URL: see ``leg_marker``.
 
 Legs: a call is a conversation; every leg's event carries its ``conversation_uuid``, our call id.
 The caller's leg is answered by Vonage itself to run the NCCO (Vonage: "Answer webhook is sent
 when a call is answered"), so its ``answered`` is reported with ``by_application``. The leg that
-rings an agent (a ``connect`` action) is a person's: an outbound leg to an app user or a SIP URI
-is one, and so is any leg whose event URL carries ``?stamgast_leg=agent`` (our NCCO marks it;
-a tenant's own NCCO connecting to a phone number must too). Its ``to`` names the agent. Any
-other outbound leg is a call our user places: ``from`` is our number, ``to`` the person called.
-Numbers are E.164 digits without "+" (``"from": "447700900000"``).
+rings an agent (a ``connect`` action, always ``outbound``) is a person's: an outbound leg to an
+app user or a SIP URI is one, and so is an outbound leg whose event URL carries our mark for its
+conversation, ``?stamgast_leg=agent.<mac>`` (``leg_marker``: an HMAC of the conversation_uuid
+keyed with the tenant's signature secret). Our NCCO's ``connect`` writes that URL; in a tenant's
+own NCCO (option ``ncco``) a ``connect`` whose ``eventUrl`` is our URL + ``?stamgast_leg=agent``
+gets that plain marker replaced by the mark for the call being answered. A plain
+``stamgast_leg=agent``, or another conversation's mark, is not trusted (a replayed request could
+carry it) and is logged. Its ``to`` names the agent. Any other outbound leg is a call our user
+places: ``from`` is our number, ``to`` the person called. Numbers are E.164 digits without "+"
+(``"from": "447700900000"``).
 """
 
 from __future__ import annotations
@@ -39,12 +45,18 @@ from telephony_adapters.base import (
     select_events,
     url_for_signature,
 )
+from telephony_adapters.leg_marker import (
+    AGENT_LEG_PARAM,
+    agent_mark,
+    is_agent_mark,
+    mark_url,
+    shown_mark,
+)
 from telephony_adapters.twilio import agent_from_address
 from telephony_adapters.vonage_signature import shown, verify_vonage
 
 logger = logging.getLogger(__name__)
 
-AGENT_LEG_PARAM = "stamgast_leg"
 _MAX_CALL_ID = 128  # the width of our call id column
 _MAX_AGENT = 64
 
@@ -75,11 +87,30 @@ def _text(fields: Mapping[str, Any], name: str) -> str | None:
     raise PayloadError(f'"{name}" must be a string; got {shown(value)}')
 
 
-def _is_agent_leg(request: AdapterRequest) -> bool:
+def _is_agent_leg(request: AdapterRequest, secret: str, fields: Mapping[str, Any]) -> bool:
+    """True when the URL carries our mark for the conversation the signed fields name."""
     try:
-        return request.query().get(AGENT_LEG_PARAM, [""])[0] == "agent"
+        values = request.query().get(AGENT_LEG_PARAM)
     except PayloadError:
         return False
+    if not values:
+        return False
+    conversation = fields.get("conversation_uuid")
+    call_id = conversation.strip() if isinstance(conversation, str) else ""
+    if not call_id:
+        return False  # the event itself is refused for want of a conversation_uuid
+    if is_agent_mark(values[0], secret, call_id):
+        return True
+    # The query is outside the signature: a plain marker or another call's mark may have been
+    # added to a captured request. One line per request, the marker cut short.
+    logger.warning(
+        "vonage: %s=%s is not our mark for conversation %s (a replayed request, or an eventUrl "
+        "we did not mark); the leg is not taken as an agent's",
+        AGENT_LEG_PARAM,
+        shown_mark(values[0]),
+        shown_mark(call_id),
+    )
+    return False
 
 
 def _is_answer(fields: Mapping[str, Any]) -> bool:
@@ -147,8 +178,9 @@ def vonage_event(fields: Mapping[str, Any], *, agent_leg: bool) -> CallEvent | N
     status = _text(fields, "status")
     inbound = (_text(fields, "direction") or "inbound").strip().lower() != "outbound"
     to_raw = _text(fields, "to") or ""
-    # Without our marker, a leg to an app user or SIP URI still rings a person of ours.
-    agent_leg = agent_leg or (not inbound and _is_address(to_raw))
+    # Only an outbound leg rings an agent: the caller's inbound leg shares the conversation (and
+    # so its mark). Without our mark, a leg to an app user or SIP URI still rings a person.
+    agent_leg = not inbound and (agent_leg or _is_address(to_raw))
     state = (status or "").strip().lower()
     if status is None:
         if not _is_answer(fields):
@@ -200,7 +232,17 @@ def _endpoint(target: str) -> dict[str, str] | None:
     return {"type": "phone", "number": digits.group(1)} if digits else None
 
 
-def _custom_ncco(text: str) -> list[Any] | None:
+def _mark_connect(step: dict[str, Any], mark: str) -> dict[str, Any]:
+    urls = step.get("eventUrl")
+    if isinstance(urls, str):
+        return {**step, "eventUrl": mark_url(urls, mark)}
+    if isinstance(urls, list):
+        marked = [mark_url(url, mark) if isinstance(url, str) else url for url in urls]
+        return {**step, "eventUrl": marked}
+    return step
+
+
+def _custom_ncco(text: str, mark: str | None) -> list[Any] | None:
     try:
         ncco = json.loads(text)
     except ValueError:
@@ -208,7 +250,12 @@ def _custom_ncco(text: str) -> list[Any] | None:
     if not isinstance(ncco, list) or not ncco:
         return None
     valid = all(isinstance(step, dict) and isinstance(step.get("action"), str) for step in ncco)
-    return ncco if valid else None
+    if not valid:
+        return None
+    if mark is None:
+        return ncco  # nothing to sign with: a plain marker stays, and is not trusted
+    # The tenant writes our URL + "?stamgast_leg=agent"; we sign it for this conversation.
+    return [_mark_connect(step, mark) if step["action"] == "connect" else step for step in ncco]
 
 
 def _hold(conversation: str) -> dict[str, Any]:
@@ -218,21 +265,31 @@ def _hold(conversation: str) -> dict[str, Any]:
     return {"action": "conversation", "name": f"stamgast-{conversation}", "startOnEnter": False}
 
 
-def agent_event_url(request: AdapterRequest, config: AdapterConfig) -> str | None:
-    """Our own URL, marked so that the events of the leg ringing an agent say so."""
+def agent_event_url(request: AdapterRequest, config: AdapterConfig, mark: str) -> str | None:
+    """Our own URL with `mark` (``leg_marker.agent_mark``), so the agent's leg events say so."""
     parts = urlsplit(url_for_signature(request, config))
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, f"{AGENT_LEG_PARAM}=agent", ""))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, f"{AGENT_LEG_PARAM}={mark}", ""))
 
 
 def answer_ncco(
-    options: Mapping[str, str], *, conversation: str, event_url: str | None
+    options: Mapping[str, str],
+    *,
+    conversation: str,
+    event_url: str | None,
+    mark: str | None = None,
 ) -> list[Any]:
-    """The NCCO for the answer URL per the `ncco` / `connect_endpoint` options."""
+    """The NCCO for the answer URL per the `ncco` / `connect_endpoint` options.
+
+    `mark` is this conversation's agent mark: it signs the plain ``stamgast_leg=agent`` of a
+    custom NCCO's connect eventUrl. Without it (no secret known, as in fail_open) a custom
+    NCCO is answered as written and our own connect gets no eventUrl: the leg's events then
+    carry no trusted marker, and only an app user or SIP endpoint marks them as an agent's.
+    """
     custom = options.get("ncco", "").strip()
     if custom:
-        ncco = _custom_ncco(custom)
+        ncco = _custom_ncco(custom, mark)
         if ncco is not None:
             return ncco
         logger.warning("vonage option ncco is not a JSON array of actions; ignored")
@@ -266,11 +323,14 @@ def _reply(
     if not _is_answer(fields):
         return EMPTY
     conversation = fields.get("conversation_uuid")
-    if not isinstance(conversation, str) or not conversation.strip():
-        conversation = uuid.uuid4().hex  # its own room still, so no two callers meet
-    event_url = agent_event_url(request, config)
+    known = conversation.strip() if isinstance(conversation, str) else ""
+    # Marked only for a conversation the request named: a mark for a room of our own
+    # invention would match no event. Without the tenant's secret (fail_open) nothing is marked.
+    mark = agent_mark(config.secret, known)
+    event_url = agent_event_url(request, config, mark) if mark else None
+    room = known or uuid.uuid4().hex  # its own room still, so no two callers meet
     return _ncco_response(
-        answer_ncco(config.options, conversation=conversation.strip(), event_url=event_url)
+        answer_ncco(config.options, conversation=room, event_url=event_url, mark=mark)
     )
 
 
@@ -285,7 +345,8 @@ class VonageAdapter:
     ) -> list[CallEvent]:
         """Verify the bearer JWT, then turn the request into at most one event."""
         verify_vonage(request, config.secret, now=now)
-        event = vonage_event(_fields(request), agent_leg=_is_agent_leg(request))
+        fields = _fields(request)
+        event = vonage_event(fields, agent_leg=_is_agent_leg(request, config.secret, fields))
         return select_events([event] if event else [], config)
 
     def respond(
@@ -301,7 +362,12 @@ class VonageAdapter:
         return _reply(request, config, _fields(request))
 
     def fail_open(self, request: AdapterRequest, config: AdapterConfig) -> AdapterResponse:
-        """The configured NCCO so the caller is still put through; 204 for events."""
+        """The configured NCCO so the caller is still put through; 204 for events.
+
+        Before the tenant is known (its secret empty) the agent's leg cannot be marked: the NCCO
+        is still valid, its connect simply carries no eventUrl (a custom NCCO goes out as
+        written), and an unmarked leg is not trusted as an agent's.
+        """
         try:
             try:
                 fields = _fields(request)

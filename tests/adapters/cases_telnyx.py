@@ -16,6 +16,8 @@ from tests.support.adapter_cases import Scenario, Signing
 
 KEY_NAME = "telnyx-contract-key"
 EVENT_TYPES = {"ringing": "call.initiated", "answered": "call.answered", "ended": "call.hangup"}
+# base64 of "stamgast_leg=agent": what an integrator's transfer sets as target_leg_client_state.
+AGENT_CLIENT_STATE = base64.b64encode(b"stamgast_leg=agent").decode()
 
 
 def signing_key(name: str) -> SigningKey:
@@ -57,8 +59,9 @@ class TelnyxCase:
             "state": "parked",
         }
         if scenario == "answered":  # the transfer's leg to extension 201 picked up
-            url += "?stamgast_leg=agent"
+            # The transfer's target_leg_client_state, echoed in the new leg's signed body.
             payload.update(call_leg_id=f"agent-{call_id}", direction="outgoing")
+            payload.update(client_state=AGENT_CLIENT_STATE)
             payload.update(to="sip:201@pbx.example.org", state="answered")
         elif scenario == "ended":
             payload.update(hangup_cause="normal_clearing", hangup_source="caller")

@@ -6,7 +6,9 @@ made here with PyJWT, HS256 over Vonage's documented claims.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -21,6 +23,14 @@ from telephony_adapters.base import AdapterConfig, AdapterRequest
 from tests.support.adapter_cases import Scenario, Signing
 
 SECRET = "vonage-contract-signature-secret"
+
+
+def agent_mark(secret: str, conversation: str) -> str:
+    """Our marker for an agent's leg in `conversation`, as the adapter must make it."""
+    # Written out, not imported, so the tests pin the construction: HMAC-SHA256 keyed with the
+    # secret over a label and the conversation_uuid, 128 bits, base64url without padding.
+    digest = hmac.new(secret.encode(), b"stamgast_leg=agent\x00" + conversation.encode(), "sha256")
+    return "agent." + base64.urlsafe_b64encode(digest.digest()[:16]).rstrip(b"=").decode()
 
 
 def vonage_token(secret: str, body: bytes, *, iat: int) -> str:
@@ -60,7 +70,7 @@ class VonageCase:
         if scenario == "ringing":
             event["status"] = "ringing"
         elif scenario == "answered":  # the connect action's leg to extension 201 picked up
-            url += "?stamgast_leg=agent"
+            url += f"?stamgast_leg={agent_mark(SECRET, call_id)}"
             event.update(uuid=f"agent-{call_id}", to="sip:201@pbx.example.org")
             event.update(direction="outbound", status="answered")
         elif scenario == "ended":

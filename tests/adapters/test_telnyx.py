@@ -5,6 +5,7 @@ The Ed25519 signatures are in test_telnyx_signature.py; shared helpers in telnyx
 
 from __future__ import annotations
 
+import base64
 import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from telephony_adapters.base import (
     PayloadError,
     SignatureError,
 )
-from tests.adapters.cases_telnyx import public_key
+from tests.adapters.cases_telnyx import AGENT_CLIENT_STATE, public_key
 from tests.adapters.telnyx_helpers import (
     CONFIG,
     KEY,
@@ -37,7 +38,8 @@ from tests.adapters.telnyx_helpers import (
 )
 from tests.support import vendor_fixtures
 
-AGENT_URL = f"{URL}?stamgast_leg=agent"
+# The old marker: outside the signature, so it must change nothing.
+QUERY_MARKED_URL = f"{URL}?stamgast_leg=agent"
 PARENT_SID = "v3:KBnLO0ZK3DhKM5s7bE9VluaSmKsOchKht_fUYvxcp8ysbmzCCtpkmA"
 FORM = "application/x-www-form-urlencoded"
 
@@ -103,7 +105,7 @@ def test_documented_rejected_hangup_is_missed_and_proves_nobody_answered() -> No
 def test_every_event_says_numbers_are_e164(fixture_file: vendor_fixtures.VendorFixture) -> None:
     json_body = fixture_file.path.suffix == ".json"
     media = "application/json" if json_body else FORM
-    for url in (URL, AGENT_URL):
+    for url in (URL, QUERY_MARKED_URL):
         for event in parse(signed(fixture_file.body, url=url, media=media)):
             assert event.number_style is NumberStyle.E164
 
@@ -173,28 +175,80 @@ def test_hangup_fixtures() -> None:
 
 
 def test_agent_leg_names_the_agent_and_does_not_end_the_call() -> None:
-    answered = parse_one(signed(fixture("agent-answered.json"), url=AGENT_URL))
+    answered = parse_one(signed(fixture("agent-answered.json")))
     assert (answered.call_id, answered.answered_by, answered.direction) == (
         SESSION,
         "201",
         "inbound",
     )
-    rung = parse_one(signed(with_payload("agent-answered.json", "call.initiated"), url=AGENT_URL))
+    assert answered.by_application is False  # a leg to a SIP URI rings a person of ours
+    rung = parse_one(signed(with_payload("agent-answered.json", "call.initiated")))
     assert (rung.kind, rung.ringing_extension) == (EventKind.RINGING, "201")
     hangup = with_payload("agent-answered.json", "call.hangup", hangup_cause="no_answer")
-    assert parse(signed(hangup, url=AGENT_URL)) == []
-    # A leg to a SIP URI rings a person of ours even without the marker.
-    unmarked = parse_one(signed(fixture("agent-answered.json")))
-    assert (unmarked.direction, unmarked.answered_by) == (Direction.INBOUND, "201")
-    assert unmarked.by_application is False
-    assert parse(signed(with_payload("agent-answered.json", "call.bridged"), url=AGENT_URL)) == []
+    assert parse(signed(hangup)) == []
+    assert parse(signed(with_payload("agent-answered.json", "call.bridged"))) == []
+
+
+def test_transfer_to_a_phone_is_an_agent_leg_by_its_client_state() -> None:
+    answered = parse_one(signed(fixture("agent-answered-phone.json")))
+    assert (answered.call_id, answered.kind, answered.answered_by) == (
+        SESSION,
+        EventKind.ANSWERED,
+        "+31201234567",
+    )
+    assert (answered.direction, answered.by_application) == (Direction.INBOUND, False)
+    rung = parse_one(signed(with_payload("agent-answered-phone.json", "call.initiated")))
+    assert (rung.kind, rung.ringing_extension) == (EventKind.RINGING, "+31201234567")
+    hangup = with_payload("agent-answered-phone.json", "call.hangup", hangup_cause="timeout")
+    assert parse(signed(hangup)) == []  # one agent not answering does not end the call
+    # Without the marker the same leg is a call our user placed to that number.
+    plain = parse_one(signed(with_payload("agent-answered-phone.json", client_state=None)))
+    assert (plain.direction, plain.answered_by) == (Direction.OUTBOUND, None)
+
+
+def test_documented_client_state_is_no_marker_of_ours() -> None:
+    # Telnyx's own call.answered example carries base64 of "have a nice day =]".
+    event = parse_one(signed(fixture("docs-call-answered.json")))
+    assert (event.kind, event.by_application, event.answered_by) == ("answered", True, None)
+
+
+@pytest.mark.parametrize(
+    ("state", "agent"),
+    [
+        (b"stamgast_leg=agent", True),
+        (b"queue=sales&stamgast_leg=agent&try=2", True),
+        (b"stamgast_leg=agent.x", True),
+        (b"stamgast_leg=agents", False),
+        (b"xstamgast_leg=agent", False),
+        (b"stamgast_leg=caller", False),
+        (b"\xff\xfe stamgast_leg=agent", True),  # not UTF-8 around it: the marker still reads
+        (None, False),
+    ],
+)
+def test_client_state_marker(state: bytes | None, agent: bool) -> None:
+    encoded = base64.b64encode(state).decode() if state is not None else None
+    event = parse_one(signed(with_payload("agent-answered-phone.json", client_state=encoded)))
+    assert (event.answered_by == "+31201234567") is agent
+
+
+@pytest.mark.parametrize("state", ["stamgast_leg=agent", "%%%", 7, ["c3RhbWdhc3RfbGVnPWFnZW50"]])
+def test_client_state_that_is_no_base64_string_marks_nothing(state: object) -> None:
+    event = parse_one(signed(with_payload("agent-answered-phone.json", client_state=state)))
+    assert event.answered_by is None
+
+
+def test_marker_on_the_callers_incoming_leg_is_still_the_application() -> None:
+    # A transfer's own client_state lands on the leg it was issued on: the caller's.
+    marked = with_payload("call-answered.json", client_state=AGENT_CLIENT_STATE)
+    event = parse_one(signed(marked))
+    assert (event.by_application, event.answered_by) == (True, None)
 
 
 def test_answer_source_agent_leg_ignores_the_application_answering() -> None:
     config = AdapterConfig(secret=public_key(KEY), options={"answer_source": "agent_leg"})
     assert parse(signed(fixture("call-answered.json")), config) == []
-    agent = parse_one(signed(fixture("agent-answered.json"), url=AGENT_URL), config)
-    assert agent.answered_by == "201"
+    agent = parse_one(signed(fixture("agent-answered-phone.json")), config)
+    assert agent.answered_by == "+31201234567"
 
 
 def test_unknown_event_type_is_ignored_and_answered() -> None:

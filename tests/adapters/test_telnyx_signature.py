@@ -5,6 +5,8 @@ Events and answers are in test_telnyx.py; shared helpers in telnyx_helpers.py.
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -23,7 +25,7 @@ from telephony_adapters.base import (
     NumberStyle,
     SignatureError,
 )
-from tests.adapters.cases_telnyx import public_key, telnyx_headers
+from tests.adapters.cases_telnyx import AGENT_CLIENT_STATE, public_key, telnyx_headers
 from tests.adapters.telnyx_helpers import (
     CONFIG,
     KEY,
@@ -115,6 +117,47 @@ def test_unusable_key_or_signature_says_so() -> None:
             adapter.parse(request, AdapterConfig(secret=secret), now=NOW)
     garbled = {**request.headers, "telnyx-signature-ed25519": "***"}
     assert "is not base64" in signature_error(AdapterRequest("POST", URL, garbled, request.body))
+
+
+# --- the agent marker: only what Telnyx signs counts -----------------------------------------
+
+
+def vendor_signed(body: bytes, url: str) -> AdapterRequest:
+    """`body` signed now, checked by Telnyx's own SDK, delivered to `url`."""
+    headers = telnyx_headers(KEY, body, int(time.time()))
+    verify_webhook_signature(body, headers, public_key(KEY))  # raises if Telnyx disagrees
+    return AdapterRequest("POST", url, {"content-type": "application/json", **headers}, body)
+
+
+def phone_leg(client_state: str | None) -> bytes:
+    """The transfer's leg to a phone number answered, with `client_state` in its payload."""
+    document = json.loads(fixture("agent-answered-phone.json"))
+    document["data"]["payload"]["client_state"] = client_state
+    return json.dumps(document).encode()
+
+
+def test_replayed_event_with_the_query_marker_added_is_no_agent_leg(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Our user's call to a number, captured and replayed with ?stamgast_leg=agent added: its
+    # signature still holds, as Telnyx signs timestamp|body and never the URL.
+    request = vendor_signed(phone_leg(None), f"{URL}?stamgast_leg=agent")
+    caplog.set_level(logging.WARNING, logger="telephony_adapters.telnyx")
+    [event] = adapter.parse(request, CONFIG, now=datetime.now(UTC))
+    assert (event.direction, event.answered_by) == (Direction.OUTBOUND, None)
+    [warning] = caplog.records  # once per request, saying what to do instead
+    assert "target_leg_client_state" in warning.getMessage()
+
+
+def test_client_state_in_the_signed_body_marks_the_agent_leg(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="telephony_adapters.telnyx")
+    for url in (URL, f"{URL}?stamgast_leg=agent"):
+        request = vendor_signed(phone_leg(AGENT_CLIENT_STATE), url)
+        [event] = adapter.parse(request, CONFIG, now=datetime.now(UTC))
+        assert (event.direction, event.answered_by) == (Direction.INBOUND, "+31201234567")
+    assert caplog.records == []  # the body marks it: the old query marker does no harm
 
 
 def test_naive_now_is_a_programming_error() -> None:

@@ -20,6 +20,7 @@ from telephony_adapters.base import (
     Outcome,
     PayloadError,
 )
+from tests.adapters.cases_vonage import agent_mark
 from tests.adapters.vonage_helpers import (
     AGENT_URL,
     CON,
@@ -269,8 +270,40 @@ def test_connect_to_a_sip_endpoint_marks_the_agent_leg() -> None:
     ]
     behind_proxy = ncco(options, public_base_url="https://calls.example.com/stamgast")
     assert behind_proxy[0]["eventUrl"] == [
-        "https://calls.example.com/stamgast/webhooks/vonage/acme?stamgast_leg=agent"
+        "https://calls.example.com/stamgast/webhooks/vonage/acme"
+        f"?stamgast_leg={agent_mark(SECRET, CON)}"
     ]
+
+
+def test_our_marked_event_url_makes_the_connect_leg_an_agents() -> None:
+    """Round trip: the eventUrl our NCCO gives Vonage, then the agent's leg posting to it."""
+    [connect] = ncco({"connect_endpoint": "+31201234567"})
+    [event_url] = connect["eventUrl"]
+    body = with_fields("agent-answered.json", to="31201234567")  # a phone: no address to go by
+    event = parse_one(post(body, url=event_url))
+    assert (event.kind, event.answered_by, event.direction) == (
+        EventKind.ANSWERED,
+        "31201234567",
+        Direction.INBOUND,
+    )
+    # Another conversation's answer gets another mark.
+    params = {**json.loads(fixture("answer.json")), "conversation_uuid": "CON-other"}
+    [other] = ncco({"connect_endpoint": "+31201234567"}, answer_get(params))
+    assert other["eventUrl"] == [f"{URL}?stamgast_leg={agent_mark(SECRET, 'CON-other')}"]
+
+
+def test_nothing_is_marked_without_a_secret_or_a_conversation() -> None:
+    options = {"connect_endpoint": "+31201234567"}
+    # fail_open before the tenant is known: still a valid NCCO, the leg simply unmarked.
+    request = answer_get(json.loads(fixture("answer.json")))
+    response = adapter.fail_open(request, AdapterConfig("", options=options))
+    assert json.loads(response.body) == [
+        {"action": "connect", "endpoint": [{"type": "phone", "number": "31201234567"}]}
+    ]
+    config = AdapterConfig(secret=SECRET, options=options)
+    nameless = adapter.fail_open(AdapterRequest("POST", URL, {}, b"{}"), config)
+    [connect] = json.loads(nameless.body)
+    assert "eventUrl" not in connect
 
 
 @pytest.mark.parametrize(
@@ -282,6 +315,44 @@ def test_connect_to_a_sip_endpoint_marks_the_agent_leg() -> None:
 )
 def test_connect_to_phone_or_app(target: str, endpoint: dict[str, str]) -> None:
     assert ncco({"connect_endpoint": target})[0]["endpoint"] == [endpoint]
+
+
+CUSTOM_AGENT_URL = f"{URL}?queue=sales&stamgast_leg=agent"  # as the tenant writes it
+CUSTOM_NCCO: list[dict[str, Any]] = [
+    {"action": "talk", "text": "Een moment"},
+    {
+        "action": "connect",
+        "endpoint": [{"type": "phone", "number": "31201234567"}],
+        "eventUrl": [CUSTOM_AGENT_URL, "https://elsewhere.example/x"],
+    },
+    {"action": "notify", "payload": {}, "eventUrl": [f"{URL}?stamgast_leg=agent"]},
+]
+
+
+def test_custom_ncco_connect_marker_is_signed_for_the_conversation() -> None:
+    answered = ncco({"ncco": json.dumps(CUSTOM_NCCO)})
+    mark = agent_mark(SECRET, CON)
+    assert answered[1]["eventUrl"] == [
+        f"{URL}?queue=sales&stamgast_leg={mark}",
+        "https://elsewhere.example/x",
+    ]
+    assert [answered[0], answered[2]] == [CUSTOM_NCCO[0], CUSTOM_NCCO[2]]  # not connects
+    params = {**json.loads(fixture("answer.json")), "conversation_uuid": "CON-other"}
+    other = ncco({"ncco": json.dumps(CUSTOM_NCCO)}, answer_get(params))
+    assert (
+        other[1]["eventUrl"][0]
+        == f"{URL}?queue=sales&stamgast_leg={agent_mark(SECRET, 'CON-other')}"
+    )
+    # The signed URL makes the connect leg an agent's; the one written in the option does not.
+    body = with_fields("agent-answered.json", to="31201234567")
+    assert parse_one(post(body, url=answered[1]["eventUrl"][0])).answered_by == "31201234567"
+    assert parse_one(post(body, url=CUSTOM_AGENT_URL)).answered_by is None
+    # Without the secret (fail_open) the tenant's NCCO goes out as written.
+    unsigned = adapter.fail_open(
+        answer_get(json.loads(fixture("answer.json"))),
+        AdapterConfig("", options={"ncco": json.dumps(CUSTOM_NCCO)}),
+    )
+    assert json.loads(unsigned.body) == CUSTOM_NCCO
 
 
 def test_custom_ncco_and_invalid_options_fall_back() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -26,13 +27,14 @@ from telephony_adapters.base import (
     SignatureError,
 )
 from telephony_adapters.vonage import VonageAdapter
-from tests.adapters.cases_vonage import vonage_token
+from tests.adapters.cases_vonage import agent_mark, vonage_token
 from tests.adapters.vonage_helpers import (
     AGENT_URL,
     CON,
     CONFIG,
     IAT,
     NOW,
+    PLAIN_AGENT_URL,
     SECRET,
     URL,
     adapter,
@@ -165,8 +167,56 @@ def test_payload_hash_of_a_reserialised_body_and_of_query_plus_body() -> None:
     compact = json.dumps(document, separators=(",", ":")).encode()
     event = parse_one(post(spaced, token=vonage_token(SECRET, compact, iat=IAT), url=AGENT_URL))
     assert event.answered_by == "201"
-    merged = json.dumps({"stamgast_leg": "agent", **document}, separators=(",", ":")).encode()
+    mark = agent_mark(SECRET, CON)
+    merged = json.dumps({"stamgast_leg": mark, **document}, separators=(",", ":")).encode()
     assert len(parse(post(spaced, token=vonage_token(SECRET, merged, iat=IAT), url=AGENT_URL)))
+
+
+# --- the agent marker: outside the signature, so bound to the conversation ------------------
+
+
+def phone_leg() -> bytes:
+    """An outbound leg to a phone number answered: nothing in the body says whose it is."""
+    return json.dumps({**json.loads(fixture("agent-answered.json")), "to": "31201234567"}).encode()
+
+
+def test_replayed_event_with_a_marker_added_is_no_agent_leg(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    request = post(phone_leg())
+    # Vonage's own verifier accepts the token whatever the URL: the JWT covers only the body.
+    assert verify_signature(request.headers["authorization"].split()[1], SECRET) is True
+    other = agent_mark(SECRET, "CON-bbbbbbbb-bbbb-cccc-dddd-0123456789ab")
+    forged = [
+        PLAIN_AGENT_URL,
+        f"{URL}?stamgast_leg={other}",
+        f"{URL}?stamgast_leg=agent.{'A' * 22}",
+    ]
+    caplog.set_level(logging.WARNING, logger="telephony_adapters.vonage")
+    for url in forged:
+        caplog.clear()
+        event = parse_one(replace(request, url=url))
+        # Read as what the body says: a call placed to 31201234567, not an agent answering.
+        assert (event.direction, event.answered_by) == (Direction.OUTBOUND, None)
+        [warning] = caplog.records  # once per request
+        assert "not our mark" in warning.getMessage()
+        assert other not in warning.getMessage()  # the marker is cut short
+
+
+def test_the_mark_of_its_own_conversation_makes_an_agent_leg() -> None:
+    event = parse_one(post(phone_leg(), url=AGENT_URL))
+    assert (event.direction, event.answered_by) == (Direction.INBOUND, "31201234567")
+    # Made with another tenant's secret, it is somebody else's mark.
+    foreign = f"{URL}?stamgast_leg={agent_mark('another-secret-0123456789abcdef', CON)}"
+    assert parse_one(post(phone_leg(), url=foreign)).answered_by is None
+
+
+@pytest.mark.parametrize("url", [AGENT_URL, PLAIN_AGENT_URL])
+def test_caller_leg_replayed_onto_an_agent_url_stays_the_application(url: str) -> None:
+    # The caller's inbound leg shares the conversation, so its mark too: only an outbound
+    # leg can ring an agent.
+    event = parse_one(post(fixture("answered-inbound.json"), url=url))
+    assert (event.by_application, event.answered_by) == (True, None)
 
 
 def test_get_answer_is_signed_over_its_query() -> None:

@@ -12,15 +12,18 @@ import jwt
 
 from telephony_adapters.base import AdapterConfig, AdapterRequest, CallEvent
 from telephony_adapters.vonage import VonageAdapter
-from tests.adapters.cases_vonage import vonage_token
+from tests.adapters.cases_vonage import agent_mark, vonage_token
 from tests.support import vendor_fixtures
 
 SECRET = "vonage-signature-secret-0123456789abcdef"
 NOW = datetime(2026, 11, 25, 10, 42, 30, tzinfo=UTC)
 IAT = int(NOW.timestamp())
 URL = "https://stamgast.example.org/webhooks/vonage/acme"
-AGENT_URL = f"{URL}?stamgast_leg=agent"
 CON = "CON-aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
+# The URL our NCCO gives the leg ringing an agent in conversation CON; the plain marker proves
+# nothing (a replay can add it: the JWT does not cover a POST's URL).
+AGENT_URL = f"{URL}?stamgast_leg={agent_mark(SECRET, CON)}"
+PLAIN_AGENT_URL = f"{URL}?stamgast_leg=agent"
 CONFIG = AdapterConfig(secret=SECRET)
 
 adapter = VonageAdapter()
