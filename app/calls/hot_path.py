@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.calls.deliveries import Pops
 from app.calls.hot_card import describe_number
-from app.calls.hot_sqlite import HotEvent, Tenancy, Written
+from app.calls.hot_lifecycle import HotEvent, Tenancy, Written
 from app.calls.hot_store import HotStore
 from app.calls.lifecycle import delivery_key, handle_event
 from app.calls.providers import TenantProvider

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.calls.hot_card import CONTACT_COLUMNS, PROFILE_COLUMNS
+from app.calls.hot_lifecycle import CALL_COLUMNS
 from app.recognition.queries import (
     CLOSED_CASE_STATUSES,
     LAST_INTERACTIONS,
@@ -38,21 +39,12 @@ ON CONFLICT DO NOTHING RETURNING id, call_id
 """
 SET_EVENT_CALL = "UPDATE call_events SET call_id = ? WHERE id = ?"
 
-CALL_COLUMNS = (
-    "id", "tenant_id", "provider", "provider_call_id", "from_e164", "from_masked", "to_e164",
-    "direction", "state", "line_id", "ringing_extension", "answered_by", "answered_by_agent_id",
-    "contact_id", "match", "started_at", "answered_at", "ended_at",
-)  # fmt: skip
-_INSERTED = (*CALL_COLUMNS[1:10], "ringing_extension", "contact_id", "match", "started_at")
+INSERTED = CALL_COLUMNS[1:]
 INSERT_CALL = (
-    f"INSERT INTO calls ({', '.join(_INSERTED)}) "
-    f"VALUES ({', '.join(':' + c for c in _INSERTED)}) "
-    f"ON CONFLICT DO NOTHING RETURNING {', '.join(CALL_COLUMNS)}"
+    f"INSERT INTO calls ({', '.join(INSERTED)}) "
+    f"VALUES ({', '.join(':' + c for c in INSERTED)}) RETURNING id"
 )
-SELECT_CALL = (
-    f"SELECT {', '.join(CALL_COLUMNS)} FROM calls "
-    "WHERE tenant_id = ? AND provider = ? AND provider_call_id = ?"
-)
+SELECT_CALL = f"SELECT {', '.join(CALL_COLUMNS)} FROM calls WHERE id = ?"
 
 _CONTACT = ", ".join(f"c.{column}" for column in CONTACT_COLUMNS)
 _PROFILE = ", ".join(f"sp.{column}" for column in PROFILE_COLUMNS)

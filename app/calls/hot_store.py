@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.calls import hot_sqlite
-from app.calls.hot_sqlite import HotEvent, Tenancy, Written
+from app.calls.hot_lifecycle import HotEvent, Tenancy, Written
 
 
 class HotStore(Protocol):
