@@ -16,11 +16,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.calls.hot_path import EventRecorder, PreparedPop
 from app.calls.hot_store import hot_store_for
 from app.calls.providers import TenantProvider
-from app.db import session_scope
+from app.db import create_sessionmaker, session_scope
 from app.models import Call, CallbackRequest, Interaction, utcnow
 from telephony_adapters.base import CallEvent, Direction, EventKind
 from telephony_adapters.generic import sign_generic
@@ -126,8 +127,7 @@ async def test_the_hot_path_pops_and_writes_what_the_lifecycle_does(
             assert hot_outcome == orm_outcome, where
             assert [agents for agents, _ in hot_pops] == [agents for agents, _ in orm_pops], where
             assert [_comparable(p) for _, p in hot_pops] == [_comparable(p) for _, p in orm_pops]
-            if app.state.engine.dialect.name == "sqlite":
-                assert all(isinstance(pop, PreparedPop) for _, pop in hot_pops), where
+            assert all(isinstance(pop, PreparedPop) for _, pop in hot_pops), where
             seen += len(orm_pops)
             # A vendor's retry: nothing written, nothing popped, nothing answered.
             assert await hot.record(provider, [make(f"{name}/hot")]) == (type(hot_outcome)(), [])
@@ -229,3 +229,69 @@ async def test_a_webhook_is_one_hop_into_the_sqlite_thread(
             select(Call.state).where(Call.tenant_id == tenant.id).order_by(Call.id)
         )
         assert list(states) == ["ringing", "ended", "missed"]
+
+
+class _CountingProtocol:
+    """asyncpg's protocol, counting its round trips (prepare, execute, simple query)."""
+
+    TRIPS = frozenset({"prepare", "bind_execute", "bind_execute_many", "query", "bind", "execute"})
+
+    def __init__(self, inner: Any, trips: list[str]) -> None:
+        self._inner, self._trips = inner, trips
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name not in self.TRIPS:
+            return attr
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self._trips.append(name)
+            return await attr(*args, **kwargs)
+
+        return counted
+
+
+async def test_a_postgres_event_is_two_round_trips_and_a_retry_one(
+    app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx, database_url: str
+) -> None:
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("counts asyncpg's round trips")
+    await seed(app, tenant.id, utcnow())
+    provider: TenantProvider = await _tenant_provider(app, api, tenant)
+    # One connection, so the statements it has prepared are the ones counted against.
+    engine = create_async_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        recorder = EventRecorder(
+            sessionmaker=create_sessionmaker(engine),
+            routes=app.state.routes,
+            store=hot_store_for(engine),
+        )
+        steps = [_event(RING, 0), _event(ANSWER, 1, answered_by="201"), _event(END, 2)]
+        for step in steps:  # each statement's first run prepares it, once per connection
+            await recorder.record(provider, [step("warm-up")])
+        await recorder.record(
+            provider, [_event(RING, 0)("warm-up-missed"), _event(MISS, 1)("warm-up-missed")]
+        )
+        async with engine.connect() as connection:
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+        trips: list[str] = []
+        driver._protocol = _CountingProtocol(driver._protocol, trips)
+        try:
+            call_id = uuid.uuid4().hex
+            for step in steps:
+                trips.clear()
+                _outcome, pops = await recorder.record(provider, [step(call_id)])
+                assert pops and trips == ["bind_execute", "bind_execute"], trips
+                trips.clear()
+                assert await recorder.record(provider, [step(call_id)]) == (
+                    _outcome.__class__(),
+                    [],
+                )
+                assert trips == ["bind_execute"], trips
+            trips.clear()
+            await recorder.record(provider, [_event(RING, 0)("missed"), _event(MISS, 1)("missed")])
+            assert len(trips) == 4, trips
+        finally:
+            driver._protocol = driver._protocol._inner
+    finally:
+        await engine.dispose()

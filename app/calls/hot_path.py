@@ -1,10 +1,10 @@
 """Recording a delivery's events fast: routing from memory, one round trip, plain data.
 
 `EventRecorder.record` is what the receiver runs for every delivery. Where the database
-has a hot store (SQLite), the events are recorded by it in one hop and the pops are built
-as plain data and serialised once; elsewhere they go through `lifecycle.handle_event`
-(the ORM), with routing from memory too. Both give the same rows, outcome and pop JSON
-(tests/test_hot_path.py).
+has a hot store (SQLite: one hop; PostgreSQL: two round trips an event), the events are
+recorded by it and the pops are built as plain data and serialised once; elsewhere they go
+through `lifecycle.handle_event` (the ORM), with routing from memory too. Both give the
+same rows, outcome and pop JSON (tests/test_hot_path.py).
 """
 
 from __future__ import annotations

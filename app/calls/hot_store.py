@@ -11,8 +11,9 @@ changed it fails there, not in production.
 
 The connection is the pool's one connection (app/db.py), checked out through the engine
 like any session's: the hot path and the REST API take turns on it, never share a
-transaction. PostgreSQL has no store yet: the receiver records its events through the
-lifecycle (ORM), with routing from memory.
+transaction. On PostgreSQL (hot_pg.py) an event costs two round trips on the pool's
+asyncpg connection (read everything, write everything), a repeated delivery one. Any other
+database records through the lifecycle (ORM), with routing from memory all the same.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.calls import hot_sqlite
 from app.calls.hot_lifecycle import HotEvent, Tenancy, Written
+from app.calls.hot_pg import PostgresHotStore
 
 
 class HotStore(Protocol):
@@ -35,7 +37,7 @@ class HotStore(Protocol):
 
 
 class SqliteHotStore:
-    """One hop into the aiosqlite connection's thread per delivery."""
+    """One hop into the aiosqlite connection's thread per delivery, whatever it holds."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -54,4 +56,6 @@ def hot_store_for(engine: AsyncEngine) -> HotStore | None:
     """The engine's hot store, if its database has one."""
     if engine.dialect.name == "sqlite":
         return SqliteHotStore(engine)
+    if engine.dialect.name == "postgresql":
+        return PostgresHotStore(engine)
     return None
