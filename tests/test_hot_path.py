@@ -4,6 +4,7 @@ hop into the database connection's thread, a repeated one too."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -22,7 +23,7 @@ from app.calls.hot_path import EventRecorder, PreparedPop
 from app.calls.hot_store import hot_store_for
 from app.calls.providers import TenantProvider
 from app.db import create_sessionmaker, session_scope
-from app.models import Call, CallbackRequest, Interaction, utcnow
+from app.models import Call, CallbackRequest, CallEventRecord, Interaction, utcnow
 from telephony_adapters.base import CallEvent, Direction, EventKind
 from telephony_adapters.generic import sign_generic
 from tests.conftest import TenantCtx
@@ -295,3 +296,35 @@ async def test_a_postgres_event_is_two_round_trips_and_a_retry_one(
             driver._protocol = driver._protocol._inner
     finally:
         await engine.dispose()
+
+
+async def test_a_calls_first_events_arriving_together_are_both_recorded(
+    app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    """Both read that the call does not exist yet; the second write finds it made."""
+    callers = await seed(app, tenant.id, utcnow())
+    provider: TenantProvider = await _tenant_provider(app, api, tenant)
+    recorder = EventRecorder(
+        sessionmaker=app.state.sessionmaker,
+        routes=app.state.routes,
+        store=hot_store_for(app.state.engine),
+    )
+    for attempt in range(5):
+        call_id = f"together-{attempt}"
+        ring, answer = _event(RING, 0)(call_id), _event(ANSWER, 1, answered_by="201")(call_id)
+        results = await asyncio.gather(
+            recorder.record(provider, [ring]), recorder.record(provider, [answer])
+        )
+        # The answer pops, whichever came first (a ringing after it pops nothing).
+        assert [pop.type for _, pops in results for _, pop in pops][-1] == "call.answered"
+        async for session in session_scope(app.state.sessionmaker):
+            call = await session.scalar(
+                select(Call).where(Call.tenant_id == tenant.id, Call.provider_call_id == call_id)
+            )
+            assert call is not None
+            assert (call.state, call.answered_by_agent_id) == ("answered", callers.sanne)
+            assert call.contact_id == callers.ada
+            events = await session.scalars(
+                select(CallEventRecord.kind).where(CallEventRecord.call_id == call.id)
+            )
+            assert sorted(events) == ["answered", "ringing"]

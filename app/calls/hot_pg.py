@@ -4,8 +4,8 @@ Through the pool's asyncpg connection, outside any transaction (each statement c
 its own): `hot_pg_sql.READ` answers everything `hot_lifecycle.decide` may ask, then one
 statement writes the plan, every part of it guarded by the event's own
 `INSERT ... ON CONFLICT DO NOTHING`: a retry racing this one writes nothing twice. A call
-created by a concurrent event in between makes the write fail on its foreign key; the
-receiver then holds the delivery and records it again, reading the call this time.
+created by a concurrent event in between makes the write fail whole (on the call's unique
+key); the event is then read and decided again, against that call.
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from asyncpg import (  # type: ignore[import-untyped]  # asyncpg ships no type hints
+    ForeignKeyViolationError,
+    UniqueViolationError,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.calls import hot_pg_sql as sql
@@ -33,7 +37,16 @@ class PostgresHotStore:
         async with self._engine.connect() as connection:
             pooled = await connection.get_raw_connection()
             driver: Any = pooled.driver_connection  # asyncpg.Connection, not in a transaction
-            return [await _one(driver, tenancy, hot) for hot in events]
+            return [await _attempt(driver, tenancy, hot) for hot in events]
+
+
+async def _attempt(conn: Any, tenancy: Tenancy, hot: HotEvent) -> Written:
+    try:
+        return await _one(conn, tenancy, hot)
+    except (UniqueViolationError, ForeignKeyViolationError):
+        # Another event created the call between our read and our write (its first events
+        # arriving together): nothing of ours was written; read again, and find it.
+        return await _one(conn, tenancy, hot)
 
 
 class _Read:
