@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolResetState
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -23,6 +24,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _rollback_if_open(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    # What the pool's rollback-on-return does, minus the hop into aiosqlite's thread when
+    # there is nothing to roll back: the webhook's hot path commits in that thread itself
+    # (app/calls/hot_store.py) and returns a connection with no transaction open.
+    if state.transaction_was_reset or not state.asyncio_safe:
+        return
+    try:
+        idle = not dbapi_connection.driver_connection.in_transaction
+    except ValueError:  # aiosqlite's connection is closed: nothing to roll back
+        return
+    if not idle:
+        dbapi_connection.rollback()
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -36,11 +51,13 @@ def create_engine(url: str) -> AsyncEngine:
         # SQLite's sleeping busy handler. With one connection requests queue fairly in the
         # pool instead (bench/lookup.py, 16 clients: p99 769 -> 89 ms at the same 240/s).
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30)
+        kwargs["pool_reset_on_return"] = None  # _rollback_if_open does it, when needed
     else:
         kwargs.update(pool_size=10, max_overflow=20)
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "reset", _rollback_if_open)
     return engine
 
 
@@ -69,10 +86,13 @@ def refresh_sqlite_statistics(connection: Connection) -> None:
     """
     if connection.dialect.name != "sqlite":
         return  # PostgreSQL's autovacuum keeps its statistics current
-    analysed = connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
-    ).first() and connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_stat1 WHERE tbl = 'interactions' LIMIT 1"
-    ).first()
+    analysed = (
+        connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+        ).first()
+        and connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_stat1 WHERE tbl = 'interactions' LIMIT 1"
+        ).first()
+    )
     if not analysed:
         connection.exec_driver_sql("ANALYZE")

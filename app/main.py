@@ -20,10 +20,13 @@ from app.auth.keys import KeyVerifier
 from app.auth.router import router as me_router
 from app.calls import provider_changes
 from app.calls.dead_letters import router as dead_letter_router
+from app.calls.hot_path import EventRecorder
+from app.calls.hot_store import hot_store_for
 from app.calls.providers import ProviderDirectory
 from app.calls.receiver import WebhookReceiver
 from app.calls.router import config_router as provider_router
 from app.calls.router import webhook_route, webhook_router
+from app.calls.routing_cache import RoutingCache
 from app.calls.spool import default_path as spool_path_for
 from app.calls.spool import open_spool
 from app.calls.sweeper import sweep_forever
@@ -61,6 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = hub
         # Revocations announced by any process reach this one's key cache and streams.
         hub.broker.on_invalidation(revocation.listener(app.state.key_verifier, hub))
+        # Routing is read from memory; a directory change announced anywhere drops it here.
+        routes = RoutingCache(app.state.sessionmaker)
+        app.state.routes = routes
+        hub.broker.on_invalidation(routes.listener())
         await hub.start()
         app.state.provider_directory = ProviderDirectory(public_base_url=settings.public_base_url)
         # Provider config changed by any process: forget it here (cached for minutes).
@@ -80,6 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     app.state.sessionmaker, settings.public_base_url or ""
                 )
             },
+            recorder=EventRecorder(
+                sessionmaker=app.state.sessionmaker, routes=routes, store=hot_store_for(engine)
+            ),
         )
         await app.state.webhooks.start()
         connectors = await start_connectors(app)

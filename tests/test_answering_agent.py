@@ -1,4 +1,5 @@
-"""The agent a phone system names as answering is matched literally, never as a pattern."""
+"""The agent a phone system names as answering is matched literally, never as a pattern,
+in the database and in the routing each process keeps in memory alike."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.calls.routing import find_answering_agent
+from app.calls.routing_cache import load
 from app.db import session_scope
 from app.models import Agent
 from tests.conftest import TenantCtx
@@ -22,6 +24,10 @@ from tests.conftest import TenantCtx
         ("a_b", "Ali"),  # a literal underscore in the SIP user still matches
         ("a%b", "Pim"),  # and a literal percent sign
         ("axb", None),
+        ("sip:201@pbx", "Sanne"),  # the whole SIP URI
+        ("  201 ", "Sanne"),
+        ("ali", "Ali"),  # by name, whatever its case
+        ("", None),
     ],
 )
 async def test_answered_by_wildcards_are_literal(
@@ -35,4 +41,6 @@ async def test_answered_by_wildcards_are_literal(
         ])  # fmt: skip
     async for session in session_scope(app.state.sessionmaker):
         found = await find_answering_agent(session, tenant_id=tenant.id, answered_by=answered_by)
+        cached = (await load(session, tenant.id)).answering(answered_by)
     assert (found.name if found else None) == expected
+    assert cached == found

@@ -70,14 +70,14 @@ async def test_a_poison_event_is_set_aside_and_blocks_nobody(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert (await api.put("/v1/providers/generic", json={"secret": SECRET})).status_code == 200
-    real = receiver_module.handle_event
+    real = receiver_module.record_events
 
-    async def poisoned(session: Any, *, tenant: Any, event: Any) -> Any:
-        if event.call_id == "poison":
+    async def poisoned(recorder: Any, tenant: Any, events: Any) -> Any:
+        if any(event.call_id == "poison" for event in events):
             raise ValueError("year 9999 is out of range")
-        return await real(session, tenant=tenant, event=event)
+        return await real(recorder, tenant, events)
 
-    monkeypatch.setattr(receiver_module, "handle_event", poisoned)
+    monkeypatch.setattr(receiver_module, "record_events", poisoned)
     good = uuid.uuid4().hex
     await _post(client, tenant.slug, "poison", "ringing")  # answered 200 all the same
     await _post(client, tenant.slug, good, "ringing")
@@ -96,7 +96,7 @@ async def test_a_poison_event_is_set_aside_and_blocks_nobody(
     # Another tenant's admin sees nothing and cannot touch it.
     assert (await api.post("/v1/dead-letters/999999/retry")).status_code == 404
 
-    monkeypatch.setattr(receiver_module, "handle_event", real)  # the bug is fixed
+    monkeypatch.setattr(receiver_module, "record_events", real)  # the bug is fixed
     retried = await api.post(f"/v1/dead-letters/{letter['id']}/retry")
     assert retried.status_code == 202
 

@@ -263,13 +263,13 @@ async def test_events_carry_the_number_style_of_the_template(
     await add_people(app, tenant)
     await connect(api)
     seen: list[CallEvent] = []
-    real_handle = receiver_module.handle_event
+    real_record = receiver_module.record_events
 
-    async def spy(session: Any, *, tenant: Any, event: CallEvent) -> Any:
-        seen.append(event)
-        return await real_handle(session, tenant=tenant, event=event)
+    async def spy(recorder: Any, tenant: Any, events: list[CallEvent]) -> Any:
+        seen.extend(events)
+        return await real_record(recorder, tenant, events)
 
-    monkeypatch.setattr(receiver_module, "handle_event", spy)
+    monkeypatch.setattr(receiver_module, "record_events", spy)
     await lookup(client, tenant, "31612345678")
     await post_report(client, tenant, report("31612345678", "Inbound", RANG_AT))
     await post_report(client, tenant, report("0687654321", "Missed", RANG_AT))

@@ -11,16 +11,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.callbacks import missed_calls
 from app.calls.providers import TenantProvider
 from app.calls.routing import Recipient, Route, find_answering_agent, route_call
+from app.calls.routing_cache import RoutingSnapshot
 from app.calls.states import CallFacts, CallState, Signal, advance
 from app.interactions import calls as interactions
 from app.models import Call, CallEventRecord, utcnow
@@ -47,7 +48,7 @@ _CALL_COLUMNS = (
 _EVENT_COLUMNS = ("tenant_id", "provider", "provider_call_id", "kind", "call_id")
 # The table, not the mapped class: nothing is loaded back, so the ORM's bulk-insert
 # machinery would only cost time.
-_EVENTS = CallEventRecord.__table__
+_EVENTS = cast(Table, CallEventRecord.__table__)
 
 
 @cache
@@ -128,24 +129,60 @@ def delivery_key(event: CallEvent) -> str:
     return str(event.kind)
 
 
-async def _first_delivery(session: AsyncSession, call: Call, event: CallEvent) -> bool:
+@cache
+def _first_delivery_statement(dialect: str) -> Any:
+    """INSERT the event unless delivered before, naming its call if that exists already."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    calls = Call.__table__
+    known_call = (
+        select(calls.c.id)
+        .where(
+            calls.c.tenant_id == bindparam("tenant_id"),
+            calls.c.provider == bindparam("provider"),
+            calls.c.provider_call_id == bindparam("provider_call_id"),
+        )
+        .scalar_subquery()
+    )
+    values: dict[str, Any] = {c: bindparam(c) for c in _EVENT_COLUMNS if c != "call_id"}
+    return (
+        insert(_EVENTS)
+        .values({**values, "call_id": known_call})
+        .on_conflict_do_nothing()
+        .returning(_EVENTS.c.id, _EVENTS.c.call_id)
+    )
+
+
+async def _first_delivery(
+    session: AsyncSession, tenant: TenantProvider, event: CallEvent
+) -> tuple[int, int | None] | None:
+    """(event id, its call's id if known) for a first delivery; None for a repeat.
+
+    The first statement of every event: a vendor's retry costs nothing more.
+    """
     inserted = await session.execute(
-        _insert_once(_dialect(session), _EVENTS, _EVENT_COLUMNS, _EVENTS.c.id),
+        _first_delivery_statement(_dialect(session)),
         {
-            "tenant_id": call.tenant_id,
+            "tenant_id": tenant.tenant_id,
             "provider": event.provider,
             "provider_call_id": event.call_id,
             "kind": delivery_key(event),
-            "call_id": call.id,
         },
     )
-    return inserted.scalar() is not None
+    row = inserted.first()
+    return None if row is None else (row[0], row[1])
 
 
 async def handle_event(
-    session: AsyncSession, *, tenant: TenantProvider, event: CallEvent
+    session: AsyncSession,
+    *,
+    tenant: TenantProvider,
+    event: CallEvent,
+    routes: RoutingSnapshot | None = None,
 ) -> EventResult:
-    """Record one event and decide its pops; the caller commits, then publishes."""
+    """Record one event and decide its pops; the caller commits, then publishes.
+
+    With `routes` (the process's cached directory) routing reads no rows.
+    """
     at = event.occurred_at or utcnow()
     style, plan = event.number_style, tenant.extensions
     caller = normalise(event.from_raw, tenant.region, style=style, extensions=plan)
@@ -153,6 +190,9 @@ async def handle_event(
     outbound = event.direction is Direction.OUTBOUND
     # The card is about the other party: who rang us, or whom we rang. Our own line routes.
     party, line = (called, caller) if outbound else (caller, called)
+    first = await _first_delivery(session, tenant, event)
+    if first is None:
+        return EventResult(outcome=Outcome(), duplicate=True)
     card: Card | None = None
     if event.kind is EventKind.RINGING:
         # Recognise before writing: the call row is then inserted once, complete.
@@ -160,21 +200,18 @@ async def handle_event(
             session, tenant_id=tenant.tenant_id, number=party, called=line, now=at,
             region=tenant.region,
         )  # fmt: skip
-    route = await route_call(
-        session, tenant_id=tenant.tenant_id, called_key=line.key,
-        extension=event.ringing_extension,
-    )  # fmt: skip
+    route = await _route(session, tenant.tenant_id, line.key, event.ringing_extension, routes)
     call, created = await _get_or_create_call(
         session, tenant, event, caller, called, at, card, route.line_id
     )
-    if not await _first_delivery(session, call, event):
-        return EventResult(outcome=Outcome(), duplicate=True)
+    event_id, known_call_id = first
+    if known_call_id is None:
+        await session.execute(
+            update(_EVENTS).where(_EVENTS.c.id == event_id).values(call_id=call.id)
+        )
     if not event.ringing_extension and call.ringing_extension:
         # Later events rarely repeat the extension: the agents who saw it ring follow it.
-        route = await route_call(
-            session, tenant_id=tenant.tenant_id, called_key=line.key,
-            extension=call.ringing_extension,
-        )  # fmt: skip
+        route = await _route(session, tenant.tenant_id, line.key, call.ringing_extension, routes)
     if call.line_id is None and route.line_id is not None:
         call.line_id = route.line_id
     if event.ringing_extension and not call.ringing_extension:
@@ -196,7 +233,7 @@ async def handle_event(
     recipients = list(route.recipients)
     if step.answered_now:
         call.answered_at = call.answered_at or at
-        agent = await _answering_agent(session, tenant.tenant_id, event)
+        agent = await _answering_agent(session, tenant.tenant_id, event, routes)
         call.answered_by = event.answered_by or call.answered_by
         if agent is not None:
             call.answered_by_agent_id, call.answered_by = agent.agent_id, agent.name
@@ -238,11 +275,27 @@ def _with(recipients: list[Recipient], agent: Recipient) -> list[Recipient]:
     return [*recipients, agent]
 
 
+async def _route(
+    session: AsyncSession,
+    tenant_id: int,
+    called_key: str | None,
+    extension: str | None,
+    routes: RoutingSnapshot | None,
+) -> Route:
+    if routes is not None:
+        return routes.route(called_key, extension)
+    return await route_call(
+        session, tenant_id=tenant_id, called_key=called_key, extension=extension
+    )
+
+
 async def _answering_agent(
-    session: AsyncSession, tenant_id: int, event: CallEvent
+    session: AsyncSession, tenant_id: int, event: CallEvent, routes: RoutingSnapshot | None
 ) -> Recipient | None:
     if not event.answered_by:
         return None
+    if routes is not None:
+        return routes.answering(event.answered_by)
     return await find_answering_agent(session, tenant_id=tenant_id, answered_by=event.answered_by)
 
 

@@ -26,8 +26,9 @@ from app.calls.deliveries import (
     Recorded,
     Restorer,
 )
-from app.calls.lifecycle import handle_event
+from app.calls.hot_path import EventRecorder, record_events
 from app.calls.providers import ProviderDirectory, TenantProvider
+from app.calls.routing_cache import RoutingCache
 from app.calls.spool import Spool, SpooledRequest
 from app.log_privacy import describe_error, mask_numbers
 from app.screen_pop.hub import ScreenPopHub
@@ -63,8 +64,13 @@ class WebhookReceiver:
         max_attempts: int = 3,
         unverified_limit: int = 1_000,
         restorers: Mapping[str, Restorer] | None = None,
+        recorder: EventRecorder | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        # Without a recorder of its own: the lifecycle (ORM), routing read once per receiver.
+        self._recorder = recorder or EventRecorder(
+            sessionmaker=sessionmaker, routes=RoutingCache(sessionmaker), store=None
+        )
         self._hub = hub
         self._directory = directory
         self._budget = budget_seconds
@@ -190,19 +196,16 @@ class WebhookReceiver:
         tenant: TenantProvider,
         recording: Recorded | Callable[[AsyncSession, TenantProvider], Awaitable[Recorded]],
     ) -> Outcome:
-        outcome = Outcome()
-        async with self._sessionmaker() as session:
-            if isinstance(recording, Recorded):
-                recorded = recording
-            else:
+        if isinstance(recording, Recorded):
+            recorded = recording
+        else:
+            # Most deliveries read nothing here (no connection is taken then); one that
+            # wrote (3CX turning a call outbound) commits that before its events.
+            async with self._sessionmaker() as session:
                 recorded = await recording(session, tenant)
-            pops = list(recorded.pops)
-            for event in recorded.events:
-                result = await handle_event(session, tenant=tenant, event=event)
-                pops.extend(result.pops)
-                if result.outcome.recognised_name is not None or not result.duplicate:
-                    outcome = result.outcome
-            await session.commit()
+                await session.commit()
+        outcome, recorded_pops = await record_events(self._recorder, tenant, recorded.events)
+        pops = [*recorded.pops, *recorded_pops]
         # Publish after commit, so an agent acting on the pop finds the rows. The events
         # are recorded now: if the broker is down, the pops wait here, not the events.
         for agent_ids, pop in pops:

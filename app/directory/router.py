@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.deps import Admin, DbSession, Paging
 from app.api.inputs import MAX_ID, id_path
 from app.auth.revocation import Revoked, announce
+from app.calls import routing_cache
 from app.directory import service
 from app.directory.schemas import (
     AgentCreate,
@@ -40,7 +41,9 @@ NO_CONTENT = http_status.HTTP_204_NO_CONTENT
     summary="Configure a line (a called number)",
     responses=error_responses(401, 403, 409, 422),
 )
-async def create_line(data: LineCreate, session: DbSession, principal: Admin) -> LineOut:
+async def create_line(
+    data: LineCreate, request: Request, session: DbSession, principal: Admin
+) -> LineOut:
     """Configure a called number; it is normalised and must not be configured yet."""
     row = await service.create_line(
         session,
@@ -49,6 +52,7 @@ async def create_line(data: LineCreate, session: DbSession, principal: Admin) ->
         actor=principal.actor,
         data=data,
     )
+    await _routing_changed(request, session, principal.tenant_id)
     return LineOut.of(row, principal.tenant_region)
 
 
@@ -85,7 +89,7 @@ async def get_line(line_id: LineId, session: DbSession, principal: Admin) -> Lin
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def update_line(
-    line_id: LineId, data: LineUpdate, session: DbSession, principal: Admin
+    line_id: LineId, data: LineUpdate, request: Request, session: DbSession, principal: Admin
 ) -> LineOut:
     """Change the fields given; a new number must not be configured yet."""
     row = await service.update_line(
@@ -96,6 +100,7 @@ async def update_line(
         line_id=line_id,
         data=data,
     )
+    await _routing_changed(request, session, principal.tenant_id)
     return LineOut.of(row, principal.tenant_region)
 
 
@@ -106,11 +111,14 @@ async def update_line(
     summary="Delete a line and its notices",
     responses=error_responses(401, 403, 404, 422),
 )
-async def delete_line(line_id: LineId, session: DbSession, principal: Admin) -> None:
+async def delete_line(
+    line_id: LineId, request: Request, session: DbSession, principal: Admin
+) -> None:
     """Delete a line; notices meant for this line only go with it."""
     await service.delete_line(
         session, tenant_id=principal.tenant_id, actor=principal.actor, line_id=line_id
     )
+    await _routing_changed(request, session, principal.tenant_id)
 
 
 @router.post(
@@ -120,11 +128,14 @@ async def delete_line(line_id: LineId, session: DbSession, principal: Admin) -> 
     summary="Create a team",
     responses=error_responses(401, 403, 409, 422),
 )
-async def create_team(data: TeamIn, session: DbSession, principal: Admin) -> TeamOut:
+async def create_team(
+    data: TeamIn, request: Request, session: DbSession, principal: Admin
+) -> TeamOut:
     """Create a team; its name must be new in the tenant."""
     row = await service.create_team(
         session, tenant_id=principal.tenant_id, actor=principal.actor, data=data
     )
+    await _routing_changed(request, session, principal.tenant_id)
     return TeamOut.of(row)
 
 
@@ -164,6 +175,7 @@ async def rename_team(
     team_id: TeamId, data: TeamIn, session: DbSession, principal: Admin
 ) -> TeamOut:
     """Rename a team; the new name must be free."""
+    # Routing reads no team names: the processes' routing caches stay as they are.
     row = await service.rename_team(
         session, tenant_id=principal.tenant_id, actor=principal.actor, team_id=team_id, data=data
     )
@@ -177,11 +189,14 @@ async def rename_team(
     summary="Delete a team",
     responses=error_responses(401, 403, 404, 422),
 )
-async def delete_team(team_id: TeamId, session: DbSession, principal: Admin) -> None:
+async def delete_team(
+    team_id: TeamId, request: Request, session: DbSession, principal: Admin
+) -> None:
     """Delete a team; its lines stay without a team and its agents lose the membership."""
     await service.delete_team(
         session, tenant_id=principal.tenant_id, actor=principal.actor, team_id=team_id
     )
+    await _routing_changed(request, session, principal.tenant_id)
 
 
 @router.post(
@@ -191,11 +206,14 @@ async def delete_team(team_id: TeamId, session: DbSession, principal: Admin) -> 
     summary="Create an agent",
     responses=error_responses(401, 403, 409, 422),
 )
-async def create_agent(data: AgentCreate, session: DbSession, principal: Admin) -> AgentOut:
+async def create_agent(
+    data: AgentCreate, request: Request, session: DbSession, principal: Admin
+) -> AgentOut:
     """Create an agent in the teams given; the extension must be free."""
     row = await service.create_agent(
         session, tenant_id=principal.tenant_id, actor=principal.actor, data=data
     )
+    await _routing_changed(request, session, principal.tenant_id)
     return AgentOut.of(row)
 
 
@@ -257,6 +275,7 @@ async def update_agent(
     out = AgentOut.of(row)
     if data.active is False:
         await _sign_out(request, session, principal.tenant_id, agent_id)
+    await _routing_changed(request, session, principal.tenant_id)
     return out
 
 
@@ -276,9 +295,16 @@ async def delete_agent(
         session, tenant_id=principal.tenant_id, actor=principal.actor, agent_id=agent_id
     )
     await _sign_out(request, session, principal.tenant_id, agent_id)
+    await _routing_changed(request, session, principal.tenant_id)
 
 
 async def _sign_out(request: Request, session: AsyncSession, tenant_id: int, agent_id: int) -> None:
     # Committed first: a process that forgets the agent must not read it back as active.
     await session.commit()
     await announce(request.app.state.hub, Revoked("agent", tenant_id, agent_id))
+
+
+async def _routing_changed(request: Request, session: AsyncSession, tenant_id: int) -> None:
+    # Committed first: a process that reloads the tenant's routing must read the change.
+    await session.commit()
+    await routing_cache.announce(request.app.state.hub, tenant_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -10,7 +12,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Call, Interaction
 
 
-def summarise(call: Call, timezone: str) -> tuple[str, str]:
+class FinishedCall(Protocol):
+    """What a summary reads of a call: a `Call`, or the hot path's plain row."""
+
+    @property
+    def direction(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def answered_by(self) -> str | None: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def answered_at(self) -> datetime | None: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+
+
+def summarise(call: FinishedCall, timezone: str) -> tuple[str, str]:
     """The interaction's summary (Dutch, as agents read it) and outcome for a finished call."""
     ended = call.ended_at or call.started_at
     local = ended.astimezone(ZoneInfo(timezone)).strftime("%H:%M")

@@ -1,0 +1,213 @@
+"""Routing from memory: each tenant's lines, teams and agents, read once and kept.
+
+A ringing phone must not wait for the directory, which changes a few times a day. Each
+process keeps a `RoutingSnapshot` per tenant and answers `route` and `answering` from it,
+exactly as `routing.route_call` and `routing.find_answering_agent` answer from the database.
+
+A change to lines, teams, agents or team memberships is committed first, then announced with
+`announce` (`routing:<tenant id>` on the screen-pop broker's invalidation channel): this
+process forgets the tenant at once, the others as soon as Redis carries it. A process that
+may have missed announcements (Redis reconnected) hears INVALIDATE_ALL and forgets every
+tenant. A change made without an announcement (a row edited by hand) is seen after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.calls.routing import Recipient, Route
+from app.models import Agent, Line, agent_teams
+from app.screen_pop.broker import INVALIDATE_ALL, InvalidationHandler, make_broker
+from app.screen_pop.hub import ScreenPopHub
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREFIX = "routing:"
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    id: int
+    label: str
+    team_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Agent:
+    recipient: Recipient
+    sip_uri: str | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSnapshot:
+    """One tenant's directory as routing reads it; immutable, replaced whole on a change."""
+
+    lines: dict[str, _Line]
+    agents: tuple[_Agent, ...]  # every agent, by id (the answering one may be inactive)
+    active: tuple[Recipient, ...]  # active agents, by id
+    by_extension: dict[str, tuple[Recipient, ...]]  # active agents, by id
+    by_team: dict[int, tuple[Recipient, ...]]  # active members, by id
+
+    def route(self, called_key: str | None, extension: str | None) -> Route:
+        """Agents for a call: the rung extension's, else the line's team, else everyone."""
+        line = self.lines.get(called_key) if called_key is not None else None
+        recipients: tuple[Recipient, ...] | None = None
+        if extension:
+            recipients = self.by_extension.get(extension)
+        if not recipients:
+            if line is not None and line.team_id is not None:
+                recipients = self.by_team.get(line.team_id, ())
+            else:
+                recipients = self.active
+        if line is None:
+            return Route(line_id=None, line_label=None, recipients=recipients)
+        return Route(line_id=line.id, line_label=line.label, recipients=recipients)
+
+    def answering(self, answered_by: str) -> Recipient | None:
+        """The agent a phone system named as answering: by extension, SIP user or name."""
+        value = answered_by.strip()
+        if not value:
+            return None
+        lowered, sip_user = value.lower(), f"sip:{value}@"
+        for agent in self.agents:
+            sip = agent.sip_uri
+            if (
+                agent.recipient.extension == value
+                or (sip is not None and (sip == value or sip.startswith(sip_user)))
+                or agent.recipient.name.lower() == lowered
+            ):
+                return agent.recipient
+        return None
+
+
+def snapshot_of(
+    lines: Iterable[tuple[int, str, str, int | None]],
+    agents: Iterable[tuple[int, str, str | None, str | None, bool]],
+    memberships: Iterable[tuple[int, int]],
+) -> RoutingSnapshot:
+    """A snapshot from rows: lines (id, number, label, team), agents (id, name, extension,
+    SIP URI, active) and memberships (team, agent)."""
+    everyone = tuple(
+        _Agent(Recipient(agent_id=id_, name=name, extension=ext), sip, bool(active))
+        for id_, name, ext, sip, active in sorted(agents)
+    )
+    active = {a.recipient.agent_id: a.recipient for a in everyone if a.active}
+    by_extension: dict[str, list[Recipient]] = {}
+    for recipient in active.values():
+        if recipient.extension:
+            by_extension.setdefault(recipient.extension, []).append(recipient)
+    by_team: dict[int, list[Recipient]] = {}
+    for team_id, agent_id in sorted(memberships):
+        if agent_id in active:
+            by_team.setdefault(team_id, []).append(active[agent_id])
+    return RoutingSnapshot(
+        lines={number: _Line(id_, label, team) for id_, number, label, team in lines},
+        agents=everyone,
+        active=tuple(active.values()),
+        by_extension={k: tuple(v) for k, v in by_extension.items()},
+        by_team={k: tuple(sorted(v, key=lambda r: r.agent_id)) for k, v in by_team.items()},
+    )
+
+
+async def load(session: AsyncSession, tenant_id: int) -> RoutingSnapshot:
+    """Read a tenant's routing rows (three small statements, once per change)."""
+    lines = await session.execute(
+        select(Line.id, Line.number_e164, Line.label, Line.team_id).where(
+            Line.tenant_id == tenant_id
+        )
+    )
+    agents = await session.execute(
+        select(Agent.id, Agent.name, Agent.extension, Agent.sip_uri, Agent.active).where(
+            Agent.tenant_id == tenant_id
+        )
+    )
+    members = await session.execute(
+        select(agent_teams.c.team_id, agent_teams.c.agent_id)
+        .join(Agent, Agent.id == agent_teams.c.agent_id)
+        .where(Agent.tenant_id == tenant_id)
+    )
+    return snapshot_of(
+        [tuple(r) for r in lines],  # type: ignore[misc]
+        [tuple(r) for r in agents],  # type: ignore[misc]
+        [tuple(r) for r in members],  # type: ignore[misc]
+    )
+
+
+@dataclass(slots=True)
+class RoutingCache:
+    """This process's snapshots, per tenant; `forget` on every announced change."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    _snapshots: dict[int, RoutingSnapshot] = field(default_factory=dict)
+    # Bumped by every invalidation: a load that overlapped one is used once, not kept.
+    _generation: int = 0
+
+    def cached(self, tenant_id: int) -> RoutingSnapshot | None:
+        """The tenant's snapshot if this process has it."""
+        return self._snapshots.get(tenant_id)
+
+    async def get(self, tenant_id: int, session: AsyncSession | None = None) -> RoutingSnapshot:
+        """The tenant's snapshot, read from the database when not cached."""
+        found = self._snapshots.get(tenant_id)
+        if found is not None:
+            return found
+        generation = self._generation
+        if session is not None:
+            snapshot = await load(session, tenant_id)
+        else:
+            async with self.sessionmaker() as own:
+                snapshot = await load(own, tenant_id)
+        if generation == self._generation:
+            self._snapshots[tenant_id] = snapshot
+        return snapshot
+
+    def forget(self, tenant_id: int | None = None) -> None:
+        """Drop one tenant's snapshot, or every one."""
+        self._generation += 1
+        if tenant_id is None:
+            self._snapshots.clear()
+        else:
+            self._snapshots.pop(tenant_id, None)
+
+    def listener(self) -> InvalidationHandler:
+        """The broker handler: `routing:<tenant id>` forgets that tenant."""
+
+        def on_invalidation(message: str) -> None:
+            if message == INVALIDATE_ALL:
+                self.forget()
+            elif message.startswith(PREFIX) and message[len(PREFIX) :].isdigit():
+                self.forget(int(message[len(PREFIX) :]))
+
+        return on_invalidation
+
+
+def message(tenant_id: int) -> str:
+    """The invalidation that says a tenant's routing changed."""
+    return f"{PREFIX}{tenant_id}"
+
+
+async def announce(hub: ScreenPopHub, tenant_id: int) -> None:
+    """Tell every process a tenant's routing changed; call after the change is committed."""
+    await hub.broker.invalidate(message(tenant_id))
+
+
+async def announce_from_outside(settings: Settings, tenant_id: int) -> bool:
+    """From a process that serves nothing (the CLI): tell the servers through Redis.
+
+    False without Redis: one embedded server then sees the change after a restart.
+    """
+    if not settings.redis_url:
+        return False
+    broker = make_broker(settings)
+    try:
+        await broker.invalidate(message(tenant_id))
+    finally:
+        await broker.stop()
+    return True
