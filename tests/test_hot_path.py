@@ -199,11 +199,11 @@ async def _post(client: httpx.AsyncClient, slug: str, **payload: Any) -> dict[st
     return answer
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # counts aiosqlite's hops
 async def test_a_webhook_is_one_hop_into_the_sqlite_thread(
     app: FastAPI, api: httpx.AsyncClient, client: httpx.AsyncClient, tenant: TenantCtx
 ) -> None:
-    if app.state.engine.dialect.name != "sqlite":
-        pytest.skip("counts aiosqlite's thread hops")
+    assert app.state.engine.dialect.name == "sqlite"
     await seed(app, tenant.id, utcnow())
     assert (await api.put("/v1/providers/generic", json={"secret": SECRET})).status_code == 200
     # The first call reads the tenant's phone system and routing into memory.
@@ -252,11 +252,11 @@ class _CountingProtocol:
         return counted
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # counts asyncpg's
 async def test_a_postgres_event_is_two_round_trips_and_a_retry_one(
     app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx, database_url: str
 ) -> None:
-    if app.state.engine.dialect.name != "postgresql":
-        pytest.skip("counts asyncpg's round trips")
+    assert app.state.engine.dialect.name == "postgresql"
     await seed(app, tenant.id, utcnow())
     provider: TenantProvider = await _tenant_provider(app, api, tenant)
     # One connection, so the statements it has prepared are the ones counted against.
