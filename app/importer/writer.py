@@ -6,10 +6,11 @@ per-row bind processing:
 
 - SQLite: the batch first takes the write lock (a no-op UPDATE), so new contacts can get
   explicit ids max(id) + 1 ... without racing another writer; then one executemany per table.
-- PostgreSQL: ids come from the table's sequence in one query; rows go in with COPY
-  (asyncpg's `copy_records_to_table`) on the session's own connection and transaction.
+- PostgreSQL: ids come from the table's sequence in one query; the whole plan, changes to
+  stored contacts included, goes in through a staging table (staging.py): one COPY and one
+  statement on the session's own connection and transaction.
 
-Changes to stored contacts are rarer and go through Core executemany UPDATEs.
+On SQLite, changes to stored contacts are rarer and go through Core executemany UPDATEs.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.importer import staging
 from app.importer.matching import (
     CHANGEABLE,
     BatchPlan,
@@ -49,6 +50,16 @@ _CONTACT_COLUMNS = (
     "updated_at",
 )  # fmt: skip
 _NUMBER_COLUMNS = ("tenant_id", "contact_id", "e164", "raw", "kind", "label")
+# The lookups are prepared once and run every batch. PostgreSQL's cached generic plan was
+# made while the tables were nearly empty and kept as they grew (each lookup then took
+# seconds), and even fresh plans chose parallel sequential scans of the whole table over
+# 2,000 index probes once it held a few hundred thousand rows: the lookups get a plan per
+# execution, without sequential scans.
+_PG_LOOKUP_SETTINGS = (
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+    "set_config('enable_seqscan', 'off', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true)"
+)
 
 
 class ContactStore:
@@ -70,11 +81,7 @@ class ContactStore:
     async def begin(self, session: AsyncSession, *, write: bool) -> None:
         """Start the batch's transaction (on SQLite: take the write lock now)."""
         if self.is_postgres:
-            # The lookups are prepared once and run every batch. PostgreSQL's cached generic
-            # plan was made while the tables were nearly empty (a sequential scan), and kept
-            # as they grew: each lookup then took seconds. A plan per execution follows the
-            # table's actual size.
-            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            await session.execute(text(_PG_LOOKUP_SETTINGS))
         elif write:
             await session.execute(text("UPDATE contacts SET id = id WHERE 0"))
 
@@ -165,6 +172,11 @@ class ContactStore:
     ) -> list[int]:
         """Apply a batch's plan; the ids given to `plan.inserts`, in order."""
         ids = await self._allocate(session, len(plan.inserts)) if plan.inserts else []
+        if self.is_postgres:
+            connection = await session.connection()
+            raw = await connection.get_raw_connection()
+            await staging.apply(raw.driver_connection, tenant_id, plan, ids, now)
+            return ids
         stamp = self._time(now) if self._time is not None else now
         if plan.inserts:
             await self._copy(
@@ -246,19 +258,7 @@ class ContactStore:
         records: list[tuple[Any, ...]],
     ) -> None:
         connection = await session.connection()
-        if self.is_postgres:
-            raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
-            try:
-                await driver.copy_records_to_table(table, records=records, columns=columns)
-            except Exception as exc:
-                # COPY bypasses SQLAlchemy: raise what its statements would on a constraint
-                # violation (SQLSTATE class 23), so the batch is retried like any conflict.
-                if str(getattr(exc, "sqlstate", "")).startswith("23"):
-                    raise IntegrityError(f"COPY {table}", None, exc) from exc
-                raise
-        else:
-            await connection.exec_driver_sql(self._sql[table], records)
+        await connection.exec_driver_sql(self._sql[table], records)
 
 
 def _contact_record(
