@@ -58,12 +58,12 @@ COLUMNS = (
     "household", "external_id", "references", "tags", "flags", "notes", "e164", "raw", "kind",
     "label",
 )  # fmt: skip
-# The lookups before this ran with per-execution plans (writer.py); the statement's foreign
-# key checks must not: they would be planned again for every row (a third of the server's
-# time on 1 M rows), where their cached plan is reused.
+# The lookups before this ran with per-execution plans of index probes only (writer.py).
+# This statement must not: its foreign key checks would be planned again for every row (a
+# third of the server's time on 1 M rows) instead of reusing their cached plan.
 _PREPARE = (
-    "SELECT set_config('plan_cache_mode', 'auto', true), set_config('enable_seqscan', 'on', true);"
-    + _CREATE
+    "RESET plan_cache_mode; RESET enable_seqscan; RESET enable_hashjoin; "
+    "RESET enable_mergejoin; RESET max_parallel_workers_per_gather;" + _CREATE
 )
 _CONTACT_VALUES = (
     "display_name", "form_of_address", "language", "organisation", "household", "external_id",
