@@ -107,7 +107,7 @@ async def apply(
     if not records:
         return
     try:
-        await driver.execute(_PREPARE)  # no arguments: one round trip for both statements
+        await driver.execute(_PREPARE)  # no arguments: one round trip for all its statements
         await driver.copy_records_to_table(STAGE, records=records, columns=COLUMNS)
         await driver.execute(APPLY, tenant_id, now)
     except Exception as exc:
@@ -155,5 +155,6 @@ def _contact_values(row: ContactRow) -> tuple[Any, ...]:
 
 def _json(value: Any) -> str:
     # json.dumps is also what SQLAlchemy's JSON type writes, so the API reads these back alike
-    # (and PostgreSQL's json type keeps the text as given).
-    return json.dumps(value)
+    # (and PostgreSQL's json type keeps the text as given). Most rows have no references or
+    # flags: those skip the encoder.
+    return "{}" if value == {} else "[]" if value == [] else json.dumps(value)
