@@ -6,10 +6,11 @@ per-row bind processing:
 
 - SQLite: the batch first takes the write lock (a no-op UPDATE), so new contacts can get
   explicit ids max(id) + 1 ... without racing another writer; then one executemany per table.
-- PostgreSQL: ids come from the table's sequence in one query; rows go in with COPY
-  (asyncpg's `copy_records_to_table`) on the session's own connection and transaction.
+- PostgreSQL: ids come from the table's sequence in one query; the whole plan, changes to
+  stored contacts included, goes in through a staging table (staging.py): one COPY and one
+  statement on the session's own connection and transaction.
 
-Changes to stored contacts are rarer and go through Core executemany UPDATEs.
+On SQLite, changes to stored contacts are rarer and go through Core executemany UPDATEs.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.importer import staging
 from app.importer.matching import (
     CHANGEABLE,
     BatchPlan,
@@ -49,6 +50,25 @@ _CONTACT_COLUMNS = (
     "updated_at",
 )  # fmt: skip
 _NUMBER_COLUMNS = ("tenant_id", "contact_id", "e164", "raw", "kind", "label")
+# The lookups are prepared once and run every batch. PostgreSQL's cached generic plan was
+# made while the tables were nearly empty and kept as they grew (each lookup then took
+# seconds), and even fresh plans chose parallel sequential scans of the whole table over
+# 2,000 index probes once it held a few hundred thousand rows, or joined a batch's numbers
+# to their contacts by walking the whole primary key: the lookups get a plan per execution,
+# made of index probes (a batch's keys are a few thousand; the table may hold millions).
+# The statistics the planner uses lag a bulk load (autovacuum analyzes a table a minute or
+# more after it grew): while they still described a small table, the lookups scanned every
+# row of the tenant through its tenant_id index (4,000 pages for 2,000 keys at 300 k rows,
+# and growing). The import analyzes the two tables itself each time its own inserts have
+# doubled since the last time (10 k, 20 k, 40 k ...: some 100 ms each, a few per million).
+_ANALYZE_FROM = 10_000
+_PG_LOOKUP_SETTINGS = (
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+    "set_config('enable_seqscan', 'off', true), "
+    "set_config('enable_hashjoin', 'off', true), "
+    "set_config('enable_mergejoin', 'off', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true)"
+)
 
 
 class ContactStore:
@@ -56,6 +76,9 @@ class ContactStore:
 
     def __init__(self, dialect: Dialect) -> None:
         self.is_postgres = dialect.name == "postgresql"
+        # Contacts inserted by this run, and how many there were at the last ANALYZE.
+        self._inserted = 0
+        self._analyzed_at = 0
         quote = dialect.identifier_preparer.quote
         self._time = _CONTACTS.c.created_at.type.bind_processor(dialect)
         self._sql = {
@@ -70,11 +93,10 @@ class ContactStore:
     async def begin(self, session: AsyncSession, *, write: bool) -> None:
         """Start the batch's transaction (on SQLite: take the write lock now)."""
         if self.is_postgres:
-            # The lookups are prepared once and run every batch. PostgreSQL's cached generic
-            # plan was made while the tables were nearly empty (a sequential scan), and kept
-            # as they grew: each lookup then took seconds. A plan per execution follows the
-            # table's actual size.
-            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            if self._inserted >= max(_ANALYZE_FROM, 2 * self._analyzed_at):
+                await session.execute(text("ANALYZE contacts, contact_numbers"))
+                self._analyzed_at = self._inserted
+            await session.execute(text(_PG_LOOKUP_SETTINGS))
         elif write:
             await session.execute(text("UPDATE contacts SET id = id WHERE 0"))
 
@@ -165,6 +187,12 @@ class ContactStore:
     ) -> list[int]:
         """Apply a batch's plan; the ids given to `plan.inserts`, in order."""
         ids = await self._allocate(session, len(plan.inserts)) if plan.inserts else []
+        self._inserted += len(ids)
+        if self.is_postgres:
+            connection = await session.connection()
+            raw = await connection.get_raw_connection()
+            await staging.apply(raw.driver_connection, tenant_id, plan, ids, now)
+            return ids
         stamp = self._time(now) if self._time is not None else now
         if plan.inserts:
             await self._copy(
@@ -227,8 +255,10 @@ class ContactStore:
         if self.is_postgres:
             result = await session.execute(
                 text(
-                    "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) "
-                    "FROM generate_series(1, :count)"
+                    # The sequence's name once (OFFSET 0 keeps the subquery apart), not
+                    # a catalog lookup per id.
+                    "SELECT nextval(s.name) FROM (SELECT pg_get_serial_sequence('contacts', "
+                    "'id') AS name OFFSET 0) AS s, generate_series(1, :count)"
                 ),
                 {"count": count},
             )
@@ -246,19 +276,7 @@ class ContactStore:
         records: list[tuple[Any, ...]],
     ) -> None:
         connection = await session.connection()
-        if self.is_postgres:
-            raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
-            try:
-                await driver.copy_records_to_table(table, records=records, columns=columns)
-            except Exception as exc:
-                # COPY bypasses SQLAlchemy: raise what its statements would on a constraint
-                # violation (SQLSTATE class 23), so the batch is retried like any conflict.
-                if str(getattr(exc, "sqlstate", "")).startswith("23"):
-                    raise IntegrityError(f"COPY {table}", None, exc) from exc
-                raise
-        else:
-            await connection.exec_driver_sql(self._sql[table], records)
+        await connection.exec_driver_sql(self._sql[table], records)
 
 
 def _contact_record(
