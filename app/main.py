@@ -44,6 +44,9 @@ from app.screen_pop.calls_router import router as agent_calls_router
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.router import router as screen_pop_router
 from app.settings import Settings, get_settings
+from app.subscriptions.cache import SubscriberCache
+from app.subscriptions.openapi import document_events
+from app.subscriptions.worker import DeliveryWorker
 from app.tenants.router import router as tenant_router
 from app.widget.router import router as widget_router
 
@@ -68,6 +71,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes = RoutingCache(app.state.sessionmaker)
         app.state.routes = routes
         hub.broker.on_invalidation(routes.listener())
+        # Outbound events: one worker per process; subscription changes anywhere wake it.
+        worker = DeliveryWorker(
+            app.state.sessionmaker,
+            timeout_seconds=settings.event_delivery_timeout_seconds,
+            lease_seconds=settings.event_lease_seconds,
+            poll_seconds=settings.event_poll_seconds,
+        )
+        app.state.event_worker = worker
+        subscribers = SubscriberCache(app.state.sessionmaker, on_change=worker.wake)
+        app.state.subscribers = subscribers
+        hub.broker.on_invalidation(subscribers.listener())
         await hub.start()
         app.state.provider_directory = ProviderDirectory(public_base_url=settings.public_base_url)
         # Provider config changed by any process: forget it here (cached for minutes).
@@ -88,7 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
             },
             recorder=EventRecorder(
-                sessionmaker=app.state.sessionmaker, routes=routes, store=hot_store_for(engine)
+                sessionmaker=app.state.sessionmaker,
+                routes=routes,
+                store=hot_store_for(engine),
+                subscribers=subscribers,
             ),
         )
         await app.state.webhooks.start()
@@ -102,9 +119,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 answered_after=timedelta(seconds=settings.call_answered_timeout_seconds),
             )
         )
+        if settings.event_delivery:
+            worker.start()
         with server_gc():
             yield
         sweeper.cancel()
+        await worker.stop()
         await stop_connectors(connectors)
         await app.state.webhooks.stop()
         spool.close()
@@ -165,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhook_router)
     app.include_router(threecx_router)
     app.include_router(widget_router)
+    document_events(app)
     # Ahead of every FastAPI route: webhooks skip dependency resolution (see webhook_route).
     app.router.routes.insert(0, webhook_route())
     return app

@@ -50,6 +50,23 @@ class Settings(BaseSettings):
     call_sweep_interval_seconds: float = Field(
         default=60.0, gt=0, description="How often calls without a final event are looked for."
     )
+    event_delivery: bool = Field(
+        default=True,
+        description="Run this process's outbound-event worker (every process may: they never "
+        "send the same event at once).",
+    )
+    event_delivery_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="How long a subscriber may take to answer."
+    )
+    event_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long an event being sent is reserved for its worker; one whose "
+        "process died is sent again after this (at least the timeout plus 5 s).",
+    )
+    event_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the worker looks for due events."
+    )
     public_base_url: str | None = Field(
         default=None, description="Public URL vendors use to reach us (for signature checks)."
     )

@@ -8,6 +8,7 @@ from app.contacts.router import router as contacts_router
 from app.directory.router import router as directory_router
 from app.interactions.router import router as interactions_router
 from app.notices.router import router as notices_router
+from app.subscriptions.router import router as subscriptions_router
 
 api_router = APIRouter()
 api_router.include_router(contacts_router)
@@ -16,3 +17,4 @@ api_router.include_router(callbacks_router)
 api_router.include_router(cases_router)
 api_router.include_router(notices_router)
 api_router.include_router(directory_router)
+api_router.include_router(subscriptions_router)

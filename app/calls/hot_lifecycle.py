@@ -21,6 +21,8 @@ from app.calls.routing_cache import RoutingSnapshot
 from app.calls.states import CallFacts, CallState, PopKind, Signal, advance
 from app.interactions.calls import summarise
 from app.phone import PhoneNumber
+from app.subscriptions.cache import Subscribers
+from app.subscriptions.events import call_event_types
 from telephony_adapters.base import CallEvent, Direction, EventKind
 
 CALL_COLUMNS = (
@@ -91,6 +93,8 @@ class Tenancy:
     tenant_id: int
     timezone: str
     routes: RoutingSnapshot
+    # Who wants which outbound event (app/subscriptions): empty writes no outbox rows.
+    subscribers: Subscribers = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -144,6 +148,7 @@ class Plan:
     # ("count", id) | ("insert", reason) | ("cancel", id) | ("set_missed", id, n) | ("uncount",)
     callback: tuple[Any, ...] | None = None
     known: bool = False  # whose callback: the contact's (True) or the number's
+    events: tuple[str, ...] = ()  # the outbound events this step announces
 
 
 def new_call(tenant_id: int, hot: HotEvent, card: Card | None, line_id: int | None) -> CallRow:
@@ -190,6 +195,8 @@ def decide(tenancy: Tenancy, hot: HotEvent, existing: CallRow | None, reads: Rea
     written = Written(call=call, route=route, recipients=list(route.recipients), card=card)
     written.pop = step.pop
     plan = Plan(written=written, call=call, created=created)
+    recognised = step.pop == "call.ringing" and card is not None and card["contact_id"] is not None
+    plan.events = call_event_types(step.pop, finished_now=step.finished_now, recognised=recognised)
     if step.answered_now:
         call.answered_at = call.answered_at or at
         agent = routes.answering(event.answered_by) if event.answered_by else None

@@ -27,6 +27,7 @@ from app.calls.routing_cache import RoutingCache
 from app.models import utcnow
 from app.phone import display, normalise
 from app.screen_pop.schemas import CALLER_NAME_LIMIT, Pop
+from app.subscriptions.cache import SubscriberCache
 from telephony_adapters.base import CallEvent, Direction, Outcome
 
 
@@ -133,10 +134,12 @@ class EventRecorder:
         sessionmaker: async_sessionmaker[AsyncSession],
         routes: RoutingCache,
         store: HotStore | None,
+        subscribers: SubscriberCache | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self.routes = routes
         self._store = store
+        self._subscribers = subscribers
 
     async def record(
         self, tenant: TenantProvider, events: Sequence[CallEvent]
@@ -148,7 +151,8 @@ class EventRecorder:
             return await self._through_lifecycle(tenant, events)
         snapshot = await self.routes.get(tenant.tenant_id)
         prepared = [prepare(tenant, event) for event in events]
-        tenancy = Tenancy(tenant.tenant_id, tenant.timezone, snapshot)
+        wanting = {} if self._subscribers is None else await self._subscribers.get(tenant.tenant_id)
+        tenancy = Tenancy(tenant.tenant_id, tenant.timezone, snapshot, wanting)
         outcome, pops = Outcome(), cast(Pops, [])
         for hot, written in zip(prepared, await self._store.record(tenancy, prepared), strict=True):
             if written.duplicate:
@@ -165,8 +169,13 @@ class EventRecorder:
         outcome, pops = Outcome(), []
         async with self._sessionmaker() as session:
             snapshot = await self.routes.get(tenant.tenant_id, session)
+            wanting = None
+            if self._subscribers is not None:
+                wanting = await self._subscribers.get(tenant.tenant_id)
             for event in events:
-                result = await handle_event(session, tenant=tenant, event=event, routes=snapshot)
+                result = await handle_event(
+                    session, tenant=tenant, event=event, routes=snapshot, subscribers=wanting
+                )
                 pops.extend(result.pops)
                 if result.outcome.recognised_name is not None or not result.duplicate:
                     outcome = result.outcome

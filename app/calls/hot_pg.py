@@ -24,6 +24,7 @@ from app.calls import hot_pg_sql as sql
 from app.calls.hot_card import Card, add_details, card_from_candidates, empty_card
 from app.calls.hot_lifecycle import CallRow, HotEvent, Plan, Tenancy, Written, decide
 from app.models import utcnow
+from app.subscriptions import hot_outbox
 from telephony_adapters.base import EventKind
 
 
@@ -143,6 +144,10 @@ def _write(tenancy: Tenancy, hot: HotEvent, plan: Plan, read: Any) -> tuple[str,
         parts.append(_interaction(p, plan, read["new_interaction_id"]))
     if plan.callback is not None:
         parts.append(_callback(p, plan, read["new_callback_id"]))
+    # After the parts above: they fill in the ids of the rows the events name.
+    outbound = hot_outbox.rows(tenancy.subscribers, plan, hot.at)
+    if outbound:
+        parts.append(hot_outbox.pg_part(outbound, tenancy.tenant_id, p))
     return f"WITH {', '.join(parts)} SELECT count(*) FROM ev", p.values
 
 

@@ -18,6 +18,7 @@ from app.calls import hot_sql as sql
 from app.calls.hot_card import Card, add_details, card_from_candidates, empty_card
 from app.calls.hot_lifecycle import CallRow, HotEvent, Plan, Tenancy, Written, decide
 from app.models import utcnow
+from app.subscriptions import hot_outbox
 
 
 def record(conn: sqlite3.Connection, tenancy: Tenancy, events: Sequence[HotEvent]) -> list[Written]:
@@ -101,6 +102,15 @@ def _one(conn: sqlite3.Connection, tenancy: Tenancy, hot: HotEvent) -> Written:
     _write(conn, plan)
     if known_call_id is None:
         conn.execute(sql.SET_EVENT_CALL, (plan.call.id, event_id))
+    for row in hot_outbox.rows(tenancy.subscribers, plan, hot.at):
+        conn.execute(
+            hot_outbox.SQLITE_INSERT,
+            {
+                "tenant_id": tenancy.tenant_id, "message_id": row.message_id, "type": row.type,
+                "ordering_key": row.ordering_key, "payload": row.payload,
+                "now": sql.stamp(row.now), "ids": json.dumps(row.subscription_ids),
+            },
+        )  # fmt: skip
     return plan.written
 
 

@@ -29,6 +29,10 @@ from app.phone import DEFAULT_REGION, PhoneNumber, display, normalise
 from app.recognition.schemas import Card
 from app.recognition.service import recognise_number
 from app.screen_pop.schemas import CALLER_NAME_LIMIT, Pop, PopCall, PopType
+from app.subscriptions import events as outbound_events
+from app.subscriptions.cache import Subscribers
+from app.subscriptions.cache import load as load_subscribers
+from app.subscriptions.outbox import emit
 from telephony_adapters.base import CallEvent, Direction, EventKind, Outcome
 
 
@@ -178,10 +182,12 @@ async def handle_event(
     tenant: TenantProvider,
     event: CallEvent,
     routes: RoutingSnapshot | None = None,
+    subscribers: Subscribers | None = None,
 ) -> EventResult:
     """Record one event and decide its pops; the caller commits, then publishes.
 
-    With `routes` (the process's cached directory) routing reads no rows.
+    With `routes` (the process's cached directory) routing reads no rows; with
+    `subscribers` (its cached subscriptions) neither does deciding the outbound events.
     """
     at = event.occurred_at or utcnow()
     style, plan = event.number_style, tenant.extensions
@@ -257,6 +263,28 @@ async def handle_event(
         if not step.open_callback and step.state is CallState.ENDED:
             await missed_calls.withdraw_for_call(session, call=call)
     await session.flush()
+    recognised = step.pop == "call.ringing" and card is not None and card.contact_id is not None
+    types = outbound_events.call_event_types(
+        step.pop, finished_now=step.finished_now, recognised=recognised
+    )
+    if types and subscribers is None:
+        subscribers = await load_subscribers(session, tenant.tenant_id)
+    for type_ in types:
+        if not subscribers or not subscribers.get(type_):
+            continue  # nobody wants it: not even its body is built
+        contact = None
+        if type_ == "call.recognised" and card is not None:
+            contact = outbound_events.recognised_contact(
+                card.contact_id, card.display_name, card.language, card.match
+            )
+        data = outbound_events.call_data(
+            call, interaction_id=interaction_id, callback_request_id=callback_request_id,
+            contact=contact,
+        )  # fmt: skip
+        await emit(
+            session, tenant_id=tenant.tenant_id, type_=type_, data=data, at=at,
+            ordering_key=f"call:{call.id}", subscribers=subscribers,
+        )  # fmt: skip
     result = EventResult(outcome=await _outcome(call, card))
     if step.pop is not None and recipients:
         pop = build_pop(

@@ -4,6 +4,7 @@ from app.models.activity import Call, CallbackRequest, Case, Interaction, Notice
 from app.models.base import Base, utcnow
 from app.models.contacts import Contact, ContactNumber, NumberChoice, ServiceProfile
 from app.models.security import ApiKey, AuditEvent
+from app.models.subscriptions import DeliveryAttempt, OutboxEvent, Subscription
 from app.models.telephony import AgentToken, CallEventRecord, ProviderConfig
 from app.models.tenancy import Agent, Line, Team, Tenant, agent_teams
 
@@ -19,12 +20,15 @@ __all__ = [
     "Case",
     "Contact",
     "ContactNumber",
+    "DeliveryAttempt",
     "Interaction",
     "Line",
     "Notice",
     "NumberChoice",
+    "OutboxEvent",
     "ProviderConfig",
     "ServiceProfile",
+    "Subscription",
     "Team",
     "Tenant",
     "agent_teams",

@@ -1,0 +1,1 @@
+"""Outbound events: subscriptions, the outbox written with each change, and its delivery."""
