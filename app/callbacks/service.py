@@ -15,6 +15,8 @@ from app.callbacks.schemas import CLOSED_STATUSES, CallbackCreate, CallbackUpdat
 from app.errors import NotFound
 from app.models import Agent, CallbackRequest, Contact, ContactNumber, utcnow
 from app.phone import normalise
+from app.subscriptions import events as outbound_events
+from app.subscriptions.outbox import emit
 
 StatusFilter = Literal["open", "done", "cancelled", "all"]
 
@@ -65,6 +67,12 @@ async def create_callback(
     )
     session.add(row)
     await session.flush()
+    await emit(
+        session,
+        tenant_id=tenant_id,
+        type_="callback.created",
+        data={"callback": outbound_events.row_data(row, outbound_events.CALLBACK_FIELDS)},
+    )
     record(
         session,
         tenant_id=tenant_id,
@@ -139,12 +147,20 @@ async def update_callback(
             field="assignee_agent_id",
         )
     new_status = changes.pop("status", row.status)
+    done_now = new_status == "done" and row.status != "done"
     if new_status != row.status:
         row.closed_at = utcnow() if new_status in CLOSED_STATUSES else None
         row.status = new_status
     for name, value in changes.items():
         setattr(row, name, value)
     await session.flush()
+    if done_now:
+        await emit(
+            session,
+            tenant_id=tenant_id,
+            type_="callback.done",
+            data={"callback": outbound_events.row_data(row, outbound_events.CALLBACK_FIELDS)},
+        )
     record(
         session,
         tenant_id=tenant_id,

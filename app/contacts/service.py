@@ -15,6 +15,8 @@ from app.contacts.schemas import ContactCreate, ContactUpdate, NumberIn, Service
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Call, CallbackRequest, Contact, ContactNumber, ServiceProfile, utcnow
 from app.phone import normalise
+from app.subscriptions import events as outbound_events
+from app.subscriptions.outbox import emit
 
 
 def _with_details() -> Select[Contact]:
@@ -221,6 +223,12 @@ async def update_contact(
         _merge_profile(contact, tenant_id, data.service_profile)
     contact.updated_at = utcnow()
     await session.flush()
+    await emit(
+        session,
+        tenant_id=tenant_id,
+        type_="contact.updated",
+        data={"contact": outbound_events.row_data(contact, outbound_events.CONTACT_FIELDS)},
+    )
     record(
         session,
         tenant_id=tenant_id,

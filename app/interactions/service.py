@@ -12,6 +12,8 @@ from app.audit import record
 from app.errors import NotFound
 from app.interactions.schemas import InteractionCreate
 from app.models import Agent, Call, Contact, Interaction, utcnow
+from app.subscriptions import events as outbound_events
+from app.subscriptions.outbox import emit
 
 
 async def create_interaction(
@@ -31,6 +33,14 @@ async def create_interaction(
     )
     session.add(interaction)
     await session.flush()
+    await emit(
+        session,
+        tenant_id=tenant_id,
+        type_="interaction.created",
+        data={
+            "interaction": outbound_events.row_data(interaction, outbound_events.INTERACTION_FIELDS)
+        },
+    )
     record(
         session,
         tenant_id=tenant_id,
