@@ -19,11 +19,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
-from app.db import create_engine
+from app.db import create_engine, session_scope
 from app.main import create_app
 from app.migrate import upgrade
-from app.models import utcnow
+from app.models import Call, utcnow
 from app.settings import Settings
 from app.subscriptions.openapi import CALL_EVENTS, _envelope
 from app.subscriptions.schedule import DELAYS
@@ -382,4 +383,47 @@ async def test_api_changes_are_events_too(
     assert got["callback.done"]["data"]["callback"]["status"] == "done"
     assert got["interaction.created"]["data"]["interaction"]["summary"] == "vraag"
     for body in got.values():
+        _envelope(body["type"], CALL_EVENTS[body["type"]][0]).model_validate(body)
+
+
+async def test_call_journal_recipe_posts_each_wrapped_up_call_to_a_crm(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    tenant: TenantCtx,
+    receiver: EventReceiver,
+) -> None:
+    """README "Events to other systems": a CRM journals calls by subscribing to
+    `call.wrapped_up` (the call with the agent's outcome, note and satisfaction) and
+    `call.missed` (calls nobody could wrap up)."""
+    await _subscribe(api, receiver, "call.wrapped_up", "call.missed")
+    talked = await _call(client, api, app, tenant, "ringing", "answered", "ended")
+    missed = await _call(client, api, app, tenant, "ringing", "missed")
+    async for session in session_scope(app.state.sessionmaker):
+        call_row = await session.scalar(select(Call.id).where(Call.provider_call_id == talked))
+    first = await api.post(
+        f"/v1/calls/{call_row}/wrap-up", json={"outcome": "resolved", "note": "Adres gewijzigd"}
+    )
+    assert first.status_code == 200, first.text
+    second = await api.post(
+        f"/v1/calls/{call_row}/wrap-up",
+        json={"outcome": "resolved", "note": "Brief volgt", "satisfaction": 4},
+    )
+    assert second.status_code == 200, second.text
+    refused = await api.post(f"/v1/calls/{call_row}/wrap-up", json={"outcome": "nonsense"})
+    assert refused.status_code == 422  # nothing saved, nothing journaled
+    assert await _drain(_worker(app, Clock())) == 3
+    got = [r.body for r in receiver.delivered()]
+    # Calls go out side by side; each call's events in order.
+    assert sorted((b["type"], b["data"]["call"]["provider_call_id"]) for b in got) == [
+        ("call.missed", missed), ("call.wrapped_up", talked), ("call.wrapped_up", talked),
+    ]  # fmt: skip
+    journal = [b for b in got if b["type"] == "call.wrapped_up"]
+    # Each wrap-up saved is one entry, in order; the second carries both notes.
+    assert journal[0]["data"]["interaction"]["summary"].endswith("Adres gewijzigd")
+    latest = journal[1]["data"]["interaction"]
+    assert latest["summary"].endswith("Adres gewijzigd — Brief volgt")
+    assert (latest["outcome"], latest["satisfaction"]) == ("resolved", 4)
+    assert journal[1]["data"]["call"]["state"] == "ended"
+    for body in got:
         _envelope(body["type"], CALL_EVENTS[body["type"]][0]).model_validate(body)

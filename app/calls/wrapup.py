@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls.schemas import WrapUpIn
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Call, Contact, Interaction
+from app.subscriptions import events
+from app.subscriptions.outbox import emit
 
 # Between the interaction's own summary ("Inkomend gesprek, 4 min") and each agent's note.
 NOTE_SEPARATOR = " — "
@@ -55,4 +57,16 @@ async def wrap_up(
     if interaction.agent_id is None and agent_id is not None:
         interaction.agent_id = agent_id
     await session.flush()
+    # In the same transaction: a CRM journaling calls gets every wrap-up that was saved,
+    # and none that was not. After the call's own events (same ordering key).
+    await emit(
+        session,
+        tenant_id=tenant_id,
+        type_="call.wrapped_up",
+        data={
+            **events.call_data(call, interaction_id=interaction.id),
+            "interaction": events.row_data(interaction, events.WRAP_UP_FIELDS),
+        },
+        ordering_key=f"call:{call.id}",
+    )
     return interaction

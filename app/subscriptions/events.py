@@ -20,6 +20,7 @@ EventType = Literal[
     "call.answered",
     "call.ended",
     "call.missed",
+    "call.wrapped_up",
     "callback.created",
     "callback.done",
     "interaction.created",
@@ -151,6 +152,8 @@ INTERACTION_FIELDS = (
     "call_id",
 )
 CONTACT_FIELDS = ("id", "display_name", "external_id", "language", "updated_at")
+# What a CRM's call journal needs of the wrap-up: the interaction with the agent's verdict.
+WRAP_UP_FIELDS = (*INTERACTION_FIELDS, "satisfaction")
 
 
 def row_data(row: object, names: tuple[str, ...]) -> dict[str, Any]:

@@ -74,6 +74,13 @@ def _envelope(type_: str, data: type[BaseModel]) -> type[BaseModel]:
     return create_model(name, __doc__=f"The `{type_}` event's body.", **fields)
 
 
+class WrappedUpData(CallData):
+    """`call.wrapped_up`'s data: the call and its interaction as the wrap-up left it
+    (`events.WRAP_UP_FIELDS`): a call journal entry for a CRM."""
+
+    interaction: dict[str, Any]
+
+
 class PingData(BaseModel):
     """A test event's data."""
 
@@ -106,6 +113,10 @@ CALL_EVENTS: dict[str, tuple[type[BaseModel], str]] = {
     "call.missed": (
         CallData,
         "An inbound call ended with nobody answering (`state` voicemail: a message was left).",
+    ),
+    "call.wrapped_up": (
+        WrappedUpData,
+        "An agent wrapped up a call (outcome, note, satisfaction): post it to a CRM's journal.",
     ),
     "callback.created": (CallbackData, "A callback request was made through the API."),
     "callback.done": (CallbackData, "A callback request was marked done."),
