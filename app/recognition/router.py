@@ -91,7 +91,9 @@ async def lookup(
             called=called_number,
             region=region,
         )
-        card = await with_sources(request.app.state.source_lookups, principal.tenant_id, card)
+        card = await with_sources(
+            session, request.app.state.source_lookups, principal.tenant_id, card
+        )
         masked = caller.masked
     audit.record(
         session,
@@ -106,13 +108,15 @@ async def lookup(
     return card
 
 
-async def with_sources(lookups: SourceLookups, tenant_id: int, card: Card) -> Card:
+async def with_sources(
+    session: AsyncSession, lookups: SourceLookups, tenant_id: int, card: Card
+) -> Card:
     """The card with what the tenant's sources answer within the deadline, for a number
     not known here (a late answer is cached for the next lookup)."""
     e164 = card.number.e164 if card.number is not None else None
     if card.match not in ("unknown", "ambiguous") or e164 is None:
         return card
-    asked = await lookups.ask(tenant_id, normalise(e164))
+    asked = await lookups.ask(tenant_id, normalise(e164), session=session)
     if not asked.found:
         return card
     return Card.model_validate(merge(card.model_dump(), asked.found))

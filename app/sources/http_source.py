@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from typing import Any
 from urllib.parse import quote
 
+import certifi
 import httpx
 import jmespath
 
@@ -36,7 +39,11 @@ class HttpSource:
         elif config.auth == "basic":
             auth = httpx.BasicAuth(config.username or "", secret or "")
         self._client = httpx.AsyncClient(
-            headers=headers, auth=auth, timeout=timeout, follow_redirects=False
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            follow_redirects=False,
+            verify=_tls(),
         )
 
     async def lookup(self, number: PhoneNumber) -> list[SourceRecord]:
@@ -89,6 +96,12 @@ class HttpSource:
     async def close(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every source: making one reads the CA bundle (~30 ms)."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _link(value: object) -> str | None:

@@ -7,6 +7,7 @@ by the source's timeout for the connect and for every answer.
 from __future__ import annotations
 
 import asyncio
+import math
 import warnings
 from typing import Any
 from urllib.parse import quote
@@ -55,7 +56,8 @@ class LdapSource:
                 server,
                 user=config.bind_dn,
                 password=self._secret if config.bind_dn else None,
-                receive_timeout=self._timeout,
+                # Whole seconds: ldap3 packs it into SO_RCVTIMEO as an integer.
+                receive_timeout=max(1, math.ceil(self._timeout)),
                 read_only=True,
                 raise_exceptions=True,
             )
@@ -72,6 +74,8 @@ class LdapSource:
             raise SourceUnreachable(f"cannot reach it ({type(exc).__name__})") from None
         except LDAPException as exc:
             raise SourceRefused(f"refused the search ({type(exc).__name__}: {exc})"[:300]) from None
+        except (OSError, ValueError) as exc:  # what ldap3 lets through from its sockets
+            raise SourceUnreachable(f"cannot reach it ({type(exc).__name__})") from None
         return [
             self._record(entry["dn"], entry.get("attributes", {}))
             for entry in entries

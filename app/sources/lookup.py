@@ -98,22 +98,42 @@ class SourceLookups:
         self._generation = 0
         self._cache = ResultCache()
         self._retired: list[Source] = []
+        self._reading: dict[int, asyncio.Lock] = {}
 
-    async def configured(self, tenant_id: int) -> list[Configured]:
-        """The tenant's enabled sources, from memory when known (one query otherwise)."""
+    async def configured(
+        self, tenant_id: int, session: AsyncSession | None = None
+    ) -> list[Configured]:
+        """The tenant's enabled sources, from memory when known (one query otherwise, in
+        `session` when the caller holds one: SQLite's pool has a single connection)."""
         kept = self._tenants.get(tenant_id)
-        now = time.monotonic()
-        if kept is not None and now - kept[0] < LIST_SECONDS:
+        if kept is not None and time.monotonic() - kept[0] < LIST_SECONDS:
             return kept[1]
+        # One read per tenant at a time: the first calls of a burst share it.
+        lock = self._reading.setdefault(tenant_id, asyncio.Lock())
+        async with lock:
+            kept = self._tenants.get(tenant_id)
+            if kept is not None and time.monotonic() - kept[0] < LIST_SECONDS:
+                return kept[1]
+            return await self._read(tenant_id, kept, session)
+
+    async def _read(
+        self,
+        tenant_id: int,
+        kept: tuple[float, list[Configured]] | None,
+        session: AsyncSession | None,
+    ) -> list[Configured]:
+        now = time.monotonic()
         generation = self._generation
-        async with self._sessionmaker() as session:
-            rows = (
-                await session.scalars(
-                    select(LookupSource)
-                    .where(LookupSource.tenant_id == tenant_id, LookupSource.enabled.is_(True))
-                    .order_by(LookupSource.id)
-                )
-            ).all()
+        query = (
+            select(LookupSource)
+            .where(LookupSource.tenant_id == tenant_id, LookupSource.enabled.is_(True))
+            .order_by(LookupSource.id)
+        )
+        if session is not None:
+            rows = (await session.scalars(query)).all()
+        else:
+            async with self._sessionmaker() as own:
+                rows = (await own.scalars(query)).all()
         previous = {c.ref.id: c for c in (kept[1] if kept else [])}
         built = [self._build(row, previous.get(row.id)) for row in rows]
         sources = [c for c in built if c is not None]
@@ -153,14 +173,19 @@ class SourceLookups:
         self._tenants = {t: (-LIST_SECONDS, c) for t, (_, c) in self._tenants.items()}
 
     async def ask(
-        self, tenant_id: int, number: PhoneNumber, deadline: float | None = None
+        self,
+        tenant_id: int,
+        number: PhoneNumber,
+        *,
+        deadline: float | None = None,
+        session: AsyncSession | None = None,
     ) -> Asked:
         """Ask every enabled source; wait at most `deadline` (the setting by default)."""
         if number.e164 is None:
             return Asked([], [])
         found: list[Found] = []
         running: dict[asyncio.Task[list[SourceRecord]], SourceRef] = {}
-        for configured in await self.configured(tenant_id):
+        for configured in await self.configured(tenant_id, session):
             ref = configured.ref
             key = (ref.id, ref.version, number.e164)
             kept = self._cache.get(key)
@@ -205,9 +230,15 @@ class SourceLookups:
             if isinstance(exc, TimeoutError):
                 exc = SourceUnreachable(f"no answer within {configured.ref.timeout:g} s")
             health.last_error = str(exc) if isinstance(exc, SourceError) else describe_error(exc)
-            if health.in_a_row >= FAILURES_TO_PAUSE:
+            # Logged when it starts failing and when it is paused, not for every call.
+            if health.in_a_row == 1:
+                log.warning("source %s failed: %s", configured.ref.name, health.last_error)
+            if health.in_a_row >= FAILURES_TO_PAUSE and health.paused_until <= time.monotonic():
                 health.paused_until = time.monotonic() + PAUSE_SECONDS
-            log.warning("source %s failed: %s", configured.ref.name, health.last_error)
+                log.warning(
+                    "source %s paused for %g s after %d failures in a row",
+                    configured.ref.name, PAUSE_SECONDS, health.in_a_row,
+                )  # fmt: skip
             raise
         finally:
             health.in_flight -= 1

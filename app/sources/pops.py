@@ -52,7 +52,8 @@ class PopEnricher:
     async def _enrich(
         self, tenant_id: int, agent_ids: list[int], pop: Pop, publish: Publish
     ) -> Pop:
-        if pop.card is None and not isinstance(pop, PreparedPop):
+        # A prepared pop (the hot path's) has its card in its JSON only.
+        if not isinstance(pop, PreparedPop) and pop.card is None:
             return pop
         data: dict[str, Any] = json.loads(pop.model_dump_json())
         card = data.get("card")

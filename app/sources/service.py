@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
+from app.log_privacy import describe_error
 from app.models import LookupSource
 from app.phone import PhoneNumber
 from app.sources.base import SourceError
@@ -146,6 +147,8 @@ async def try_source(
         error = str(exc)
     except TimeoutError:
         error = f"no answer within {row.timeout_ms} ms"
+    except Exception as exc:  # a fault of the source's client: the admin sees it, no 500
+        error = describe_error(exc)
     finally:
         await source.close()
     return SourceTestOut(
