@@ -92,6 +92,10 @@ async def add_source(api: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, 
     return created
 
 
+async def try_number(api: httpx.AsyncClient, source_id: int, number: str) -> httpx.Response:
+    return await api.post(f"/v1/sources/{source_id}/test", params={"number": number})
+
+
 async def crm_count(crm: str) -> int:
     async with httpx.AsyncClient() as http:
         count: int = (await http.get(f"{crm}/api/count")).json()["count"]
