@@ -351,3 +351,27 @@ async def test_many_calls_while_one_source_hangs_every_pop_in_time(
     assert worst < 1.0  # within the webhook budget: the hanging source never held a pop
     ready = (await client.get("/readyz")).json()
     assert "paused" in ready["checks"][f"source:{tenant.id}/Hanging CRM"]
+
+
+async def test_a_source_caller_saved_as_contact_is_known_next_time_without_duplicate(
+    app: FastAPI, api: httpx.AsyncClient, client: httpx.AsyncClient, tenant: TenantCtx, crm: str
+) -> None:
+    await add_source(api, http_source(crm, cache_seconds=0))
+    card = (await api.get("/v1/lookup", params={"number": BAKKERIJ})).json()
+    [fact] = card["sources"]
+    # What the widget's one-click save sends (app/static/widget/stamgast-widget.js).
+    body = {
+        "display_name": fact["display_name"],
+        "numbers": [{"number": BAKKERIJ}],
+        "organisation": fact["organisation"],
+        "external_id": f"{fact['source']}:{fact['external_id']}",
+        "references": {fact["source"]: fact["external_id"]},
+    }
+    saved = await api.post("/v1/contacts", json=body)
+    assert saved.status_code == 201, saved.text
+    assert (await api.post("/v1/contacts", json=body)).status_code == 409  # clicked twice
+    asked = await crm_count(crm)
+    again = (await api.get("/v1/lookup", params={"number": "020 123 4567"})).json()
+    assert again["match"] == "known" and again["contact_id"] == saved.json()["id"]
+    assert again["sources"] == [] and again["candidates"][0]["display_name"] == "Bakkerij Jansen"
+    assert await crm_count(crm) == asked  # known here: the CRM is not asked
