@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from app.models import LookupSource
 from app.sources.base import Source
+from app.sources.carddav_source import CardDavSource
 from app.sources.http_source import HttpSource
 from app.sources.ldap_source import LdapSource
-from app.sources.schemas import HttpConfig, LdapConfig
+from app.sources.schemas import CardDavConfig, HttpConfig, LdapConfig
 
 Builder = Callable[[LookupSource], Source]
 
@@ -21,7 +22,12 @@ def _ldap(row: LookupSource) -> Source:
     return LdapSource(LdapConfig.model_validate(row.config), row.secret, row.timeout_ms / 1000)
 
 
-BUILDERS: dict[str, Builder] = {"http": _http, "ldap": _ldap}
+def _carddav(row: LookupSource) -> Source:
+    config = CardDavConfig.model_validate(row.config)
+    return CardDavSource(config, row.secret, row.timeout_ms / 1000)
+
+
+BUILDERS: dict[str, Builder] = {"http": _http, "ldap": _ldap, "carddav": _carddav}
 
 
 def build(row: LookupSource) -> Source:

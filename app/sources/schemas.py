@@ -11,6 +11,8 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.phone import is_valid_region
+
 SourceKind = Literal["http", "ldap", "carddav", "fhir"]
 PLACEHOLDERS = frozenset({"e164", "national", "digits"})
 _EXAMPLE = {"e164": "+31201234567", "national": "0201234567", "digits": "31201234567"}
@@ -181,14 +183,37 @@ class CardDavConfig(_Strict):
         default=None, max_length=200, description="The secret is its password"
     )
     refresh_seconds: int = Field(
-        default=300, ge=10, le=86_400, description="How often to ask the book whether it changed"
+        default=300, ge=1, le=86_400, description="How often to ask the book whether it changed"
     )
-    deep_link: str | None = Field(default=None, max_length=1000, examples=["{url}"])
+    region: str = Field(
+        default="NL",
+        min_length=2,
+        max_length=2,
+        description="Where numbers written without a country code are read (0612345678)",
+    )
+    deep_link: str | None = Field(
+        default=None,
+        max_length=1000,
+        examples=["https://contacts.example.org/card/{external_id}"],
+        description="A link built from {external_id} (the vCard UID) or {href} (its URL)",
+    )
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return check_url(value, ("https", "http"))
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not is_valid_region(value.upper()):
+            raise ValueError(f"unknown region {value!r}: use an ISO country code such as NL")
+        return value.upper()
+
+    @field_validator("deep_link")
+    @classmethod
+    def _deep_link(cls, value: str | None) -> str | None:
+        return None if value is None else check_template(value, frozenset({"external_id", "href"}))
 
 
 class FhirConfig(_Strict):
