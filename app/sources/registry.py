@@ -7,9 +7,10 @@ from collections.abc import Callable
 from app.models import LookupSource
 from app.sources.base import Source
 from app.sources.carddav_source import CardDavSource
+from app.sources.fhir_source import FhirSource
 from app.sources.http_source import HttpSource
 from app.sources.ldap_source import LdapSource
-from app.sources.schemas import CardDavConfig, HttpConfig, LdapConfig
+from app.sources.schemas import CardDavConfig, FhirConfig, HttpConfig, LdapConfig
 
 Builder = Callable[[LookupSource], Source]
 
@@ -27,7 +28,13 @@ def _carddav(row: LookupSource) -> Source:
     return CardDavSource(config, row.secret, row.timeout_ms / 1000)
 
 
-BUILDERS: dict[str, Builder] = {"http": _http, "ldap": _ldap, "carddav": _carddav}
+def _fhir(row: LookupSource) -> Source:
+    return FhirSource(FhirConfig.model_validate(row.config), row.secret, row.timeout_ms / 1000)
+
+
+BUILDERS: dict[str, Builder] = {
+    "http": _http, "ldap": _ldap, "carddav": _carddav, "fhir": _fhir,
+}  # fmt: skip
 
 
 def build(row: LookupSource) -> Source:

@@ -217,7 +217,8 @@ class CardDavConfig(_Strict):
 
 
 class FhirConfig(_Strict):
-    """A FHIR R4 server: Patient, RelatedPerson and Practitioner searched by telecom."""
+    """A FHIR R4 server: Patient, RelatedPerson and Practitioner searched by telecom (the
+    secret, when set, is sent as a bearer token)."""
 
     base_url: str = Field(max_length=2000, examples=["https://fhir.example.org/r4"])
     resources: list[Literal["Patient", "RelatedPerson", "Practitioner"]] = Field(
@@ -234,6 +235,11 @@ class FhirConfig(_Strict):
     @classmethod
     def _url(cls, value: str) -> str:
         return check_url(value, ("https", "http"))
+
+    @field_validator("deep_link")
+    @classmethod
+    def _deep_link(cls, value: str | None) -> str | None:
+        return None if value is None else check_template(value, frozenset({"type", "id"}))
 
 
 CONFIGS: dict[str, type[BaseModel]] = {

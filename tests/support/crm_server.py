@@ -98,11 +98,18 @@ app = Starlette(
 @contextmanager
 def running_crm(port: int) -> Iterator[str]:
     """The CRM on 127.0.0.1:port in a process of its own; yields its base URL."""
+    with running_asgi("tests.support.crm_server:app", port) as url:
+        yield url
+
+
+@contextmanager
+def running_asgi(target: str, port: int) -> Iterator[str]:
+    """uvicorn serving `target` (module:app) on 127.0.0.1:port in its own process."""
     from tests.support.servers import _wait_port
 
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.support.crm_server:app", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "1"],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
