@@ -314,7 +314,6 @@ async def test_an_unreachable_ldap_server_fails_fast(api: httpx.AsyncClient) -> 
     assert body["ok"] is False and body["elapsed_ms"] < 1500, body
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_many_calls_while_one_source_hangs_every_pop_in_time(
     app: FastAPI, api: httpx.AsyncClient, client: httpx.AsyncClient, tenant: TenantCtx, crm: str
 ) -> None:

@@ -40,6 +40,12 @@ class PopEnricher:
         self, tenant_id: int, pops: list[tuple[list[int], Pop]], publish: Publish
     ) -> list[tuple[list[int], Pop]]:
         """The pops with what the sources answered in time; schedules the late answers."""
+        try:
+            if not await self.lookups.configured(tenant_id):
+                return pops  # most tenants have none: nothing to parse
+        except Exception:  # the list could not be read: publish the pops as recorded
+            log.exception("sources: tenant %s's sources could not be read", tenant_id)
+            return pops
         enriched = []
         for agent_ids, pop in pops:
             try:
