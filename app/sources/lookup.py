@@ -9,6 +9,7 @@ asked for a while (so a dead CRM costs nothing per call), then tried again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ log = logging.getLogger("stamgast.sources")
 LIST_SECONDS = 300.0
 FAILURES_TO_PAUSE = 3  # failures in a row before a source is paused
 PAUSE_SECONDS = 30.0
+MAX_TIMEOUT_SECONDS = 30.0  # a source's longest timeout (schemas: timeout_ms le=30_000)
 MAX_IN_FLIGHT = 50  # queries one source may have open; beyond that, skipped (it is slow)
 
 
@@ -99,6 +101,7 @@ class SourceLookups:
         self._cache = ResultCache()
         self._retired: list[Source] = []
         self._reading: dict[int, asyncio.Lock] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def configured(
         self, tenant_id: int, session: AsyncSession | None = None
@@ -139,7 +142,7 @@ class SourceLookups:
         sources = [c for c in built if c is not None]
         for old in previous.values():
             if all(c is not old for c in sources):
-                self._retired.append(old.source)
+                self._retire(old.source)
         if generation == self._generation:
             self._tenants[tenant_id] = (now, sources)
         return sources
@@ -165,7 +168,24 @@ class SourceLookups:
         kept = self._tenants.pop(tenant_id, None)
         for configured in kept[1] if kept else []:
             self._cache.forget_source(configured.ref.id)
-            self._retired.append(configured.source)
+            self._retire(configured.source)
+
+    def _retire(self, source: Source) -> None:
+        """Close a replaced source once queries still running on it have ended."""
+        self._retired.append(source)
+        try:
+            task = asyncio.get_running_loop().create_task(self._close_later(source))
+        except RuntimeError:  # no loop (a test's teardown): closed by `close`
+            return
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_later(self, source: Source) -> None:
+        await asyncio.sleep(MAX_TIMEOUT_SECONDS + 1)
+        if source in self._retired:
+            self._retired.remove(source)
+            with contextlib.suppress(Exception):
+                await source.close()
 
     def expire_all(self) -> None:
         """Changes may have been missed: read every tenant's sources again."""
@@ -266,6 +286,8 @@ class SourceLookups:
 
     async def close(self) -> None:
         """Close every source's connections."""
+        for task in list(self._closing):
+            task.cancel()
         sources = [c.source for _, kept in self._tenants.values() for c in kept]
         for source in [*sources, *self._retired]:
             try:
