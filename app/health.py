@@ -47,10 +47,14 @@ async def readyz(request: Request) -> Health | JSONResponse:
     # balancer: webhooks, lookups and the widget still work.
     ready = all(v == "ok" for v in checks.values())
     checks.update(connector_states(request.app))
+    # A lookup source that fails is skipped on every call: reported, never unready.
+    lookups = getattr(request.app.state, "source_lookups", None)
+    failing_sources = lookups.problems() if lookups is not None else {}
+    checks.update(failing_sources)
     # Dead letters need an admin, not a restart: reported (degraded), still ready.
     dead = await asyncio.to_thread(lambda: request.app.state.webhooks.dead_letters)
     if dead:
         checks["dead_letters"] = f"{dead} webhooks failed repeatedly: GET /v1/dead-letters"
     if ready:
-        return Health(status="degraded" if dead else "ok", checks=checks)
+        return Health(status="degraded" if dead or failing_sources else "ok", checks=checks)
     return JSONResponse(Health(status="unavailable", checks=checks).model_dump(), status_code=503)

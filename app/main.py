@@ -44,6 +44,9 @@ from app.screen_pop.calls_router import router as agent_calls_router
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.router import router as screen_pop_router
 from app.settings import Settings, get_settings
+from app.sources import lookup as source_lookup
+from app.sources.pops import PopEnricher
+from app.sources.router import router as sources_router
 from app.subscriptions.cache import SubscriberCache
 from app.subscriptions.openapi import document_events
 from app.subscriptions.worker import DeliveryWorker
@@ -86,6 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.provider_directory = ProviderDirectory(public_base_url=settings.public_base_url)
         # Provider config changed by any process: forget it here (cached for minutes).
         hub.broker.on_invalidation(provider_changes.listener(app.state.provider_directory))
+        # Lookup sources, asked for numbers not known here; forgotten when changed anywhere.
+        lookups = source_lookup.SourceLookups(
+            app.state.sessionmaker, deadline_seconds=settings.sources_deadline_ms / 1000
+        )
+        app.state.source_lookups = lookups
+        hub.broker.on_invalidation(source_lookup.listener(lookups))
         spool = open_spool(
             settings.spool_path or spool_path_for(settings.database_url, settings.cache_directory())
         )
@@ -107,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store=hot_store_for(engine),
                 subscribers=subscribers,
             ),
+            enricher=PopEnricher(lookups),
         )
         await app.state.webhooks.start()
         connectors = await start_connectors(app)
@@ -180,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tenant_router, prefix="/v1")
     app.include_router(provider_router, prefix="/v1")
     app.include_router(dead_letter_router, prefix="/v1")
+    app.include_router(sources_router, prefix="/v1")
     app.include_router(screen_pop_router, prefix="/v1")
     app.include_router(agent_calls_router, prefix="/v1")
     app.include_router(webhook_router)

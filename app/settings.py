@@ -126,6 +126,13 @@ class Settings(BaseSettings):
         "counted nor refused (a phone system at 200 calls/s, 3 events each, sends 36,000 a "
         "minute). 0 or empty: no limit.",
     )
+    sources_deadline_ms: int = Field(
+        default=300,
+        ge=0,
+        le=5000,
+        description="How long a pop or lookup of a number not known here waits for the "
+        "tenant's lookup sources; what answers later updates the card in the widget.",
+    )
     log_level: str = "INFO"
 
     @field_validator("api_rate_limit", "api_anonymous_rate_limit", "webhook_rate_limit")

@@ -66,7 +66,7 @@ def empty_card(match: str, number: dict[str, Any] | None) -> Card:
         "match": match, "number": number, "contact_id": None, "display_name": None,
         "form_of_address": None, "language": None, "organisation": None, "household": None,
         "flags": [], "tags": [], "notes": None, "candidates": [], "service_profile": None,
-        "interactions": [], "callbacks": [], "cases": [], "notices": [],
+        "interactions": [], "callbacks": [], "cases": [], "notices": [], "sources": [],
     }  # fmt: skip
 
 

@@ -33,6 +33,7 @@ from app.calls.spool import Spool, SpooledRequest
 from app.log_privacy import describe_error, mask_numbers
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.schemas import Pop
+from app.sources.pops import PopEnricher
 from telephony_adapters.base import (
     Adapter,
     AdapterConfig,
@@ -65,6 +66,7 @@ class WebhookReceiver:
         unverified_limit: int = 1_000,
         restorers: Mapping[str, Restorer] | None = None,
         recorder: EventRecorder | None = None,
+        enricher: PopEnricher | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         # Without a recorder of its own: the lifecycle (ORM), routing read once per receiver.
@@ -89,6 +91,8 @@ class WebhookReceiver:
         self._spool = spool
         self._max_attempts = max_attempts
         self._restorers = dict(restorers or {})
+        # Lookup sources: asked after recording, before publishing (app/sources/pops.py).
+        self._enricher = enricher
 
     @property
     def held(self) -> int:
@@ -206,6 +210,10 @@ class WebhookReceiver:
                 await session.commit()
         outcome, recorded_pops = await record_events(self._recorder, tenant, recorded.events)
         pops = [*recorded.pops, *recorded_pops]
+        if self._enricher is not None and pops:
+            # The database work is done; a number not known here waits for the tenant's
+            # sources at most their deadline, within the webhook's budget (fail-open).
+            pops = await self._enricher.enrich(tenant.tenant_id, pops, self.publish)
         # Publish after commit, so an agent acting on the pop finds the rows. The events
         # are recorded now: if the broker is down, the pops wait here, not the events.
         for agent_ids, pop in pops:
@@ -430,6 +438,8 @@ class WebhookReceiver:
         """Let in-flight processing finish (briefly) and stop retrying."""
         if self._background:
             await asyncio.wait(self._background, timeout=5)
+        if self._enricher is not None:
+            await self._enricher.stop()
         for task in (self._retry_task, self._pop_retry_task):
             if task is not None:
                 task.cancel()

@@ -4,6 +4,7 @@ from app.models.activity import Call, CallbackRequest, Case, Interaction, Notice
 from app.models.base import Base, utcnow
 from app.models.contacts import Contact, ContactNumber, NumberChoice, ServiceProfile
 from app.models.security import ApiKey, AuditEvent
+from app.models.sources import LookupSource
 from app.models.subscriptions import DeliveryAttempt, OutboxEvent, Subscription
 from app.models.telephony import AgentToken, CallEventRecord, ProviderConfig
 from app.models.tenancy import Agent, Line, Team, Tenant, agent_teams
@@ -23,6 +24,7 @@ __all__ = [
     "DeliveryAttempt",
     "Interaction",
     "Line",
+    "LookupSource",
     "Notice",
     "NumberChoice",
     "OutboxEvent",

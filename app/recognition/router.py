@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,8 @@ from app.recognition.service import (
     recognise_reference,
     remember_choice,
 )
+from app.sources.lookup import SourceLookups
+from app.sources.merge import merge
 
 router = APIRouter(tags=["lookup"])
 
@@ -43,6 +45,7 @@ def _read_number(raw: str, region: str, parameter: str) -> PhoneNumber:
     responses=error_responses(401, 403, 404, 422),
 )
 async def lookup(
+    request: Request,
     session: DbSession,
     principal: LookupReader,
     number: Annotated[
@@ -56,7 +59,8 @@ async def lookup(
         Query(description="The number that was called (selects line notices)", max_length=200),
     ] = None,
 ) -> Card:
-    """The caller's card: pass exactly one of `number` and `reference`."""
+    """The caller's card: pass exactly one of `number` and `reference`. A number not known
+    here is looked up in the tenant's sources too (within `STAMGAST_SOURCES_DEADLINE_MS`)."""
     if (number is None) == (reference is None):
         raise InvalidInput("Pass exactly one of `number` or `reference`.")
     region = principal.tenant_region
@@ -87,6 +91,9 @@ async def lookup(
             called=called_number,
             region=region,
         )
+        card = await with_sources(
+            session, request.app.state.source_lookups, principal.tenant_id, card
+        )
         masked = caller.masked
     audit.record(
         session,
@@ -99,6 +106,20 @@ async def lookup(
         number_masked=masked,
     )
     return card
+
+
+async def with_sources(
+    session: AsyncSession, lookups: SourceLookups, tenant_id: int, card: Card
+) -> Card:
+    """The card with what the tenant's sources answer within the deadline, for a number
+    not known here (a late answer is cached for the next lookup)."""
+    e164 = card.number.e164 if card.number is not None else None
+    if card.match not in ("unknown", "ambiguous") or e164 is None:
+        return card
+    asked = await lookups.ask(tenant_id, normalise(e164), session=session)
+    if not asked.found:
+        return card
+    return Card.model_validate(merge(card.model_dump(), asked.found))
 
 
 @router.get(

@@ -92,6 +92,25 @@ class NoticeBrief(BaseModel):
     severity: str
 
 
+class SourceFact(BaseModel):
+    """One record a lookup source has for this number: where the card's facts came from."""
+
+    source: str = Field(description="The source's name, shown as 'from <name>'")
+    kind: str = Field(description="http, ldap, carddav or fhir")
+    display_name: str | None
+    external_id: str | None = Field(description="The record's id in that system")
+    deep_link: str | None = Field(description="Opens the record in that system")
+    fields: list[str] = Field(
+        description="The card's fields this record filled (display_name, form_of_address, "
+        "organisation, language, flags); empty when the card had them already"
+    )
+    organisation: str | None = None
+    language: str | None = None
+    form_of_address: str | None = None
+    last_activity: str | None = None
+    details: dict[str, str] = Field(default={}, description="e.g. a colleague's title")
+
+
 class Card(BaseModel):
     """The recognition result for one call or lookup."""
 
@@ -112,3 +131,8 @@ class Card(BaseModel):
     callbacks: list[CallbackBrief] = []
     cases: list[CaseBrief] = []
     notices: list[NoticeBrief] = []
+    sources: list[SourceFact] = Field(
+        default=[],
+        description="Records the tenant's lookup sources have for this number (a number not "
+        "known here); the fields they filled say 'from <source>'",
+    )

@@ -283,3 +283,37 @@ def unknown_card(kind: str = "unknown") -> dict[str, Any]:
             "display_name": None,
         },
     )
+
+
+def crm_fact(**changes: Any) -> dict[str, Any]:
+    """A CRM record as a lookup source puts it on the card (`SourceFact`)."""
+    return {
+        "source": "CRM",
+        "kind": "http",
+        "display_name": "Bakkerij Jansen",
+        "external_id": "4711",
+        "deep_link": "https://crm.example.org/people/4711",
+        "fields": ["display_name", "form_of_address", "organisation", "language"],
+        "organisation": "Bakkerij Jansen B.V.",
+        "language": "nl",
+        "form_of_address": "Meneer Jansen",
+        "last_activity": None,
+        "details": {},
+        **changes,
+    }
+
+
+def sourced_card(*facts: dict[str, Any]) -> dict[str, Any]:
+    """A number not known here that lookup sources know (as merged by app/sources/merge.py)."""
+    first = facts[0] if facts else crm_fact()
+    return checked(
+        Card,
+        {
+            **unknown_card(),
+            "display_name": first["display_name"],
+            "form_of_address": first["form_of_address"],
+            "organisation": first["organisation"],
+            "language": first["language"],
+            "sources": list(facts) or [first],
+        },
+    )

@@ -83,6 +83,8 @@
     }
     const rows = [renderBadges(card, view), h("h2", { class: "name", "data-testid": "caller-name" }, name)];
     if (given) rows.push(h("p", { class: "meta", "data-testid": "caller-name-source" }, t("name_from_phone_system")));
+    const named = sourceOf(card, "display_name");
+    if (named) rows.push(h("p", { class: "meta", "data-testid": "caller-name-source" }, sourceLink(named, view)));
     if (card && card.form_of_address) {
       rows.push(h("p", { class: "address" },
         h("span", { class: "label" }, `${t("address_as")} `),
@@ -93,6 +95,36 @@
       rows.push(h("p", { class: "meta" }, dot(card.organisation, card.household)));
     }
     return h("header", { class: "caller" }, rows);
+  }
+
+  /** The source record that filled `field` on the card, if one did. */
+  function sourceOf(card, field) {
+    return ((card && card.sources) || []).find((fact) => (fact.fields || []).includes(field)) || null;
+  }
+
+  // "from CRM", a link to the record when the source gave one (http(s) only: the server
+  // drops any other scheme, and a link opens in a new tab without our window).
+  function sourceLink(fact, view) {
+    const label = view.t("from_source", { source: fact.source });
+    if (!fact.deep_link || !/^https?:\/\//i.test(fact.deep_link)) {
+      return h("span", { class: "source", "data-testid": "source-name" }, label);
+    }
+    return h("a", { class: "source", "data-testid": "source-link", href: fact.deep_link, target: "_blank",
+      rel: "noopener noreferrer", title: view.t("open_in_source", { source: fact.source }) }, label);
+  }
+
+  function renderSources(entry, view) {
+    const { t } = view;
+    const facts = (entry.card && entry.card.sources) || [];
+    if (!facts.length) return null;
+    const saveable = entry.card.match === "unknown" && !entry.saved && partyNumber(entry.call);
+    return section(t("section_sources"), "sources", h("ul", { class: "plain" }, facts.map((fact) =>
+      h("li", { class: "source-fact", "data-testid": "source-fact", "data-source": fact.source },
+        h("p", {}, h("strong", {}, fact.display_name || "—"), " ", sourceLink(fact, view)),
+        h("p", { class: "meta" }, dot(fact.organisation, fact.details && fact.details.title,
+          fact.last_activity && t("last_contact", { when: fact.last_activity }))),
+        saveable && fact.display_name ? h("button", { type: "button", class: "small", "data-testid": "source-save",
+          disabled: entry.busy, onclick: () => view.act("saveFromSource", entry, fact) }, t("source_save")) : null))));
   }
 
   function renderStatus(entry, view) {
@@ -312,7 +344,10 @@
     if (card && match === "ambiguous" && card.candidates && card.candidates.length) {
       body.push(renderCandidates(entry, view));
     }
-    if (match === "unknown" && partyNumber(entry.call) && !entry.saved) {
+    body.push(renderSources(entry, view));
+    // A caller a source knows is saved with one click from its record instead.
+    const fromSource = card && (card.sources || []).length > 0;
+    if (match === "unknown" && partyNumber(entry.call) && !entry.saved && !fromSource) {
       body.push(renderCreateContact(entry, view));
     }
     if (card) {

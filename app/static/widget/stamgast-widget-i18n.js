@@ -141,6 +141,11 @@
       create_language_none: "—",
       create_save: "Create contact",
       create_saved: "Contact created.",
+      from_source: "from {source}",
+      open_in_source: "Open in {source}",
+      section_sources: "Found in other systems",
+      source_save: "Save as contact",
+      source_saved: "Saved as contact.",
 
       today: "today {time}",
       yesterday: "yesterday {time}",
@@ -287,6 +292,11 @@
       create_language_none: "—",
       create_save: "Contact aanmaken",
       create_saved: "Contact aangemaakt.",
+      from_source: "uit {source}",
+      open_in_source: "Openen in {source}",
+      section_sources: "Gevonden in andere systemen",
+      source_save: "Opslaan als contact",
+      source_saved: "Opgeslagen als contact.",
 
       today: "vandaag {time}",
       yesterday: "gisteren {time}",

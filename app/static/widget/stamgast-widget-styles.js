@@ -107,6 +107,8 @@ h2, h3, p, ul, dl, dd { margin: 0; padding: 0; }
 .meta { color: var(--muted); font-size: 12.5px; }
 .meta.inline { margin-left: 6px; }
 .caller .meta { margin-top: 2px; }
+a.source { color: var(--accent, inherit); }
+.source-fact + .source-fact { margin-top: 6px; }
 
 .badges { display: flex; flex-wrap: wrap; gap: 5px; }
 .badge {

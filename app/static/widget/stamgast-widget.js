@@ -572,6 +572,8 @@
         addNote: () => this._run(entry, "note", "note_saved", () => this._addNote(entry)),
         createContact: () =>
           this._run(entry, "create-contact", "create_saved", () => this._createContact(entry)),
+        saveFromSource: (fact) =>
+          this._run(entry, "save-from-source", "source_saved", () => this._saveFromSource(entry, fact)),
         wrapUp: () => this._run(entry, "wrap-up", null, () => this._wrapUp(entry)),
       };
       return actions[name](...args);
@@ -659,6 +661,25 @@
       const address = (entry.drafts.createAddress || "").trim();
       if (address) body.form_of_address = address;
       if (entry.drafts.createLanguage) body.language = entry.drafts.createLanguage;
+      await this._saveContact(entry, body, number);
+    }
+
+    /** A caller found only in a source, saved as ours: its id there kept (namespaced by
+     * the source, so two systems' ids never collide), so the next call finds it here. */
+    async _saveFromSource(entry, fact) {
+      const number = this._partyNumber(entry) || this._callerNumber(entry);
+      const body = { display_name: fact.display_name, numbers: [{ number }] };
+      if (fact.form_of_address) body.form_of_address = fact.form_of_address;
+      if (fact.organisation) body.organisation = fact.organisation;
+      if (fact.language && ns.contactLanguages.includes(fact.language)) body.language = fact.language;
+      if (fact.external_id) {
+        body.external_id = `${fact.source}:${fact.external_id}`.slice(0, 120);
+        body.references = { [fact.source.slice(0, 64)]: fact.external_id.slice(0, 200) };
+      }
+      await this._saveContact(entry, body, number);
+    }
+
+    async _saveContact(entry, body, number) {
       const contact = await this._api("POST", "/v1/contacts", body);
       const path = this._cardPath(entry, contact.id, number);
       // The new contact may not be readable the very moment its POST answered (a commit in

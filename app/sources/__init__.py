@@ -1,0 +1,1 @@
+"""Lookup sources: the tenant's other systems asked who a number is, under one deadline."""
