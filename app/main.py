@@ -38,6 +38,7 @@ from app.recognition.router import router as lookup_router
 from app.screen_pop.broker import make_broker
 from app.screen_pop.calls_router import router as agent_calls_router
 from app.screen_pop.hub import ScreenPopHub
+from app.screen_pop.recheck import database_check, recheck_forever
 from app.screen_pop.router import router as screen_pop_router
 from app.settings import Settings, get_settings
 from app.tenants.router import router as tenant_router
@@ -89,8 +90,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 answered_after=timedelta(seconds=settings.call_answered_timeout_seconds),
             )
         )
+        # One task rechecks every open stream's token (not one per connection).
+        recheck = asyncio.create_task(
+            recheck_forever(
+                hub,
+                database_check(app.state.sessionmaker),
+                settings.stream_token_recheck_seconds,
+            ),
+            name="screen-pop-token-recheck",
+        )
         with server_gc():
             yield
+        recheck.cancel()
         sweeper.cancel()
         await stop_connectors(connectors)
         await app.state.webhooks.stop()

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 CloseReason = Literal["overflow", "shutdown", "revoked"]
 Clock = Callable[[], float]
 InvalidationHandler = Callable[[str], None]
+# Push mode's first taker of a message: True when it took it (sent, or sending).
+Direct = Callable[[int, bytes], bool]
 
 
 class BrokerUnavailable(Exception):
@@ -63,13 +65,31 @@ def unique_agents(agent_ids: Sequence[int]) -> list[int]:
 
 
 class Subscription:
-    """One connection's live feed for one agent: a bounded queue that never blocks publish.
+    """One connection's live feed for one agent: bounded, and never blocks publish.
 
-    Iterate it for `(seq, message)` pairs. A pair with `seq == CATCH_UP_SEQ` says live
-    messages may have been missed (the cross-process listener reconnected): read the replay
-    log. When the queue is full the subscription closes with reason "overflow" and the
-    client should reconnect and replay; buffering more for a slow client would grow memory.
+    Pull mode (SSE): iterate it for `(seq, message)` pairs. Push mode (WebSocket, see
+    `attach`): messages are handed to the connection as they are published, and only a
+    connection that cannot take one right away leaves it in the backlog. A pair with
+    `seq == CATCH_UP_SEQ` says live messages may have been missed (the cross-process
+    listener reconnected): read the replay log. When the backlog is full the subscription
+    closes with reason "overflow" and the client should reconnect and replay; buffering
+    more for a slow client would grow memory.
     """
+
+    # Thousands of idle connections each hold one: no per-instance __dict__, and the
+    # backlog (a deque) and the waiter exist only while they are needed.
+    __slots__ = (
+        "_backlog",
+        "_direct",
+        "_finished",
+        "_limit",
+        "_registry",
+        "_waiter",
+        "_wake",
+        "agent_id",
+        "close_reason",
+        "tenant_id",
+    )  # fmt: skip
 
     def __init__(
         self, registry: LocalSubscribers, tenant_id: int, agent_id: int, queue_size: int
@@ -78,43 +98,87 @@ class Subscription:
         self.agent_id = agent_id
         self.close_reason: CloseReason | None = None
         self._registry = registry
-        self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=queue_size)
+        self._limit = queue_size if queue_size > 0 else MAX_LOG_ENTRIES  # 0: as the log
+        self._backlog: deque[tuple[int, bytes]] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self._finished = False
+        self._direct: Direct | None = None
+        self._wake: Callable[[], None] | None = None
 
     @property
     def overflowed(self) -> bool:
         """True when the client fell behind and the subscription was closed for it."""
         return self.close_reason == "overflow"
 
+    @property
+    def pending(self) -> bool:
+        """True when `get_nowait` has something to give: a message, or the end."""
+        return bool(self._backlog) or (self.close_reason is not None and not self._finished)
+
+    def attach(self, direct: Direct, wake: Callable[[], None]) -> None:
+        """Push mode: while nothing is in the backlog, each message is offered to `direct`
+        first (it returns False to leave it to the backlog); `wake` is called whenever the
+        backlog gets something or the subscription closes. No task waits on the feed."""
+        self._direct = direct
+        self._wake = wake
+
     def offer(self, seq: int, message: bytes) -> None:
-        """Queue a message without waiting; a full queue closes the subscription instead."""
+        """Hand over or queue a message without waiting; a full backlog closes instead."""
         if self.close_reason is not None:
             return
-        try:
-            self._queue.put_nowait((seq, message))
-        except asyncio.QueueFull:
+        backlog = self._backlog
+        if not backlog and self._direct is not None and self._direct(seq, message):
+            return
+        if backlog is None:
+            backlog = self._backlog = deque()
+        if len(backlog) >= self._limit:
             self.close("overflow")
+            return
+        backlog.append((seq, message))
+        self._notify()
 
     def close(self, reason: CloseReason) -> None:
-        """End the feed: the iterator stops after what is queued (or at once on overflow)."""
+        """End the feed: it ends after what is queued (or at once on overflow)."""
         if self.close_reason is not None:
             return
         self.close_reason = reason
         self._registry.discard(self)
-        if reason == "overflow" or self._queue.full():
+        if self._backlog is not None and (
+            reason == "overflow" or len(self._backlog) >= self._limit
+        ):
             # The client replays anyway; dropping the backlog is what bounds memory.
-            while not self._queue.empty():
-                self._queue.get_nowait()
-        self._queue.put_nowait(None)
+            self._backlog = None
+        self._notify()
+
+    def get_nowait(self) -> tuple[int, bytes] | None:
+        """The next `(seq, message)` when `pending`; None once the subscription is closed."""
+        if self._backlog:
+            item = self._backlog.popleft()
+            if not self._backlog:
+                self._backlog = None  # an idle connection holds no deque
+            return item
+        if self.close_reason is None:
+            raise LookupError("nothing pending: check `pending` first")
+        self._finished = True
+        return None
 
     async def get(self) -> tuple[int, bytes] | None:
         """The next `(seq, message)`, waiting for it; None once the subscription is closed."""
-        if self._finished:
-            return None
-        item = await self._queue.get()
-        if item is None:
-            self._finished = True
-        return item
+        while not self.pending:
+            if self._finished:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.get_nowait()
+
+    def _notify(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        if self._wake is not None:
+            self._wake()
 
     def __aiter__(self) -> Subscription:
         return self
