@@ -39,6 +39,7 @@ from app.screen_pop.broker import make_broker
 from app.screen_pop.calls_router import router as agent_calls_router
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.recheck import database_check, recheck_forever
+from app.screen_pop.router import StreamShortcut
 from app.screen_pop.router import router as screen_pop_router
 from app.settings import Settings, get_settings
 from app.tenants.router import router as tenant_router
@@ -151,6 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
+    # Last added, so outermost: agent streams skip the layers that only pass them through.
+    app.add_middleware(StreamShortcut)
     app.include_router(health_router)
     app.include_router(lookup_router, prefix="/v1")
     app.include_router(api_router, prefix="/v1")

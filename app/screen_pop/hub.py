@@ -54,7 +54,13 @@ def _notice(
 
 
 class Stream:
-    """One open connection of one agent; enter it, then iterate `events()`."""
+    """One open connection of one agent; enter it, then iterate `events()` (SSE) or write
+    its `opening()` and `follow()` its live feed (WebSocket, app/screen_pop/wire.py)."""
+
+    __slots__ = (
+        "_after_epoch", "_after_seq", "_hub", "_subscription", "agent_id", "cursor", "epoch",
+        "tenant_id", "token_id",
+    )  # fmt: skip
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import Admin, DbSession
 from app.api.inputs import id_path
@@ -202,7 +203,6 @@ async def delete_agent_token(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.websocket("/stream")
 async def stream_websocket(websocket: WebSocket) -> None:
     """An agent's pops as WebSocket text frames; see the SSE route for the frames."""
     await websocket.accept()  # close codes and reasons only reach the client after accept
@@ -246,6 +246,36 @@ async def stream_websocket(websocket: WebSocket) -> None:
     with contextlib.suppress(Exception):
         async with asyncio.timeout(SEND_TIMEOUT):
             await websocket.close(code, reason)
+
+
+# A plain Starlette route, not FastAPI's: it takes no dependencies, and FastAPI's would keep
+# three AsyncExitStacks and the solved dependencies alive for each connection's whole life
+# (bench/agents.py: what an idle agent costs).
+router.add_websocket_route("/stream", stream_websocket)
+
+
+class StreamShortcut:
+    """ASGI middleware that hands WebSocket `path` straight to `stream_websocket`.
+
+    Added as the outermost middleware of the app: every layer between it and the route
+    (the API gate, CORS, exception handling, the router) only passes a WebSocket through,
+    yet would keep a coroutine frame alive for the connection's whole life; about 7 KiB
+    per idle agent (bench/agents.py). Everything but this one WebSocket path goes on as
+    before, and the route itself stays registered for apps built without it.
+    """
+
+    def __init__(self, app: ASGIApp, path: str = "/v1/stream") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] in (
+            self.path,
+            scope.get("root_path", "") + self.path,
+        ):
+            await stream_websocket(WebSocket(scope, receive=receive, send=send))
+            return
+        await self.app(scope, receive, send)
 
 
 def _sse_frame(event: StreamEvent, epoch: str) -> bytes:

@@ -78,6 +78,10 @@ def _is_ping(text: str) -> bool:
 class Wire:
     """The agent connection behind one WebSocket; `run()` it in the ASGI task."""
 
+    __slots__ = (
+        "_busy", "_flusher", "_pongs", "_stop", "_stopping", "_stream", "_websocket", "error",
+    )  # fmt: skip
+
     def __init__(self, websocket: WebSocket, stream: Stream) -> None:
         self._websocket = websocket
         self._stream = stream
