@@ -49,6 +49,7 @@ router = APIRouter(tags=["screen-pop"])
 _bearer = HTTPBearer(
     auto_error=False, scheme_name="AgentToken", description="An agent token: `Bearer sga_…`"
 )
+ADMISSIONS = 8  # streams verifying their token at once (the pool has 1 on SQLite, 30 on PG)
 SSE_KEEPALIVE = 15.0  # below the idle timeout of common proxies and load balancers
 SSE_RETRY_MS = 3000
 BAD_TOKEN = "Unknown or revoked agent token: create one with POST /v1/agents/{agent_id}/tokens."
@@ -106,7 +107,13 @@ async def _identify(app: Any, token: str | None) -> AgentIdentity | None:
     """Verify with a session of its own, released before the stream starts."""
     if not token:
         return None
-    async with app.state.sessionmaker() as session:
+    # After a restart every widget reconnects at once. Waiting here costs a connection a
+    # future; waiting in the pool costs it a session and a greenlet, and 1,000 of those at
+    # once leave ~16 MiB behind for good (bench/agents.py: 43 -> 27 KiB per agent).
+    admission: asyncio.Semaphore | None = getattr(app.state, "stream_admission", None)
+    if admission is None:
+        admission = app.state.stream_admission = asyncio.Semaphore(ADMISSIONS)
+    async with admission, app.state.sessionmaker() as session:
         identity: AgentIdentity | None = await verify_agent_token(session, token)
         return identity
 
