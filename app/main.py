@@ -42,6 +42,8 @@ from app.recognition.router import router as lookup_router
 from app.screen_pop.broker import make_broker
 from app.screen_pop.calls_router import router as agent_calls_router
 from app.screen_pop.hub import ScreenPopHub
+from app.screen_pop.recheck import database_check, recheck_forever
+from app.screen_pop.router import StreamShortcut
 from app.screen_pop.router import router as screen_pop_router
 from app.settings import Settings, get_settings
 from app.sources import lookup as source_lookup
@@ -131,8 +133,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if settings.event_delivery:
             worker.start()
+        # One task rechecks every open stream's token (not one per connection).
+        recheck = asyncio.create_task(
+            recheck_forever(
+                hub,
+                database_check(app.state.sessionmaker),
+                settings.stream_token_recheck_seconds,
+            ),
+            name="screen-pop-token-recheck",
+        )
         with server_gc():
             yield
+        recheck.cancel()
         sweeper.cancel()
         await worker.stop()
         await stop_connectors(connectors)
@@ -183,6 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
+    # Last added, so outermost: agent streams skip the layers that only pass them through.
+    app.add_middleware(StreamShortcut)
     app.include_router(health_router)
     app.include_router(lookup_router, prefix="/v1")
     app.include_router(api_router, prefix="/v1")

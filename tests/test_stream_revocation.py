@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError
 
 from app.db import session_scope
-from app.models import AgentToken, utcnow
+from app.models import Agent, AgentToken, utcnow
 from tests.conftest import TenantCtx
 from tests.support.live_server import ThreadServer, thread_server
 from tests.test_streams import (
@@ -84,6 +84,39 @@ async def test_a_token_revoked_by_another_process_ends_streams_within_the_rechec
             with pytest.raises(ConnectionClosedError) as closed:
                 await recv(ws, 3.0)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        await until_no_connections(other)
+
+
+async def test_one_recheck_ends_every_stream_of_an_agent_made_inactive_and_no_other(
+    app: FastAPI, database_url: str, tenant: TenantCtx
+) -> None:
+    settings = stream_settings(database_url).model_copy(
+        update={"stream_token_recheck_seconds": 0.2}
+    )
+    with thread_server(settings) as other:
+        agent_id, token = await agent_token(app, other, tenant)
+        _, other_token = await agent_token(app, other, tenant)
+        async with (
+            connect(f"{other.ws_url}/v1/stream?token={token}") as ws,
+            connect(f"{other.ws_url}/v1/stream?token={other_token}") as bystander,
+            httpx.AsyncClient(base_url=other.base_url, timeout=TIMEOUT) as http,
+            http.stream("GET", "/v1/stream/sse", params={"token": token}) as sse,
+        ):
+            assert (await recv(ws))["type"] == "hello"
+            assert (await recv(bystander))["type"] == "hello"
+            events = sse_events(sse)
+            assert (await next_event(events)) == {"retry": "3000"}
+            assert (await next_event(events))["event"] == "hello"
+            async for session in session_scope(app.state.sessionmaker):
+                agent = await session.get(Agent, agent_id)
+                assert agent is not None
+                agent.active = False
+            with pytest.raises(ConnectionClosedError) as closed:
+                await recv(ws, 3.0)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            with pytest.raises(StopAsyncIteration):
+                await next_event(events)
+            await assert_silent(bystander, 0.6)  # several rechecks: it stays open
         await until_no_connections(other)
 
 

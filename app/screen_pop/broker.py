@@ -1,4 +1,4 @@
-"""The broker contract, the per-process subscriber registry, and the in-process broker.
+"""The broker contract and the in-process broker (subscriptions: app/screen_pop/subscribers.py).
 
 A broker numbers each agent's pops (`seq`), keeps them for `replay_window_seconds` so a
 reconnecting client can catch up, and hands them live to that agent's subscriptions.
@@ -18,10 +18,16 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from app.screen_pop.schemas import Pop
+
+# Part of the broker's contract, defined beside the per-process registry (re-exported).
+from app.screen_pop.subscribers import CATCH_UP_SEQ as CATCH_UP_SEQ
+from app.screen_pop.subscribers import CloseReason as CloseReason
+from app.screen_pop.subscribers import Direct as Direct
+from app.screen_pop.subscribers import LocalSubscribers as LocalSubscribers
+from app.screen_pop.subscribers import Subscription as Subscription
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -30,14 +36,11 @@ if TYPE_CHECKING:
 # (or Redis) an agent's log takes stays bounded whatever a misbehaving caller publishes.
 MAX_LOG_ENTRIES = 1000
 
-# Queue item meaning "live messages may have been missed: check the replay log".
-CATCH_UP_SEQ = 0
 # Invalidation meaning "some may have been missed: drop everything cached".
 INVALIDATE_ALL = "*"
 
 logger = logging.getLogger(__name__)
 
-CloseReason = Literal["overflow", "shutdown", "revoked"]
 Clock = Callable[[], float]
 InvalidationHandler = Callable[[str], None]
 
@@ -60,131 +63,6 @@ def new_epoch() -> str:
 def unique_agents(agent_ids: Sequence[int]) -> list[int]:
     """The agents in order, each once: a pop reaches an agent once whatever the caller passed."""
     return list(dict.fromkeys(agent_ids))
-
-
-class Subscription:
-    """One connection's live feed for one agent: a bounded queue that never blocks publish.
-
-    Iterate it for `(seq, message)` pairs. A pair with `seq == CATCH_UP_SEQ` says live
-    messages may have been missed (the cross-process listener reconnected): read the replay
-    log. When the queue is full the subscription closes with reason "overflow" and the
-    client should reconnect and replay; buffering more for a slow client would grow memory.
-    """
-
-    def __init__(
-        self, registry: LocalSubscribers, tenant_id: int, agent_id: int, queue_size: int
-    ) -> None:
-        self.tenant_id = tenant_id
-        self.agent_id = agent_id
-        self.close_reason: CloseReason | None = None
-        self._registry = registry
-        self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=queue_size)
-        self._finished = False
-
-    @property
-    def overflowed(self) -> bool:
-        """True when the client fell behind and the subscription was closed for it."""
-        return self.close_reason == "overflow"
-
-    def offer(self, seq: int, message: bytes) -> None:
-        """Queue a message without waiting; a full queue closes the subscription instead."""
-        if self.close_reason is not None:
-            return
-        try:
-            self._queue.put_nowait((seq, message))
-        except asyncio.QueueFull:
-            self.close("overflow")
-
-    def close(self, reason: CloseReason) -> None:
-        """End the feed: the iterator stops after what is queued (or at once on overflow)."""
-        if self.close_reason is not None:
-            return
-        self.close_reason = reason
-        self._registry.discard(self)
-        if reason == "overflow" or self._queue.full():
-            # The client replays anyway; dropping the backlog is what bounds memory.
-            while not self._queue.empty():
-                self._queue.get_nowait()
-        self._queue.put_nowait(None)
-
-    async def get(self) -> tuple[int, bytes] | None:
-        """The next `(seq, message)`, waiting for it; None once the subscription is closed."""
-        if self._finished:
-            return None
-        item = await self._queue.get()
-        if item is None:
-            self._finished = True
-        return item
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> tuple[int, bytes]:
-        item = await self.get()
-        if item is None:
-            raise StopAsyncIteration
-        return item
-
-    async def __aenter__(self) -> Subscription:
-        self._registry.add(self)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._registry.discard(self)
-
-
-class LocalSubscribers:
-    """This process's open subscriptions, by (tenant, agent)."""
-
-    def __init__(self, queue_size: int) -> None:
-        self._queue_size = queue_size
-        self._by_agent: dict[tuple[int, int], set[Subscription]] = {}
-
-    def subscription(self, tenant_id: int, agent_id: int) -> Subscription:
-        """A new subscription; it receives messages once entered (`async with`)."""
-        return Subscription(self, tenant_id, agent_id, self._queue_size)
-
-    def add(self, subscription: Subscription) -> None:
-        key = (subscription.tenant_id, subscription.agent_id)
-        self._by_agent.setdefault(key, set()).add(subscription)
-
-    def discard(self, subscription: Subscription) -> None:
-        key = (subscription.tenant_id, subscription.agent_id)
-        subscriptions = self._by_agent.get(key)
-        if subscriptions is not None:
-            subscriptions.discard(subscription)
-            if not subscriptions:
-                del self._by_agent[key]
-
-    def wants(self, tenant_id: int, agent_id: int) -> bool:
-        """True when someone here listens to this agent (saves building unwanted messages)."""
-        return (tenant_id, agent_id) in self._by_agent
-
-    def deliver(self, tenant_id: int, agent_id: int, seq: int, message: bytes) -> None:
-        """Offer a message to every local subscription of the agent; never waits."""
-        # A copy: an overflowing subscription removes itself from the set while we iterate.
-        for subscription in list(self._by_agent.get((tenant_id, agent_id), ())):
-            subscription.offer(seq, message)
-
-    def catch_up_all(self) -> None:
-        """Tell every subscription to check the replay log (live messages may have been lost)."""
-        for subscriptions in list(self._by_agent.values()):
-            for subscription in list(subscriptions):
-                subscription.offer(CATCH_UP_SEQ, b"")
-
-    def close_all(self, reason: CloseReason) -> None:
-        """Close every subscription (shutdown)."""
-        for subscriptions in list(self._by_agent.values()):
-            for subscription in list(subscriptions):
-                subscription.close(reason)
-
-    def __len__(self) -> int:
-        return sum(len(s) for s in self._by_agent.values())
 
 
 class InvalidationHandlers:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
-from app.screen_pop.broker import CATCH_UP_SEQ, Broker, Subscription
+from app.screen_pop.broker import CATCH_UP_SEQ, Broker, Direct, Subscription
 from app.screen_pop.schemas import Pop, StreamNotice
 from app.settings import Settings
 
@@ -54,7 +54,13 @@ def _notice(
 
 
 class Stream:
-    """One open connection of one agent; enter it, then iterate `events()`."""
+    """One open connection of one agent; enter it, then iterate `events()` (SSE) or write
+    its `opening()` and `follow()` its live feed (WebSocket, app/screen_pop/wire.py)."""
+
+    __slots__ = (
+        "_after_epoch", "_after_seq", "_hub", "_subscription", "agent_id", "cursor", "epoch",
+        "tenant_id", "token_id",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -109,8 +115,39 @@ class Stream:
         if self._subscription is not None:
             self._subscription.close("revoked")
 
+    def attach(self, direct: Direct, wake: Callable[[], None]) -> None:
+        """Push mode for the live part (see Subscription.attach); call after `opening()`."""
+        assert self._subscription is not None, "enter the stream first"
+        self._subscription.attach(direct, wake)
+
+    @property
+    def subscription(self) -> Subscription:
+        """The live feed (entered with the stream)."""
+        assert self._subscription is not None, "enter the stream first"
+        return self._subscription
+
     async def events(self, keepalive: float | None = None) -> AsyncIterator[StreamEvent]:
         """hello, resync when pops are gone, the replay, then live pops; `bye` at the end."""
+        subscription = self.subscription
+        async for event in self.opening():
+            yield event
+        while True:
+            try:
+                async with asyncio.timeout(keepalive):
+                    item = await subscription.get()
+            except TimeoutError:
+                yield StreamEvent("keepalive", self.cursor)
+                continue
+            if item is None:
+                break
+            async for event in self.follow(*item):
+                yield event
+        bye = self.farewell()
+        if bye is not None:
+            yield bye
+
+    async def opening(self) -> AsyncIterator[StreamEvent]:
+        """hello, resync when pops are gone, and the replay; live pops follow (`follow`)."""
         assert self._subscription is not None, "enter the stream first"
         broker, tenant_id, agent_id = self._hub.broker, self.tenant_id, self.agent_id
         epoch = self.epoch = await broker.epoch()
@@ -135,53 +172,58 @@ class Stream:
             if after is not None:
                 async for event in self._catch_up(after, last):
                     yield event
-        while True:
-            try:
-                async with asyncio.timeout(keepalive):
-                    item = await self._subscription.get()
-            except TimeoutError:
-                yield StreamEvent("keepalive", self.cursor)
-                continue
-            if item is None:
-                break
-            seq, message = item
-            unexpected = seq == CATCH_UP_SEQ or not self.cursor < seq <= self.cursor + 1
-            if unexpected and await broker.epoch() != self.epoch:
-                # Redis came back without its data while this stream stayed open: a new
-                # life of the sequences. As for a client reconnecting from the old one:
-                # everything of the new life, after hello 0 and resync.
-                self.epoch, self.cursor = await broker.epoch(), 0
-                last = await broker.last_seq(tenant_id, agent_id)
-                yield _notice("hello", 0, 0, epoch=self.epoch)
-                yield _notice("resync", last, 0, message=RESTARTED)
-                async for event in self._catch_up(0, last, resync_said=True):
-                    yield event
-                continue
-            if seq != CATCH_UP_SEQ and seq <= self.cursor and await self._restarted():
-                # The broker's counter started again (Redis restarted without persistence):
-                # follow it, as the widget follows a lower `hello`, or every pop from now
-                # on would be dropped as one already sent.
-                self.cursor = seq - 1
-                self.epoch = await broker.epoch()
-                yield _notice("hello", self.cursor, self.cursor, epoch=self.epoch)
-            if seq == CATCH_UP_SEQ or seq > self.cursor + 1:
-                # Live messages were lost (listener reconnected) or skipped: the log has them.
-                last = await broker.last_seq(tenant_id, agent_id)
-                async for event in self._catch_up(self.cursor, last):
-                    yield event
-            if seq > self.cursor:
-                self.cursor = seq
-                yield StreamEvent("pop", seq, message.decode())
+
+    def in_order(self, seq: int) -> bool:
+        """True when a live message is simply the next one: `follow` would send it as it is,
+        without asking the broker anything (the direct path relies on this)."""
+        return seq == self.cursor + 1
+
+    async def follow(self, seq: int, message: bytes) -> AsyncIterator[StreamEvent]:
+        """What one live message from the feed means for this connection: normally its pop;
+        a catch-up from the log for a gap, a new life for a broker that started again, or
+        nothing for a pop already sent."""
+        broker, tenant_id, agent_id = self._hub.broker, self.tenant_id, self.agent_id
+        unexpected = seq == CATCH_UP_SEQ or not self.cursor < seq <= self.cursor + 1
+        if unexpected and await broker.epoch() != self.epoch:
+            # Redis came back without its data while this stream stayed open: a new
+            # life of the sequences. As for a client reconnecting from the old one:
+            # everything of the new life, after hello 0 and resync.
+            self.epoch, self.cursor = await broker.epoch(), 0
+            last = await broker.last_seq(tenant_id, agent_id)
+            yield _notice("hello", 0, 0, epoch=self.epoch)
+            yield _notice("resync", last, 0, message=RESTARTED)
+            async for event in self._catch_up(0, last, resync_said=True):
+                yield event
+            return
+        if seq != CATCH_UP_SEQ and seq <= self.cursor and await self._restarted():
+            # The broker's counter started again (Redis restarted without persistence):
+            # follow it, as the widget follows a lower `hello`, or every pop from now
+            # on would be dropped as one already sent.
+            self.cursor = seq - 1
+            self.epoch = await broker.epoch()
+            yield _notice("hello", self.cursor, self.cursor, epoch=self.epoch)
+        if seq == CATCH_UP_SEQ or seq > self.cursor + 1:
+            # Live messages were lost (listener reconnected) or skipped: the log has them.
+            last = await broker.last_seq(tenant_id, agent_id)
+            async for event in self._catch_up(self.cursor, last):
+                yield event
+        if seq > self.cursor:
+            self.cursor = seq
+            yield StreamEvent("pop", seq, message.decode())
+
+    def farewell(self) -> StreamEvent | None:
+        """The `bye` to send once the live feed has ended, if its end calls for one."""
         if self.end_reason == "overflow":
-            yield _notice(
+            return _notice(
                 "bye", self.cursor, self.cursor, retry_ms=OVERFLOW_RETRY_MS,
                 message="Too far behind: reconnect with last_seq to replay what you missed.",
             )  # fmt: skip
-        elif self.end_reason == "shutdown":
-            yield _notice(
+        if self.end_reason == "shutdown":
+            return _notice(
                 "bye", self.cursor, self.cursor, retry_ms=random.randint(*RETRY_MS_RANGE),
                 message="Server restarting: reconnect with last_seq after retry_ms.",
             )  # fmt: skip
+        return None
 
     async def _restarted(self) -> bool:
         """True when the broker's sequence is behind what this stream already sent."""
@@ -246,6 +288,10 @@ class ScreenPopHub:
         """A stream for one connection; `after_seq` is the client's last seq, if it has one,
         and `after_epoch` the epoch that seq belongs to (from its `hello`)."""
         return Stream(self, tenant_id, agent_id, after_seq, token_id, after_epoch)
+
+    def token_ids(self) -> set[int]:
+        """The tokens this process's streams were opened with."""
+        return {s.token_id for s in self._streams if s.token_id is not None}
 
     def revoke_token(self, token_id: int) -> int:
         """End this process's streams opened with the token; how many there were."""

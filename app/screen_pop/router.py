@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import random
 import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -21,6 +19,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import Admin, DbSession
 from app.api.inputs import id_path
@@ -35,7 +34,7 @@ from app.errors import (
 )
 from app.models import Agent
 from app.screen_pop.broker import BrokerUnavailable
-from app.screen_pop.hub import ScreenPopHub, Stream, StreamEvent
+from app.screen_pop.hub import ScreenPopHub, StreamEvent
 from app.screen_pop.schemas import Delivery, StreamNotice
 from app.screen_pop.tokens import (
     AgentIdentity,
@@ -43,13 +42,14 @@ from app.screen_pop.tokens import (
     revoke_agent_token,
     verify_agent_token,
 )
+from app.screen_pop.wire import SEND_TIMEOUT, Wire
 
 router = APIRouter(tags=["screen-pop"])
 
 _bearer = HTTPBearer(
     auto_error=False, scheme_name="AgentToken", description="An agent token: `Bearer sga_…`"
 )
-SEND_TIMEOUT = 10.0  # a client that takes longer to accept one frame is gone or stuck
+ADMISSIONS = 8  # streams verifying their token at once (the pool has 1 on SQLite, 30 on PG)
 SSE_KEEPALIVE = 15.0  # below the idle timeout of common proxies and load balancers
 SSE_RETRY_MS = 3000
 BAD_TOKEN = "Unknown or revoked agent token: create one with POST /v1/agents/{agent_id}/tokens."
@@ -107,26 +107,15 @@ async def _identify(app: Any, token: str | None) -> AgentIdentity | None:
     """Verify with a session of its own, released before the stream starts."""
     if not token:
         return None
-    async with app.state.sessionmaker() as session:
+    # After a restart every widget reconnects at once. Waiting here costs a connection a
+    # future; waiting in the pool costs it a session and a greenlet, and 1,000 of those at
+    # once leave ~16 MiB behind for good (bench/agents.py: 43 -> 27 KiB per agent).
+    admission: asyncio.Semaphore | None = getattr(app.state, "stream_admission", None)
+    if admission is None:
+        admission = app.state.stream_admission = asyncio.Semaphore(ADMISSIONS)
+    async with admission, app.state.sessionmaker() as session:
         identity: AgentIdentity | None = await verify_agent_token(session, token)
         return identity
-
-
-async def _watch_token(app: Any, token: str, stream: Stream) -> None:
-    """End the stream once its token stops admitting it (revoked elsewhere, agent made
-    inactive); a database that cannot answer is no reason to cut agents off."""
-    every = app.state.settings.stream_token_recheck_seconds
-    while True:
-        # Jittered: after a restart every agent reconnects at once, and their rechecks
-        # should not all reach the database in the same second ever after.
-        await asyncio.sleep(every * random.uniform(0.5, 1.5))
-        try:
-            identity = await _identify(app, token)
-        except SQLAlchemyError:
-            continue
-        if identity is None:
-            stream.revoke()
-            return
 
 
 def _parse_seq(raw: str | None) -> int | None:
@@ -221,7 +210,6 @@ async def delete_agent_token(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.websocket("/stream")
 async def stream_websocket(websocket: WebSocket) -> None:
     """An agent's pops as WebSocket text frames; see the SSE route for the frames."""
     await websocket.accept()  # close codes and reasons only reach the client after accept
@@ -244,58 +232,57 @@ async def stream_websocket(websocket: WebSocket) -> None:
         await websocket.close(WS_UNAUTHORIZED, BAD_TOKEN.replace("{agent_id}", "…"))
         return
     hub = _hub(websocket.app)
-    send_lock = asyncio.Lock()  # pongs and pops come from two tasks
-
-    async def send(text: str) -> None:
-        async with send_lock, asyncio.timeout(SEND_TIMEOUT):
-            await websocket.send_text(text)
-
-    async def answer_pings() -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if text and len(text) < 256 and _is_ping(text):
-                await send('{"type":"pong"}')
-
-    async def send_events(stream: Stream) -> None:
-        async for event in stream.events():
-            await send(event.data)
-
-    token = str(websocket.query_params.get("token"))
     opened = hub.open_stream(
         identity.tenant_id, identity.agent_id, after_seq, identity.token_id, after_epoch
     )
     async with opened as stream:
-        reader = asyncio.create_task(answer_pings())
-        writer = asyncio.create_task(send_events(stream))
-        watcher = asyncio.create_task(_watch_token(websocket.app, token, stream))
-        try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (reader, writer, watcher):
-                task.cancel()
-            await asyncio.gather(reader, writer, watcher, return_exceptions=True)
+        wire = Wire(websocket, stream)
+        await wire.run()
         code = {
             "shutdown": WS_SERVICE_RESTART,
             "overflow": WS_TRY_AGAIN_LATER,
             "revoked": WS_UNAUTHORIZED,
         }.get(stream.end_reason or "", 1000)
-        if not writer.cancelled() and isinstance(writer.exception(), BrokerUnavailable):
+        if isinstance(wire.error, BrokerUnavailable):
             code = WS_TRY_AGAIN_LATER
     reason = (
         BAD_TOKEN.replace("{agent_id}", str(identity.agent_id)) if code == WS_UNAUTHORIZED else ""
     )
-    with contextlib.suppress(Exception):  # the client may be gone already
-        await websocket.close(code, reason)
+    # The client may be gone already, or stuck: a close it never takes must not keep
+    # this task waiting for it.
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await websocket.close(code, reason)
 
 
-def _is_ping(text: str) -> bool:
-    try:
-        return bool(json.loads(text) == {"type": "ping"})
-    except ValueError:
-        return False
+# A plain Starlette route, not FastAPI's: it takes no dependencies, and FastAPI's would keep
+# three AsyncExitStacks and the solved dependencies alive for each connection's whole life
+# (bench/agents.py: what an idle agent costs).
+router.add_websocket_route("/stream", stream_websocket)
+
+
+class StreamShortcut:
+    """ASGI middleware that hands WebSocket `path` straight to `stream_websocket`.
+
+    Added as the outermost middleware of the app: every layer between it and the route
+    (the API gate, CORS, exception handling, the router) only passes a WebSocket through,
+    yet would keep a coroutine frame alive for the connection's whole life; about 7 KiB
+    per idle agent (bench/agents.py). Everything but this one WebSocket path goes on as
+    before, and the route itself stays registered for apps built without it.
+    """
+
+    def __init__(self, app: ASGIApp, path: str = "/v1/stream") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] in (
+            self.path,
+            scope.get("root_path", "") + self.path,
+        ):
+            await stream_websocket(WebSocket(scope, receive=receive, send=send))
+            return
+        await self.app(scope, receive, send)
 
 
 def _sse_frame(event: StreamEvent, epoch: str) -> bytes:
@@ -381,17 +368,14 @@ async def stream_sse(
         opened = hub.open_stream(
             identity.tenant_id, identity.agent_id, after_seq, identity.token_id, after_epoch
         )
+        # A revoked token ends the stream (app/screen_pop/recheck.py); EventSource then
+        # reconnects and gets the 401.
         async with opened as stream:
-            # When it ends the stream, EventSource reconnects and gets the 401.
-            watcher = asyncio.create_task(_watch_token(request.app, str(given), stream))
             try:
                 async for event in stream.events(keepalive=SSE_KEEPALIVE):
                     yield _sse_frame(event, stream.epoch)
             except BrokerUnavailable:
                 return  # EventSource reconnects after `retry` and resumes from its last id
-            finally:
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
 
     return StreamingResponse(
         frames(),

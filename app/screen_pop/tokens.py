@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from app.auth.credentials import hash_credential, mint, prefix_of
 from app.models import Agent, AgentToken, utcnow
 
 TOKEN_PREFIX = "sga_"
+VALIDITY_BATCH = 500  # ids per statement: far below every driver's parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,27 @@ async def verify_agent_token(session: AsyncSession, token: str) -> AgentIdentity
         agent_extension=agent.extension,
         token_id=agent_token.id,
     )
+
+
+async def valid_token_ids(session: AsyncSession, token_ids: Collection[int]) -> set[int]:
+    """Those of `token_ids` that still admit a stream: not revoked, of an active agent.
+
+    By id, in one statement per batch: the tokens were verified (hash included) when their
+    streams opened, and a token's id never names another token.
+    """
+    ids = sorted(token_ids)
+    valid: set[int] = set()
+    for start in range(0, len(ids), VALIDITY_BATCH):
+        batch = ids[start : start + VALIDITY_BATCH]
+        rows = await session.scalars(
+            select(AgentToken.id)
+            .join(
+                Agent, (Agent.id == AgentToken.agent_id) & (Agent.tenant_id == AgentToken.tenant_id)
+            )
+            .where(AgentToken.id.in_(batch), AgentToken.revoked_at.is_(None), Agent.active)
+        )
+        valid.update(rows)
+    return valid
 
 
 async def revoke_agent_token(
