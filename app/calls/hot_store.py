@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.calls import hot_sqlite
 from app.calls.hot_lifecycle import HotEvent, Tenancy, Written
-from app.calls.hot_pg import PostgresHotStore
 
 
 class HotStore(Protocol):
@@ -57,5 +56,8 @@ def hot_store_for(engine: AsyncEngine) -> HotStore | None:
     if engine.dialect.name == "sqlite":
         return SqliteHotStore(engine)
     if engine.dialect.name == "postgresql":
+        # Imported here: a SQLite deployment never loads asyncpg (memory, start-up).
+        from app.calls.hot_pg import PostgresHotStore
+
         return PostgresHotStore(engine)
     return None

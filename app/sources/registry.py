@@ -6,10 +6,8 @@ from collections.abc import Callable
 
 from app.models import LookupSource
 from app.sources.base import Source
-from app.sources.carddav_source import CardDavSource
 from app.sources.fhir_source import FhirSource
 from app.sources.http_source import HttpSource
-from app.sources.ldap_source import LdapSource
 from app.sources.schemas import CardDavConfig, FhirConfig, HttpConfig, LdapConfig
 
 Builder = Callable[[LookupSource], Source]
@@ -19,11 +17,19 @@ def _http(row: LookupSource) -> Source:
     return HttpSource(HttpConfig.model_validate(row.config), row.secret, row.timeout_ms / 1000)
 
 
+# LDAP and CardDAV bring libraries of their own (ldap3, vobject): loaded by the first
+# source of that kind, not by every server that has none.
+
+
 def _ldap(row: LookupSource) -> Source:
+    from app.sources.ldap_source import LdapSource
+
     return LdapSource(LdapConfig.model_validate(row.config), row.secret, row.timeout_ms / 1000)
 
 
 def _carddav(row: LookupSource) -> Source:
+    from app.sources.carddav_source import CardDavSource
+
     config = CardDavConfig.model_validate(row.config)
     return CardDavSource(config, row.secret, row.timeout_ms / 1000)
 
