@@ -195,7 +195,7 @@ class Stream:
             async for event in self._catch_up(0, last, resync_said=True):
                 yield event
             return
-        if seq != CATCH_UP_SEQ and seq <= self.cursor and await self._restarted():
+        if seq != CATCH_UP_SEQ and seq <= self.cursor and await self._restarted(seq):
             # The broker's counter started again (Redis restarted without persistence):
             # follow it, as the widget follows a lower `hello`, or every pop from now
             # on would be dropped as one already sent.
@@ -225,10 +225,12 @@ class Stream:
             )  # fmt: skip
         return None
 
-    async def _restarted(self) -> bool:
-        """True when the broker's sequence is behind what this stream already sent."""
+    async def _restarted(self, seq: int) -> bool:
+        """True when the broker's sequence is behind what this stream already sent, and
+        `seq` belongs to the new count: a late live copy of a pop sent before (its seq
+        beyond the new count) is a duplicate to drop, not a sign of a restart."""
         last = await self._hub.broker.last_seq(self.tenant_id, self.agent_id)
-        return last < self.cursor
+        return last < self.cursor and seq <= last
 
     async def _catch_up(
         self, after: int, last: int, *, resync_said: bool = False
