@@ -38,6 +38,7 @@ from app.health import router as health_router
 from app.integrations import threecx
 from app.integrations.threecx.delivery import restorer as threecx_restorer
 from app.integrations.threecx.router import router as threecx_router
+from app.privacy.router import router as privacy_router
 from app.recognition.router import router as lookup_router
 from app.screen_pop.broker import make_broker
 from app.screen_pop.calls_router import router as agent_calls_router
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router, prefix="/v1")
     app.include_router(me_router, prefix="/v1")
     app.include_router(tenant_router, prefix="/v1")
+    app.include_router(privacy_router, prefix="/v1")
     app.include_router(provider_router, prefix="/v1")
     app.include_router(dead_letter_router, prefix="/v1")
     app.include_router(sources_router, prefix="/v1")
