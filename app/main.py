@@ -38,7 +38,9 @@ from app.health import router as health_router
 from app.integrations import threecx
 from app.integrations.threecx.delivery import restorer as threecx_restorer
 from app.integrations.threecx.router import router as threecx_router
+from app.privacy.router import router as privacy_router
 from app.recognition.router import router as lookup_router
+from app.retention.schedule import purge_forever
 from app.screen_pop.broker import make_broker
 from app.screen_pop.calls_router import router as agent_calls_router
 from app.screen_pop.hub import ScreenPopHub
@@ -131,6 +133,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 answered_after=timedelta(seconds=settings.call_answered_timeout_seconds),
             )
         )
+        purging = None
+        if settings.retention_purge:
+            purging = asyncio.create_task(
+                purge_forever(
+                    app.state.sessionmaker,
+                    interval=settings.retention_purge_interval_hours * 3600,
+                ),
+                name="retention-purge",
+            )
         if settings.event_delivery:
             worker.start()
         # One task rechecks every open stream's token (not one per connection).
@@ -146,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         recheck.cancel()
         sweeper.cancel()
+        if purging is not None:
+            purging.cancel()
         await worker.stop()
         await stop_connectors(connectors)
         await app.state.webhooks.stop()
@@ -202,6 +215,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router, prefix="/v1")
     app.include_router(me_router, prefix="/v1")
     app.include_router(tenant_router, prefix="/v1")
+    app.include_router(privacy_router, prefix="/v1")
     app.include_router(provider_router, prefix="/v1")
     app.include_router(dead_letter_router, prefix="/v1")
     app.include_router(sources_router, prefix="/v1")

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     call_sweep_interval_seconds: float = Field(
         default=60.0, gt=0, description="How often calls without a final event are looked for."
     )
+    retention_purge: bool = Field(
+        default=True,
+        description="Purge what each tenant keeps no longer (its retention periods, "
+        "PATCH /v1/tenant) in this process, once per `retention_purge_interval_hours`; off "
+        "when an external scheduler runs `stamgast purge`.",
+    )
+    retention_purge_interval_hours: float = Field(
+        default=24.0, gt=0, description="How often the in-process purge runs."
+    )
     event_delivery: bool = Field(
         default=True,
         description="Run this process's outbound-event worker (every process may: they never "

@@ -20,6 +20,7 @@ from asyncpg import (  # type: ignore[import-untyped]  # asyncpg ships no type h
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.calls import hot_audit
 from app.calls import hot_pg_sql as sql
 from app.calls.hot_card import Card, add_details, card_from_candidates, empty_card
 from app.calls.hot_lifecycle import CallRow, HotEvent, Plan, Tenancy, Written, decide
@@ -148,6 +149,9 @@ def _write(tenancy: Tenancy, hot: HotEvent, plan: Plan, read: Any) -> tuple[str,
     outbound = hot_outbox.rows(tenancy.subscribers, plan, hot.at)
     if outbound:
         parts.append(hot_outbox.pg_part(outbound, tenancy.tenant_id, p))
+    seen = hot_audit.rows(hot, plan)
+    if seen:
+        parts.append(hot_audit.pg_part(seen, p))
     return f"WITH {', '.join(parts)} SELECT count(*) FROM ev", p.values
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from app.calls import hot_audit
 from app.calls import hot_sql as sql
 from app.calls.hot_card import Card, add_details, card_from_candidates, empty_card
 from app.calls.hot_lifecycle import CallRow, HotEvent, Plan, Tenancy, Written, decide
@@ -110,6 +111,16 @@ def _one(conn: sqlite3.Connection, tenancy: Tenancy, hot: HotEvent) -> Written:
                 "ordering_key": row.ordering_key, "payload": row.payload,
                 "now": sql.stamp(row.now), "ids": json.dumps(row.subscription_ids),
             },
+        )  # fmt: skip
+    seen = hot_audit.rows(hot, plan)
+    if seen:
+        conn.executemany(
+            hot_audit.SQLITE_INSERT,
+            [
+                (s.tenant_id, sql.stamp(s.at), s.actor, s.call_id, s.contact_id,
+                 s.number_masked, s.agent_id)
+                for s in seen
+            ],
         )  # fmt: skip
     return plan.written
 

@@ -18,6 +18,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import audit
 from app.callbacks import missed_calls
 from app.calls.providers import TenantProvider
 from app.calls.routing import Recipient, Route, find_answering_agent, route_call
@@ -294,6 +295,11 @@ async def handle_event(
             callback_request_id=callback_request_id,
         )  # fmt: skip
         result.pops.append(([r.agent_id for r in recipients], pop))
+        for r in recipients:
+            audit.pop_seen(
+                session, tenant_id=tenant.tenant_id, agent_id=r.agent_id, agent_name=r.name,
+                call_id=call.id, contact_id=call.contact_id, number_masked=party.masked,
+            )  # fmt: skip
     return result
 
 

@@ -216,6 +216,7 @@ async def post_wrap_up(
         session,
         tenant_id=principal.tenant_id,
         actor=principal.actor,
+        agent_id=principal.agent_id,
         action="update",
         subject_type="interaction",
         subject_id=interaction.id,

@@ -27,7 +27,12 @@ class AuditEvent(TenantScoped, Base):
     """Who looked up or changed which contact, when, and through what."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_contact", "tenant_id", "contact_id"),)
+    __table_args__ = (
+        Index("ix_audit_events_contact", "tenant_id", "contact_id"),
+        # GET /v1/audit?agent_id=: what one agent saw; and the retention purge by age.
+        Index("ix_audit_events_agent", "tenant_id", "agent_id"),
+        Index("ix_audit_events_at", "tenant_id", "at"),
+    )
 
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
@@ -37,3 +42,6 @@ class AuditEvent(TenantScoped, Base):
     subject_id: Mapped[str | None] = mapped_column(String(64))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     number_masked: Mapped[str | None] = mapped_column(String(64))
+    # The agent who acted or was shown the caller (a pop, a widget's view): `actor` names
+    # them as text for reading, this finds them when their name changed.
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))

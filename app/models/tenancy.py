@@ -22,6 +22,11 @@ class Tenant(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
     # Internal numbers, e.g. "2xx, 3000-3099" (app.phone.ExtensionPlan); None: guess by length.
     extension_plan: Mapped[str | None] = mapped_column(String(200))
+    # Retention in days (app/retention): older rows are purged; None keeps them for ever.
+    keep_calls_days: Mapped[int | None]
+    keep_interactions_days: Mapped[int | None]
+    keep_audit_days: Mapped[int | None]
+    keep_callbacks_done_days: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -46,6 +46,7 @@ async def my_calls(session: DbSession, principal: LookupReader) -> list[Pop]:
             subject_type="call", subject_id=pop.call.id,
             contact_id=pop.card.contact_id if pop.card is not None else None,
             number_masked=_masked(pop, tenant.default_region), via="widget",
+            agent_id=principal.agent_id,
         )  # fmt: skip
     return pops
 

@@ -10,7 +10,7 @@ from app.calls.provider_changes import ConfigChanged, announce
 from app.errors import error_responses
 from app.models import Tenant
 from app.tenants import service
-from app.tenants.schemas import TenantOut, TenantUpdate
+from app.tenants.schemas import Retention, TenantOut, TenantUpdate
 
 router = APIRouter(tags=["tenant"])
 
@@ -22,6 +22,7 @@ def _out(tenant: Tenant) -> TenantOut:
         default_region=tenant.default_region,
         timezone=tenant.timezone,
         extension_plan=tenant.extension_plan,
+        **{name: getattr(tenant, name) for name in Retention.model_fields},
     )
 
 
@@ -45,10 +46,19 @@ async def get_tenant(session: DbSession, principal: Admin) -> TenantOut:
 async def update_tenant(
     session: DbSession, principal: Admin, body: TenantUpdate, request: Request
 ) -> TenantOut:
-    """Set the internal extension plan (the only setting that can change after creation)."""
-    tenant = await service.set_extension_plan(
-        session, tenant_id=principal.tenant_id, spec=body.extension_plan
-    )
+    """Set the internal extension plan and the retention periods (only those given change;
+    what is older than a period is purged daily, or by `stamgast purge`)."""
+    given = body.model_fields_set
+    tenant = await service.get_tenant(session, tenant_id=principal.tenant_id)
+    if "extension_plan" in given:
+        tenant = await service.set_extension_plan(
+            session, tenant_id=principal.tenant_id, spec=body.extension_plan
+        )
+    periods = {name: getattr(body, name) for name in Retention.model_fields if name in given}
+    if periods:
+        tenant = await service.set_retention(
+            session, tenant_id=principal.tenant_id, periods=periods
+        )
     audit.record(
         session,
         tenant_id=principal.tenant_id,

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
+# A retention period: null keeps rows for ever. Up to a century, so a typo cannot overflow.
+Days = Annotated[int | None, Field(ge=1, le=36500, examples=[365])]
 
-class TenantOut(BaseModel):
+
+class Retention(BaseModel):
+    """How long the tenant keeps rows, in days (null: for ever); older ones are purged."""
+
+    keep_calls_days: Days = Field(
+        default=None, description="Calls and their events, by when they began"
+    )
+    keep_interactions_days: Days = Field(
+        default=None, description="Interactions (contact moments), by when they happened"
+    )
+    keep_audit_days: Days = Field(default=None, description="Audit events, by when they happened")
+    keep_callbacks_done_days: Days = Field(
+        default=None,
+        description="Callback requests done or cancelled, by when they were closed (open "
+        "ones are never purged)",
+    )
+
+
+class TenantOut(Retention):
     """The calling key's tenant."""
 
     slug: str
@@ -18,8 +40,8 @@ class TenantOut(BaseModel):
     )
 
 
-class TenantUpdate(BaseModel):
-    """Changes to the tenant's settings."""
+class TenantUpdate(Retention):
+    """Changes to the tenant's settings: only the fields given change."""
 
     model_config = ConfigDict(extra="forbid")
 

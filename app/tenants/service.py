@@ -27,3 +27,14 @@ async def set_extension_plan(session: AsyncSession, *, tenant_id: int, spec: str
     tenant.extension_plan = None if plan is None else str(plan)
     await session.flush()
     return tenant
+
+
+async def set_retention(
+    session: AsyncSession, *, tenant_id: int, periods: dict[str, int | None]
+) -> Tenant:
+    """Set the retention periods given (days; None keeps for ever)."""
+    tenant = await get_tenant(session, tenant_id=tenant_id)
+    for name, days in periods.items():
+        setattr(tenant, name, days)
+    await session.flush()
+    return tenant
