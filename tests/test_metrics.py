@@ -121,7 +121,7 @@ async def test_metrics_can_require_a_token_or_be_off(
 def test_a_live_frame_observes_ring_to_pop_and_counts_as_delivered() -> None:
     pop_id = uuid.uuid4().hex
     timing.mark(pop_id, time.time() - 0.02)
-    frame = '{"seq":7,"pop":{"pop_id":"%s","type":"call.ringing"}}' % pop_id
+    frame = '{"seq":7,"pop":{"pop_id":"' + pop_id + '","type":"call.ringing"}}'
     observed = value("stamgast_ring_to_pop_seconds_count", transport="websocket")
     above = value("stamgast_ring_to_pop_seconds_bucket", transport="websocket", le="0.01")
     delivered = value("stamgast_pops_total", kind="delivered")
