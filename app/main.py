@@ -38,6 +38,7 @@ from app.health import router as health_router
 from app.integrations import threecx
 from app.integrations.threecx.delivery import restorer as threecx_restorer
 from app.integrations.threecx.router import router as threecx_router
+from app.metrics import route as metrics_route
 from app.privacy.router import router as privacy_router
 from app.recognition.router import router as lookup_router
 from app.retention.schedule import purge_forever
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.stop()
         await limiter.close()
         await engine.dispose()
+        metrics_route.process_ended()
 
     # /docs loads Swagger UI from fastapi-offline's copy, served by us under /docs/assets:
     # FastAPI's own page fetches it from a CDN and stays blank without internet. No ReDoc: its
@@ -211,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Last added, so outermost: agent streams skip the layers that only pass them through.
     app.add_middleware(StreamShortcut)
     app.include_router(health_router)
+    app.include_router(metrics_route.router)
     app.include_router(lookup_router, prefix="/v1")
     app.include_router(api_router, prefix="/v1")
     app.include_router(me_router, prefix="/v1")

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from limits import parse
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         default=1.0, description="A webhook answers within this time, whatever fails behind it."
     )
     webhook_max_body_bytes: int = 64 * 1024
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at /metrics (false: 404)."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /metrics requires `Authorization: Bearer <token>`; unset: open "
+        "(reachable by whoever reaches the port: restrict it at the proxy or set this).",
+    )
     api_max_body_bytes: int = Field(
         default=1024 * 1024,
         gt=0,

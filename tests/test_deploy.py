@@ -345,3 +345,39 @@ async def _until(response: httpx.Response, marker: str) -> str:
         if marker in received:
             break
     return received
+
+
+def test_prometheus_scrapes_both_apps_and_grafana_shows_the_dashboard(
+    compose: dict[str, Any],
+) -> None:
+    found = services(compose)
+    assert "prometheus" in found["prometheus"]["image"]
+    assert "./prometheus.yml:/etc/prometheus/prometheus.yml:ro" in found["prometheus"]["volumes"]
+    scrape = yaml.safe_load((DEPLOY / "prometheus.yml").read_text(encoding="utf-8"))
+    targets = {
+        target
+        for job in scrape["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    assert targets == {f"{name}:8000" for name in app_services(compose)}
+    assert "grafana" in found["grafana"]["image"]
+    mounted = {v.split(":")[0] for v in found["grafana"]["volumes"]}
+    assert {"./grafana/provisioning", "./grafana/dashboards"} <= mounted
+    dashboard = json.loads((DEPLOY / "grafana/dashboards/stamgast.json").read_text())
+    expressions = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in (
+        "stamgast_ring_to_pop_seconds_bucket", "stamgast_webhook_seconds_count",
+        "stamgast_recognitions_total", "stamgast_connected_agents", "stamgast_pops_total",
+        "stamgast_webhook_events_held_now", "stamgast_webhook_events_dead_lettered_total",
+        "stamgast_callbacks", "stamgast_callbacks_overdue",
+        "stamgast_source_lookup_seconds_bucket", "stamgast_source_failures_total",
+    ):  # fmt: skip
+        assert metric in expressions, metric
+    source = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text(encoding="utf-8")
+    )
+    assert source["datasources"][0]["url"] == "http://prometheus:9090"
+    assert {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]} == {
+        source["datasources"][0]["uid"]
+    }

@@ -39,6 +39,7 @@ class PreparedPop(Pop):
     """
 
     _json: str = PrivateAttr(default="")
+    _recognition: str = PrivateAttr(default="unknown")
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> PreparedPop:
@@ -46,7 +47,15 @@ class PreparedPop(Pop):
         known: dict[str, Any] = {name: data[name] for name in ("pop_id", "type", "tenant_id", "at")}
         pop = cls.model_construct(**known)
         pop._json = pydantic_core.to_json(data).decode()
+        card = data.get("card")
+        if card is not None:  # for the recognition counter (app/metrics)
+            pop._recognition = "source" if card.get("sources") else card["match"]
         return pop
+
+    @property
+    def recognition(self) -> str:
+        """How the caller was recognised: the card's match, or "source"."""
+        return self._recognition
 
     def model_dump_json(self, *args: Any, **kwargs: Any) -> str:
         """The JSON made once from the plain data."""

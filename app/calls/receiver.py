@@ -26,11 +26,13 @@ from app.calls.deliveries import (
     Recorded,
     Restorer,
 )
-from app.calls.hot_path import EventRecorder, record_events
+from app.calls.hot_path import EventRecorder, PreparedPop, record_events
 from app.calls.providers import ProviderDirectory, TenantProvider
 from app.calls.routing_cache import RoutingCache
 from app.calls.spool import Spool, SpooledRequest
 from app.log_privacy import describe_error, mask_numbers
+from app.metrics import timing as webhook_timing
+from app.metrics.registry import DEAD_LETTERED, HELD, HELD_NOW, LATE_SOURCE_CARDS, RECOGNITION
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.schemas import Pop
 from app.sources.pops import PopEnricher
@@ -120,6 +122,7 @@ class WebhookReceiver:
         4xx); anything failing behind that is answered with `fail_open`, and a delivery
         that could not be recorded is kept and recorded when the database is back.
         """
+        webhook_timing.ensure_started()  # a delivery that did not come through the router
         budget = Budget(self._budget)  # one timer for the three steps (app/calls/budget.py)
         try:
             return await self._deliver(delivery, budget)
@@ -177,6 +180,7 @@ class WebhookReceiver:
         The connection itself is authenticated; the tenant must still have the provider
         connected (`PUT /v1/providers/<provider>`), which says which tenant the calls are for.
         """
+        webhook_timing.start()  # ring-to-pop from the moment the connector read them
         tenant = await self._find(tenant_slug, provider)
         return await self._process(tenant, Recorded(events))
 
@@ -222,6 +226,7 @@ class WebhookReceiver:
 
     async def publish(self, tenant_id: int, agent_ids: list[int], pop: Pop) -> None:
         """Publish a pop; when the broker is down it is held and published once it is back."""
+        _count(pop)
         try:
             await self._hub.publish(tenant_id, agent_ids, pop)
         except Exception as exc:
@@ -248,6 +253,7 @@ class WebhookReceiver:
             delay = 0.2
 
     def _hold(self, delivery: HeldDelivery) -> None:
+        HELD.inc()
         if len(self._held) < self._held_limit:
             self._held.append(delivery)
         elif delivery.spool_id is not None:
@@ -260,6 +266,7 @@ class WebhookReceiver:
                 len(self._held),
             )
             self._release(delivery)
+        HELD_NOW.set(len(self._held))
         if self._retry_task is None or self._retry_task.done():
             self._retry_task = asyncio.create_task(self._retry_held())
 
@@ -352,6 +359,9 @@ class WebhookReceiver:
         return await asyncio.to_thread(self._spool.drop, entry_id, tenant_slug)
 
     def _fail_open(self, delivery: Delivery[AnswerT], tenant: TenantProvider | None) -> AnswerT:
+        timing = webhook_timing.CURRENT.get()
+        if timing is not None:
+            timing.fail_open = True  # the router counts the webhook under fail_open
         return delivery.fail_open(tenant)
 
     async def _retry_held(self) -> None:
@@ -360,6 +370,8 @@ class WebhookReceiver:
         One that keeps failing while the database is up (a poison event) goes to the dead
         letters after `max_attempts`, so it never blocks the ones behind it.
         """
+        # Held pops are published long after their webhook: not a ring-to-pop figure.
+        webhook_timing.CURRENT.set(None)
         delay = 0.5
         while self._held:
             held = self._held[0]
@@ -403,6 +415,7 @@ class WebhookReceiver:
 
     def _forget(self, held: HeldDelivery) -> None:
         self._held.popleft()
+        HELD_NOW.set(len(self._held))
         self._release(held)
         if held.spool_id is not None:
             self._spool_done(held.spool_id)
@@ -417,6 +430,8 @@ class WebhookReceiver:
 
     async def _bury(self, held: HeldDelivery, exc: Exception) -> None:
         self._held.popleft()
+        HELD_NOW.set(len(self._held))
+        DEAD_LETTERED.inc()
         self._release(held)
         reason = describe_error(exc)[:500]
         log.error(
@@ -443,3 +458,21 @@ class WebhookReceiver:
         for task in (self._retry_task, self._pop_retry_task):
             if task is not None:
                 task.cancel()
+
+
+def _count(pop: Pop) -> None:
+    """Metrics of a pop about to be published: recognition, and its ring time to carry."""
+    if pop.type == "call.ringing":
+        webhook_timing.mark(pop.pop_id)
+        RECOGNITION.labels(_recognition(pop)).inc()
+    elif pop.type == "card.updated" and _recognition(pop) == "source":
+        LATE_SOURCE_CARDS.inc()
+
+
+def _recognition(pop: Pop) -> str:
+    if isinstance(pop, PreparedPop):
+        return pop.recognition
+    card = pop.card
+    if card is None:
+        return "unknown"
+    return "source" if card.sources else card.match

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, status
@@ -19,6 +20,8 @@ from app.calls.receiver import ProviderNotConnected, WebhookReceiver
 from app.calls.schemas import ProviderConfigIn, ProviderConfigOut, WrapUpIn, WrapUpOut
 from app.calls.wrapup import wrap_up
 from app.errors import ErrorBody, NotFound, error_response, error_responses
+from app.metrics import timing as webhook_timing
+from app.metrics.registry import WEBHOOK_SECONDS
 from app.models import ProviderConfig, Tenant
 from telephony_adapters.base import AdapterError, AdapterRequest, PayloadError, SignatureError
 from telephony_adapters.registry import get_adapter
@@ -82,16 +85,32 @@ def webhook_route() -> Route:
 
 async def receive_webhook_lean(request: Request) -> Response:
     """A vendor's webhook, straight from Starlette: see `receive_webhook`."""
+    timing = webhook_timing.start()  # ring-to-pop starts here (app/metrics/timing.py)
     provider: str = request.path_params["provider"]
+    response, outcome = await _receive(request, provider)
+    if outcome == "ok" and timing.fail_open:
+        outcome = "fail_open"
+    # Known providers only as a label: a scan of made-up names must not grow the series.
+    known = provider if get_adapter(provider) is not None else "unknown"
+    WEBHOOK_SECONDS.labels(known, outcome).observe(time.time() - timing.received)
+    return response
+
+
+async def _receive(request: Request, provider: str) -> tuple[Response, str]:
+    """The response, and the outcome it is counted under (ok or the error code)."""
     tenant: str = request.path_params["tenant"]
     adapter = get_adapter(provider)
     if adapter is None:
-        return _error(404, "unknown_provider", f"No adapter for provider {provider!r}.")
+        return _error(404, "unknown_provider", f"No adapter for provider {provider!r}."), (
+            "unknown_provider"
+        )
     state = request.app.state
     limit: int = state.settings.webhook_max_body_bytes
     body = await read_body(request, limit)
     if body is None:
-        return _error(413, "body_too_large", f"Webhook bodies are limited to {limit} bytes.")
+        return _error(
+            413, "body_too_large", f"Webhook bodies are limited to {limit} bytes."
+        ), "body_too_large"
     adapter_request = AdapterRequest(
         method=request.method,
         url=str(request.url),
@@ -102,7 +121,7 @@ async def receive_webhook_lean(request: Request) -> Response:
     try:
         answer = await receiver.receive(adapter, provider, tenant, adapter_request)
     except ProviderNotConnected as exc:
-        return _error(404, "provider_not_connected", str(exc))
+        return _error(404, "provider_not_connected", str(exc)), "provider_not_connected"
     except SignatureError as exc:
         # Only refused requests are counted: a correctly signed one is never limited, so a
         # phone system never sees a 429; a forged flood from one address gets one.
@@ -112,13 +131,14 @@ async def receive_webhook_lean(request: Request) -> Response:
                 state.webhook_budget, source, "with a wrong or missing signature"
             )
         except RateLimited as limited:
-            return error_response(limited, limited.headers)
-        return _error(401, "bad_signature", exc.message)
+            return error_response(limited, limited.headers), "rate_limited"
+        return _error(401, "bad_signature", exc.message), "bad_signature"
     except PayloadError as exc:
-        return _error(400, "malformed_body", exc.message)
+        return _error(400, "malformed_body", exc.message), "malformed_body"
     except AdapterError as exc:
-        return _error(400, "bad_request", exc.message)
-    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
+        return _error(400, "bad_request", exc.message), "bad_request"
+    response = Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
+    return response, "ok"
 
 
 def _out(request: Request, tenant: Tenant, row: ProviderConfig) -> ProviderConfigOut:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
+from app.metrics import timing as webhook_timing
+from app.metrics.registry import CONNECTED_AGENTS
 from app.screen_pop.broker import CATCH_UP_SEQ, Broker, Direct, Subscription
 from app.screen_pop.schemas import Pop, StreamNotice
 from app.settings import Settings
@@ -44,6 +46,7 @@ class StreamEvent:
     kind: EventKind
     cursor: int  # the last seq this connection has been given, after this event
     data: str = ""
+    replayed: bool = False  # a pop from the replay log, not live (no ring-to-pop figure)
 
 
 def _notice(
@@ -242,7 +245,8 @@ class Stream:
         for seq, message in entries:
             if seq > self.cursor:
                 self.cursor = seq
-                yield StreamEvent("pop", seq, message.decode())
+                webhook_timing.replayed()
+                yield StreamEvent("pop", seq, message.decode(), replayed=True)
         # Everything up to `last` is now sent or gone for good (resync said so); anything
         # newer is in `entries` or still to come live, as `last` was read before the replay.
         # Without this, a fully expired log would be seen as a gap again on the next pop.
@@ -333,10 +337,12 @@ class ScreenPopHub:
 
     def _track(self, stream: Stream) -> None:
         self._streams.add(stream)
+        CONNECTED_AGENTS.set(len(self._streams))
         self._drained.clear()
 
     def _forget(self, stream: Stream) -> None:
         self._streams.discard(stream)
+        CONNECTED_AGENTS.set(len(self._streams))
         if self._streams:
             self._drained.clear()
         else:

@@ -14,6 +14,10 @@ at 6 would lose 5 for good. The script splices the message exactly as
 
 Each process runs one listener on the channel `stamgast:pops` and fans messages out to its
 local subscriptions; the payload is `tenant|agent:seq,agent:seq|pop_json`, the pop sent once.
+A ringing pop's tenant part is `tenant;received_us`: when its webhook was received (wall
+clock, microseconds), so the process writing the frame can observe ring-to-pop
+(app/metrics/timing.py). A process from before this field ignores such a message as
+malformed (its agents replay it on their next gap), so roll out to every process at once.
 The same listener hears `stamgast:invalidations` (plain text, see the broker contract);
 pub/sub keeps nothing for a process that is not listening, so each (re)subscription hands
 the handlers INVALIDATE_ALL.
@@ -33,6 +37,7 @@ from typing import TYPE_CHECKING
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
+from app.metrics import timing as webhook_timing
 from app.screen_pop.broker import (
     INVALIDATE_ALL,
     MAX_LOG_ENTRIES,
@@ -147,13 +152,15 @@ class RedisBroker:
         now_ms = int(self._clock() * 1000)
         cutoff_ms = now_ms - int(self._window * 1000)
         log_ttl = int(self._window) + 60
+        received = webhook_timing.received_of(pop.pop_id)
+        tenant_tag = tenant_id if received is None else f"{tenant_id};{int(received * 1e6)}"
         calls: list[list[bytes | int | str]] = []
         for start in range(0, len(agents), AGENTS_PER_SCRIPT):
             batch = agents[start : start + AGENTS_PER_SCRIPT]
             keys = [key for agent_id in batch for key in _keys(tenant_id, agent_id)]
             calls.append([
                 PUBLISH_SHA, len(keys), *keys, pop_json, now_ms, cutoff_ms, log_ttl,
-                SEQ_TTL_SECONDS, MAX_LOG_ENTRIES, CHANNEL, tenant_id, *batch,
+                SEQ_TTL_SECONDS, MAX_LOG_ENTRIES, CHANNEL, tenant_tag, *batch,
             ])  # fmt: skip
         try:
             try:
@@ -275,11 +282,22 @@ class RedisBroker:
     def _dispatch(self, payload: bytes) -> None:
         try:
             tenant_raw, routed, pop_json = payload.split(b"|", 2)
+            tenant_raw, _, received_raw = tenant_raw.partition(b";")
             tenant_id = int(tenant_raw)
             for pair in routed.split(b","):
                 agent_raw, seq_raw = pair.split(b":")
                 agent_id, seq = int(agent_raw), int(seq_raw)
                 if self._local.wants(tenant_id, agent_id):
+                    if received_raw:
+                        _mark_received(pop_json, int(received_raw))
+                        received_raw = b""
                     self._local.deliver(tenant_id, agent_id, seq, delivery_message(seq, pop_json))
         except ValueError:
             logger.warning("screen-pop: ignored a malformed message on %s", CHANNEL)
+
+
+def _mark_received(pop_json: bytes, received_us: int) -> None:
+    """Remember a pop's received time from another process, for the frames written here."""
+    pop_id = webhook_timing.pop_id_of(pop_json[:80].decode(errors="replace"))
+    if pop_id is not None:
+        webhook_timing.mark(pop_id, received_us / 1e6)

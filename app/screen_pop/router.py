@@ -32,6 +32,7 @@ from app.errors import (
     Unauthorized,
     error_responses,
 )
+from app.metrics import timing as webhook_timing
 from app.models import Agent
 from app.screen_pop.broker import BrokerUnavailable
 from app.screen_pop.hub import ScreenPopHub, StreamEvent
@@ -374,6 +375,8 @@ async def stream_sse(
             try:
                 async for event in stream.events(keepalive=SSE_KEEPALIVE):
                     yield _sse_frame(event, stream.epoch)
+                    if event.kind == "pop" and not event.replayed:
+                        webhook_timing.written(event.data, "sse")  # once it is sent
             except BrokerUnavailable:
                 return  # EventSource reconnects after `retry` and resumes from its last id
 

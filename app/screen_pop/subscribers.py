@@ -12,6 +12,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Literal
 
+from app.metrics import timing as webhook_timing
+
 # Queue item meaning "live messages may have been missed: check the replay log".
 CATCH_UP_SEQ = 0
 # A backlog limit of 0 (settings) means this many, not unbounded.
@@ -90,6 +92,7 @@ class Subscription:
         if backlog is None:
             backlog = self._backlog = deque()
         if len(backlog) >= self._limit:
+            webhook_timing.dropped(len(backlog) + 1)  # the client replays them
             self.close("overflow")
             return
         backlog.append((seq, message))

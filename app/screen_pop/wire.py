@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from starlette.websockets import WebSocket
 
+from app.metrics import timing as webhook_timing
 from app.screen_pop.hub import Stream
 
 SEND_TIMEOUT = 10.0  # a client that takes longer to accept one frame is gone or stuck
@@ -140,7 +141,9 @@ class Wire:
             return False
         self._stream.cursor = seq
         STATS.direct += 1
-        self._write_now(message.decode())
+        frame = message.decode()
+        self._write_now(frame)
+        webhook_timing.written(frame, "websocket")
         return True
 
     def _pong(self) -> None:
@@ -202,6 +205,8 @@ class Wire:
                 async for event in self._stream.follow(*item):
                     STATS.backlog += 1
                     await self._send(event.data)
+                    if event.kind == "pop" and not event.replayed:
+                        webhook_timing.written(event.data, "websocket")
         except Exception as exc:
             self._fail(exc)
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.log_privacy import describe_error
+from app.metrics.registry import SOURCE_FAILURES, SOURCE_SECONDS
 from app.models import LookupSource
 from app.phone import PhoneNumber
 from app.screen_pop.broker import INVALIDATE_ALL, InvalidationHandler
@@ -240,11 +241,16 @@ class SourceLookups:
         health = configured.health
         health.queries += 1
         health.in_flight += 1
+        kind, started = configured.ref.kind, time.perf_counter()
         try:
             records = await asyncio.wait_for(
                 configured.source.lookup(number), configured.ref.timeout
             )
         except Exception as exc:
+            SOURCE_SECONDS.labels(kind).observe(time.perf_counter() - started)
+            SOURCE_FAILURES.labels(
+                kind, "timeout" if isinstance(exc, TimeoutError) else "error"
+            ).inc()
             health.failures += 1
             health.in_a_row += 1
             if isinstance(exc, TimeoutError):
@@ -262,6 +268,7 @@ class SourceLookups:
             raise
         finally:
             health.in_flight -= 1
+        SOURCE_SECONDS.labels(kind).observe(time.perf_counter() - started)
         health.in_a_row = 0
         health.paused_until = 0.0
         return records
