@@ -20,6 +20,7 @@ from app.calls.schemas import ProviderConfigIn, ProviderConfigOut, WrapUpIn, Wra
 from app.calls.wrapup import wrap_up
 from app.errors import ErrorBody, NotFound, error_response, error_responses
 from app.models import ProviderConfig, Tenant
+from app.telemetry import context, tracing
 from telephony_adapters.base import AdapterError, AdapterRequest, PayloadError, SignatureError
 from telephony_adapters.registry import get_adapter
 
@@ -28,6 +29,7 @@ config_router = APIRouter(tags=["providers"])
 
 
 def _error(status_code: int, code: str, message: str) -> JSONResponse:
+    context.bind(outcome=code)
     return JSONResponse(ErrorBody(code=code, message=message).model_dump(), status_code)
 
 
@@ -84,6 +86,20 @@ async def receive_webhook_lean(request: Request) -> Response:
     """A vendor's webhook, straight from Starlette: see `receive_webhook`."""
     provider: str = request.path_params["provider"]
     tenant: str = request.path_params["tenant"]
+    context.bind(provider=provider, tenant=tenant)
+    if not tracing.enabled():
+        return await _receive(request, provider, tenant)
+    attributes = {"stamgast.provider": provider, "stamgast.tenant": tenant}
+    with tracing.span("webhook", attributes) as span:
+        response = await _receive(request, provider, tenant)
+        outcome = context.current().get("outcome", "ok" if response.status_code < 400 else "")
+        tracing.annotate(
+            span, {"stamgast.outcome": outcome, "http.response.status_code": response.status_code}
+        )
+        return response
+
+
+async def _receive(request: Request, provider: str, tenant: str) -> Response:
     adapter = get_adapter(provider)
     if adapter is None:
         return _error(404, "unknown_provider", f"No adapter for provider {provider!r}.")
