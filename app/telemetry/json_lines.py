@@ -97,5 +97,5 @@ class TextAccessLines(AccessFormatter):
         )
 
     def format(self, record: logging.LogRecord) -> str:
-        """uvicorn's access line (already redacted by its logger's filter) and the fields."""
-        return super().format(record) + _suffix()
+        """uvicorn's access line, masked, and the fields."""
+        return mask_numbers(super().format(record)) + _suffix()
