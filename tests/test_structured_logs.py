@@ -38,7 +38,7 @@ async def _traffic(base_url: str, tenant: SeededTenant) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
         connected = await http.put("/v1/providers/generic", headers=key, json={"secret": SECRET})
         assert connected.status_code == 200, connected.text
-        statuses = []
+        statuses: list[int] = []
         for event in ("ringing", "ringing", "answered"):  # the second is a vendor's retry
             body, headers = _signed(call, event)
             headers["X-Request-ID"] = f"pbx-{event}-{len(statuses)}"
