@@ -25,6 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from app.telemetry import context
+
 
 class FieldProblem(BaseModel):
     """One field that failed validation."""
@@ -113,6 +115,7 @@ def invalid_field(field: str, problem: str) -> InvalidInput:
 def error_response(exc: StamgastError, headers: dict[str, str] | None = None) -> JSONResponse:
     """The response for `exc`: ErrorBody, and the challenge header a 401 needs."""
     body = ErrorBody(code=exc.code, message=exc.message, fields=exc.fields)
+    context.bind(outcome=exc.code)  # for the request's log lines, e.g. uvicorn's access line
     if exc.status_code == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=headers)
@@ -186,6 +189,7 @@ def install_error_handlers(app: FastAPI) -> None:
         body = ErrorBody(
             code="validation_failed", message=f"Invalid request: {summary}", fields=fields
         )
+        context.bind(outcome=body.code)
         return JSONResponse(body.model_dump(), status_code=422)
 
     async def on_integrity_error(_request: Request, _exc: Exception) -> JSONResponse:

@@ -55,6 +55,8 @@ from app.sources.router import router as sources_router
 from app.subscriptions.cache import SubscriberCache
 from app.subscriptions.openapi import document_events
 from app.subscriptions.worker import DeliveryWorker
+from app.telemetry import tracing
+from app.telemetry.request_ids import RequestIds
 from app.tenants.router import router as tenant_router
 from app.widget.router import router as widget_router
 
@@ -168,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await limiter.close()
         await engine.dispose()
         metrics_route.process_ended()
+        tracing.stop()
 
     # /docs loads Swagger UI from fastapi-offline's copy, served by us under /docs/assets:
     # FastAPI's own page fetches it from a CDN and stays blank without internet. No ReDoc: its
@@ -184,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     install_error_handlers(app)
     log_privacy.install()
+    tracing.configure_from_environment()  # off unless OTEL_* asks for traces
     # One counter store for the API gate and the webhook route (Redis: shared by processes).
     limiter = RateLimiter(make_storage(settings.redis_url))
     app.state.rate_limiter = limiter
@@ -210,6 +214,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
+    # Every HTTP request's id and log fields; agent streams get theirs from StreamShortcut.
+    app.add_middleware(RequestIds)
     # Last added, so outermost: agent streams skip the layers that only pass them through.
     app.add_middleware(StreamShortcut)
     app.include_router(health_router)

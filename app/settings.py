@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from limits import parse
 from pydantic import Field, SecretStr, field_validator
@@ -151,6 +152,13 @@ class Settings(BaseSettings):
         "tenant's lookup sources; what answers later updates the card in the widget.",
     )
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="Log lines as `json` (one object a line, for a log collector), `text` "
+        "(for a person), or `auto`: JSON unless the output is a terminal. Applies to "
+        "`stamgast serve` and the container's command (uvicorn --log-config "
+        "app/telemetry/logging.json).",
+    )
 
     @field_validator("api_rate_limit", "api_anonymous_rate_limit", "webhook_rate_limit")
     @classmethod

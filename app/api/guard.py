@@ -29,6 +29,7 @@ from app.errors import (
     error_response,
     invalid_field,
 )
+from app.telemetry import context
 
 PREFIX = "/v1/"
 
@@ -88,6 +89,7 @@ class ApiGate:
         if principal is None:
             await self.limiter.hit(self.per_address, _address(request), ANONYMOUS)
         else:
+            context.bind(tenant_id=principal.tenant_id)
             caller = f"{principal.tenant_id}:{principal.key_id}"
             await self.limiter.hit(self.per_key, caller, "with this key")
         return principal

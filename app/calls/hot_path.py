@@ -28,6 +28,7 @@ from app.models import utcnow
 from app.phone import display, normalise
 from app.screen_pop.schemas import CALLER_NAME_LIMIT, Pop
 from app.subscriptions.cache import SubscriberCache
+from app.telemetry import context
 from telephony_adapters.base import CallEvent, Direction, Outcome
 
 
@@ -163,19 +164,24 @@ class EventRecorder:
         wanting = {} if self._subscribers is None else await self._subscribers.get(tenant.tenant_id)
         tenancy = Tenancy(tenant.tenant_id, tenant.timezone, snapshot, wanting)
         outcome, pops = Outcome(), cast(Pops, [])
+        call_id: int | None = None
         for hot, written in zip(prepared, await self._store.record(tenancy, prepared), strict=True):
-            if written.duplicate:
+            if written.call is None:  # a duplicate
                 continue
+            call_id = written.call.id
             outcome = outcome_of(written)
             if written.pop is not None and written.recipients:
                 agents = [r.agent_id for r in written.recipients]
                 pops.append((agents, PreparedPop.of(pop_data(tenant, hot, written))))
+        _log_fields(call_id is not None, call_id)
         return outcome, pops
 
     async def _through_lifecycle(
         self, tenant: TenantProvider, events: Sequence[CallEvent]
     ) -> tuple[Outcome, Pops]:
         outcome, pops = Outcome(), []
+        call_id: int | None = None
+        recorded = False
         async with self._sessionmaker() as session:
             snapshot = await self.routes.get(tenant.tenant_id, session)
             wanting = None
@@ -186,10 +192,21 @@ class EventRecorder:
                     session, tenant=tenant, event=event, routes=snapshot, subscribers=wanting
                 )
                 pops.extend(result.pops)
+                recorded = recorded or not result.duplicate
+                if result.pops:  # the ORM path names its call in the pop only
+                    call_id = result.pops[-1][1].call.id
                 if result.outcome.recognised_name is not None or not result.duplicate:
                     outcome = result.outcome
             await session.commit()
+        _log_fields(recorded, call_id)
         return outcome, pops
+
+
+def _log_fields(recorded: bool, call_id: int | None) -> None:
+    """The call recorded (for the request's log lines), or that nothing new was."""
+    context.bind(outcome="recorded" if recorded else "duplicate")
+    if call_id is not None:
+        context.bind(call_id=call_id)
 
 
 async def record_events(

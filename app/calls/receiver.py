@@ -8,9 +8,10 @@ gets a valid response in time, and the event is kept to be processed when we rec
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from sqlalchemy import text
@@ -36,6 +37,7 @@ from app.metrics.registry import DEAD_LETTERED, HELD, HELD_NOW, LATE_SOURCE_CARD
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.schemas import Pop
 from app.sources.pops import PopEnricher
+from app.telemetry import context, tracing
 from telephony_adapters.base import (
     Adapter,
     AdapterConfig,
@@ -124,6 +126,7 @@ class WebhookReceiver:
         """
         webhook_timing.ensure_started()  # a delivery that did not come through the router
         budget = Budget(self._budget)  # one timer for the three steps (app/calls/budget.py)
+        context.bind(provider=delivery.provider, tenant=delivery.tenant_slug)
         try:
             return await self._deliver(delivery, budget)
         finally:
@@ -139,15 +142,18 @@ class WebhookReceiver:
         except Exception as exc:  # the database is down or slow: answer, keep, retry later
             key = (delivery.tenant_slug, delivery.provider)
             if self._unverified[key] >= self._unverified_limit:
+                context.bind(outcome="dropped")
                 log.warning(
                     "webhook %s not kept: %d unverified held already", where, self._unverified[key]
                 )
                 return self._fail_open(delivery, None)
+            context.bind(outcome="held")
             log.warning("webhook %s held: %s", where, type(exc).__name__)
             self._unverified[key] += 1
             held = HeldDelivery(delivery, await self._keep(delivery), verified=False)
             self._hold(held)
             return self._fail_open(delivery, None)
+        context.bind(tenant_id=tenant.tenant_id)
         delivery.authenticate(tenant)
         # A task of its own, so that the recording goes on when the budget is spent.
         task = asyncio.ensure_future(self._record(tenant, delivery))
@@ -156,12 +162,14 @@ class WebhookReceiver:
         if not await budget.wait(task):
             # The work goes on in the background; the card follows when it is ready. Until
             # it is recorded the request is on disk: a crash now must not lose it.
+            context.bind(outcome="over_budget")
             log.warning("webhook %s over budget, answered fail-open", where)
             spool_id = await self._keep(delivery)
             task.add_done_callback(self._settle_late(delivery, spool_id))
             return self._fail_open(delivery, tenant)
         failure = task.exception() if not task.cancelled() else asyncio.CancelledError()
         if failure is not None:
+            context.bind(outcome="held")
             log.warning("webhook %s failed (%s), held", where, describe_error(failure))
             self._hold(HeldDelivery(delivery, await self._keep(delivery)))
             return self._fail_open(delivery, tenant)
@@ -169,8 +177,10 @@ class WebhookReceiver:
             # An answer that needs no I/O finishes even when the budget is spent exactly.
             return await budget.bounded(delivery.answer(tenant, task.result()))
         except TimeoutError:
+            context.bind(outcome="fail_open")
             log.warning("webhook %s answer over budget, answered fail-open", where)
         except Exception:
+            context.bind(outcome="fail_open")
             log.exception("webhook %s could not build its answer", where)
         return self._fail_open(delivery, tenant)
 
@@ -181,6 +191,7 @@ class WebhookReceiver:
         connected (`PUT /v1/providers/<provider>`), which says which tenant the calls are for.
         """
         webhook_timing.start()  # ring-to-pop from the moment the connector read them
+        context.bind(provider=provider, tenant=tenant_slug)
         tenant = await self._find(tenant_slug, provider)
         return await self._process(tenant, Recorded(events))
 
@@ -212,7 +223,8 @@ class WebhookReceiver:
             async with self._sessionmaker() as session:
                 recorded = await recording(session, tenant)
                 await session.commit()
-        outcome, recorded_pops = await record_events(self._recorder, tenant, recorded.events)
+        with tracing.span("record"):
+            outcome, recorded_pops = await record_events(self._recorder, tenant, recorded.events)
         pops = [*recorded.pops, *recorded_pops]
         if self._enricher is not None and pops:
             # The database work is done; a number not known here waits for the tenant's
@@ -220,8 +232,10 @@ class WebhookReceiver:
             pops = await self._enricher.enrich(tenant.tenant_id, pops, self.publish)
         # Publish after commit, so an agent acting on the pop finds the rows. The events
         # are recorded now: if the broker is down, the pops wait here, not the events.
-        for agent_ids, pop in pops:
-            await self.publish(tenant.tenant_id, agent_ids, pop)
+        if pops:
+            with tracing.span("publish", {"stamgast.pops": len(pops)}):
+                for agent_ids, pop in pops:
+                    await self.publish(tenant.tenant_id, agent_ids, pop)
         return outcome
 
     async def publish(self, tenant_id: int, agent_ids: list[int], pop: Pop) -> None:
@@ -236,7 +250,7 @@ class WebhookReceiver:
     def _hold_pop(self, tenant_id: int, agent_ids: list[int], pop: Pop) -> None:
         self._held_pops.append((tenant_id, agent_ids, pop))
         if self._pop_retry_task is None or self._pop_retry_task.done():
-            self._pop_retry_task = asyncio.create_task(self._retry_pops())
+            self._pop_retry_task = _detached(self._retry_pops())
 
     async def _retry_pops(self) -> None:
         """Publish held pops, oldest first, once the broker answers again."""
@@ -268,7 +282,7 @@ class WebhookReceiver:
             self._release(delivery)
         HELD_NOW.set(len(self._held))
         if self._retry_task is None or self._retry_task.done():
-            self._retry_task = asyncio.create_task(self._retry_held())
+            self._retry_task = _detached(self._retry_held())
 
     def _release(self, held: HeldDelivery) -> None:
         if not held.verified:
@@ -476,3 +490,7 @@ def _recognition(pop: Pop) -> str:
     if card is None:
         return "unknown"
     return "source" if card.sources else card.match
+def _detached(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task outliving the request that started it: its log lines, about other
+    deliveries, must not carry that request's id (nor its span as their parent)."""
+    return asyncio.create_task(work, context=contextvars.Context())

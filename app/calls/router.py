@@ -23,6 +23,7 @@ from app.errors import ErrorBody, NotFound, error_response, error_responses
 from app.metrics import timing as webhook_timing
 from app.metrics.registry import WEBHOOK_SECONDS
 from app.models import ProviderConfig, Tenant
+from app.telemetry import context, tracing
 from telephony_adapters.base import AdapterError, AdapterRequest, PayloadError, SignatureError
 from telephony_adapters.registry import get_adapter
 
@@ -31,6 +32,7 @@ config_router = APIRouter(tags=["providers"])
 
 
 def _error(status_code: int, code: str, message: str) -> JSONResponse:
+    context.bind(outcome=code)
     return JSONResponse(ErrorBody(code=code, message=message).model_dump(), status_code)
 
 
@@ -87,7 +89,12 @@ async def receive_webhook_lean(request: Request) -> Response:
     """A vendor's webhook, straight from Starlette: see `receive_webhook`."""
     timing = webhook_timing.start()  # ring-to-pop starts here (app/metrics/timing.py)
     provider: str = request.path_params["provider"]
-    response, outcome = await _receive(request, provider)
+    tenant: str = request.path_params["tenant"]
+    context.bind(provider=provider, tenant=tenant)
+    if tracing.enabled():
+        response, outcome = await _traced(request, provider, tenant)
+    else:
+        response, outcome = await _receive(request, provider, tenant)
     if outcome == "ok" and timing.fail_open:
         outcome = "fail_open"
     # Known providers only as a label: a scan of made-up names must not grow the series.
@@ -96,9 +103,20 @@ async def receive_webhook_lean(request: Request) -> Response:
     return response
 
 
-async def _receive(request: Request, provider: str) -> tuple[Response, str]:
+async def _traced(request: Request, provider: str, tenant: str) -> tuple[Response, str]:
+    """`_receive` in a `webhook` span (OpenTelemetry, when OTEL_* turned it on)."""
+    attributes = {"stamgast.provider": provider, "stamgast.tenant": tenant}
+    with tracing.span("webhook", attributes) as span:
+        response, outcome = await _receive(request, provider, tenant)
+        logged = context.current().get("outcome", "ok" if response.status_code < 400 else "")
+        tracing.annotate(
+            span, {"stamgast.outcome": logged, "http.response.status_code": response.status_code}
+        )
+        return response, outcome
+
+
+async def _receive(request: Request, provider: str, tenant: str) -> tuple[Response, str]:
     """The response, and the outcome it is counted under (ok or the error code)."""
-    tenant: str = request.path_params["tenant"]
     adapter = get_adapter(provider)
     if adapter is None:
         return _error(404, "unknown_provider", f"No adapter for provider {provider!r}."), (

@@ -134,6 +134,8 @@ def serve(
     """Migrate the database, then run the server (add --demo to try it with demo data)."""
     import uvicorn
 
+    from app.telemetry.config import log_config
+
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
@@ -181,6 +183,9 @@ def serve(
         # Cards are small: compressing each one per agent costs CPU on every pop and
         # ~37 KiB per connection (bench/agents.py, bench/ring_to_pop.py).
         ws_per_message_deflate=False,
+        # Our loggers and uvicorn's in one format (STAMGAST_LOG_FORMAT: text on a terminal,
+        # JSON lines otherwise), the same configuration the container's command names.
+        log_config=log_config(settings.log_level),
         log_level=settings.log_level.lower(),
     )
 

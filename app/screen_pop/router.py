@@ -44,6 +44,7 @@ from app.screen_pop.tokens import (
     verify_agent_token,
 )
 from app.screen_pop.wire import SEND_TIMEOUT, Wire
+from app.telemetry import context, request_ids
 
 router = APIRouter(tags=["screen-pop"])
 
@@ -232,6 +233,7 @@ async def stream_websocket(websocket: WebSocket) -> None:
     if identity is None:
         await websocket.close(WS_UNAUTHORIZED, BAD_TOKEN.replace("{agent_id}", "…"))
         return
+    context.bind(tenant_id=identity.tenant_id, agent_id=identity.agent_id)
     hub = _hub(websocket.app)
     opened = hub.open_stream(
         identity.tenant_id, identity.agent_id, after_seq, identity.token_id, after_epoch
@@ -281,6 +283,7 @@ class StreamShortcut:
             self.path,
             scope.get("root_path", "") + self.path,
         ):
+            request_ids.begin(scope)  # the connection's log lines; here, not in a layer
             await stream_websocket(WebSocket(scope, receive=receive, send=send))
             return
         await self.app(scope, receive, send)
@@ -362,6 +365,7 @@ async def stream_sse(
         raise _Unavailable("Cannot verify the token right now; try again shortly.") from exc
     if identity is None:
         raise Unauthorized(BAD_TOKEN)
+    context.bind(tenant_id=identity.tenant_id, agent_id=identity.agent_id)
     hub = _hub(request.app)
 
     async def frames() -> AsyncIterator[bytes]:

@@ -13,11 +13,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 import uvicorn
@@ -137,19 +137,23 @@ def live_server_process(
     timeout: float = 30.0,
     extra_env: dict[str, str] | None = None,
     port: int | None = None,
+    uvicorn_args: Sequence[str] = ("--log-level", "warning"),
+    output: BinaryIO | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Like `live_server`, also yielding the process (to signal it); on `port` when given
-    (a restarted server where its clients expect it)."""
+    (a restarted server where its clients expect it). `uvicorn_args` replace the quiet log
+    level (e.g. the container's --log-config); `output` receives stdout and stderr."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAMGAST_")}
     env.update(extra_env or {})
     env["STAMGAST_DATABASE_URL"] = database_url
     if redis_url:
         env["STAMGAST_REDIS_URL"] = redis_url
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryFile() as scratch:
+        log = output or scratch
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
+             "--port", str(port), *uvicorn_args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         base_url = f"http://127.0.0.1:{port}"
