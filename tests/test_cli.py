@@ -172,3 +172,23 @@ def test_seed_demo_twice_seeds_once(cli_db: str) -> None:
     assert DEMO_API_KEY in second.stdout
     assert _count(cli_db, Tenant, slug="demo") == 1
     assert _count(cli_db, Contact) == contacts
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        ([], "stamgast simulate-call +31612345678   (pops"),
+        (["--port", "8011"], "stamgast simulate-call +31612345678 --server http://127.0.0.1:8011"),
+    ],
+)
+def test_serve_demo_says_how_to_ring_this_server(
+    cli_db: str, monkeypatch: pytest.MonkeyPatch, args: list[str], hint: str
+) -> None:
+    import uvicorn
+
+    served: list[int] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **kw: served.append(kw["port"]))
+    result = runner.invoke(cli, ["serve", "--demo", *args])
+    assert result.exit_code == 0, result.output
+    assert hint in result.output.replace("\n", " ")
+    assert served == [int(args[1]) if args else 8000]

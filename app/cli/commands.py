@@ -116,10 +116,14 @@ def seed_demo() -> None:
     _print_simulate_hint()
 
 
-def _print_simulate_hint() -> None:
+def _print_simulate_hint(base: str = simulate.DEFAULT_SERVER) -> None:
+    # The command's default server is the default address: any other needs --server.
+    server = "" if base.rstrip("/") == simulate.DEFAULT_SERVER.rstrip("/") else f" --server {base}"
     console.print(
-        f"Ring:     stamgast simulate-call {demo.ADA_NUMBER}   (pops Ada's card in the widget)",
+        f"Ring:     stamgast simulate-call {demo.ADA_NUMBER}{server}   "
+        "(pops Ada's card in the widget)",
         markup=False,
+        soft_wrap=True,
     )
 
 
@@ -174,7 +178,7 @@ def serve(
             markup=False,
             soft_wrap=True,
         )
-        _print_simulate_hint()
+        _print_simulate_hint(base)
     uvicorn.run(
         "app.main:app",
         host=host,
