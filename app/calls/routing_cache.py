@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.calls.routing import Recipient, Route
 from app.models import Agent, Line, agent_teams
-from app.screen_pop.broker import INVALIDATE_ALL, InvalidationHandler, make_broker
+from app.screen_pop.broker import make_broker
 from app.screen_pop.hub import ScreenPopHub
 from app.settings import Settings
+from app.tenant_cache import TenantCache
 
 log = logging.getLogger(__name__)
 
@@ -140,52 +141,11 @@ async def load(session: AsyncSession, tenant_id: int) -> RoutingSnapshot:
     )
 
 
-@dataclass(slots=True)
-class RoutingCache:
-    """This process's snapshots, per tenant; `forget` on every announced change."""
+class RoutingCache(TenantCache[RoutingSnapshot]):
+    """This process's routing snapshots, per tenant; `forget` on every announced change."""
 
-    sessionmaker: async_sessionmaker[AsyncSession]
-    _snapshots: dict[int, RoutingSnapshot] = field(default_factory=dict)
-    # Bumped by every invalidation: a load that overlapped one is used once, not kept.
-    _generation: int = 0
-
-    def cached(self, tenant_id: int) -> RoutingSnapshot | None:
-        """The tenant's snapshot if this process has it."""
-        return self._snapshots.get(tenant_id)
-
-    async def get(self, tenant_id: int, session: AsyncSession | None = None) -> RoutingSnapshot:
-        """The tenant's snapshot, read from the database when not cached."""
-        found = self._snapshots.get(tenant_id)
-        if found is not None:
-            return found
-        generation = self._generation
-        if session is not None:
-            snapshot = await load(session, tenant_id)
-        else:
-            async with self.sessionmaker() as own:
-                snapshot = await load(own, tenant_id)
-        if generation == self._generation:
-            self._snapshots[tenant_id] = snapshot
-        return snapshot
-
-    def forget(self, tenant_id: int | None = None) -> None:
-        """Drop one tenant's snapshot, or every one."""
-        self._generation += 1
-        if tenant_id is None:
-            self._snapshots.clear()
-        else:
-            self._snapshots.pop(tenant_id, None)
-
-    def listener(self) -> InvalidationHandler:
-        """The broker handler: `routing:<tenant id>` forgets that tenant."""
-
-        def on_invalidation(message: str) -> None:
-            if message == INVALIDATE_ALL:
-                self.forget()
-            elif message.startswith(PREFIX) and message[len(PREFIX) :].isdigit():
-                self.forget(int(message[len(PREFIX) :]))
-
-        return on_invalidation
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(sessionmaker, load, PREFIX)
 
 
 def message(tenant_id: int) -> str:

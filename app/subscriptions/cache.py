@@ -11,14 +11,13 @@ itself selects only subscriptions that still exist and are enabled.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Subscription
-from app.screen_pop.broker import INVALIDATE_ALL, InvalidationHandler
 from app.screen_pop.hub import ScreenPopHub
+from app.tenant_cache import TenantCache
 
 PREFIX = "subscriptions:"
 
@@ -40,46 +39,16 @@ async def load(session: AsyncSession, tenant_id: int) -> Subscribers:
     return {type_: tuple(ids) for type_, ids in wanting.items()}
 
 
-@dataclass(slots=True)
-class SubscriberCache:
-    """This process's `Subscribers` per tenant; `forget` on every announced change."""
+class SubscriberCache(TenantCache[Subscribers]):
+    """This process's `Subscribers` per tenant; `forget` on every announced change, which
+    also wakes the delivery worker (`on_change`)."""
 
-    sessionmaker: async_sessionmaker[AsyncSession]
-    on_change: Callable[[], None] = lambda: None  # wakes the delivery worker
-    _tenants: dict[int, Subscribers] = field(default_factory=dict)
-    _generation: int = 0  # a load that overlapped an invalidation is used once, not kept
-
-    async def get(self, tenant_id: int) -> Subscribers:
-        """The tenant's subscribers, read when not cached."""
-        found = self._tenants.get(tenant_id)
-        if found is not None:
-            return found
-        generation = self._generation
-        async with self.sessionmaker() as session:
-            subscribers = await load(session, tenant_id)
-        if generation == self._generation:
-            self._tenants[tenant_id] = subscribers
-        return subscribers
-
-    def forget(self, tenant_id: int | None = None) -> None:
-        """Drop one tenant, or every one."""
-        self._generation += 1
-        if tenant_id is None:
-            self._tenants.clear()
-        else:
-            self._tenants.pop(tenant_id, None)
-        self.on_change()
-
-    def listener(self) -> InvalidationHandler:
-        """The broker handler: `subscriptions:<tenant id>` forgets that tenant."""
-
-        def on_invalidation(message: str) -> None:
-            if message == INVALIDATE_ALL:
-                self.forget()
-            elif message.startswith(PREFIX) and message[len(PREFIX) :].isdigit():
-                self.forget(int(message[len(PREFIX) :]))
-
-        return on_invalidation
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(sessionmaker, load, PREFIX, on_change)
 
 
 async def announce(hub: ScreenPopHub, tenant_id: int) -> None:
