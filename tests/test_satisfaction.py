@@ -123,6 +123,28 @@ async def test_a_survey_score_is_refused_clearly(
     assert fcr.status_code == 403, fcr.text
 
 
+async def test_an_ivr_sends_the_score_by_the_phone_systems_call_id(
+    app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    """The IVR knows the call as the webhooks named it, and has the pressed digit as text."""
+    await setup(app, api, tenant)
+    call = await _finished_call(app, tenant, "+31612345678")
+    body = {"provider": "generic", "provider_call_id": call.provider_call_id, "score": "5"}
+    saved = await api.post("/v1/surveys", json=body)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["call_id"] == call.id
+    assert await _stored(app, tenant, call.id) == (None, 5)
+    assert (await api.post("/v1/surveys", json=body)).status_code == 200
+    assert (await api.post("/v1/surveys", json={**body, "score": "1"})).status_code == 409
+    unknown = await api.post("/v1/surveys", json={**body, "provider_call_id": "nope"})
+    assert unknown.status_code == 404
+    assert "'nope'" in unknown.json()["message"]
+    elsewhere = await api.post("/v1/surveys", json={**body, "provider": "twilio"})
+    assert elsewhere.status_code == 404
+    for bad in ({**body, "score": "#"}, {"score": 3}, {**body, "provider_call_id": ""}):
+        assert (await api.post("/v1/surveys", json=bad)).status_code == 422, bad
+
+
 MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 

@@ -6,13 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.api.deps import Admin, ContactsWriter, DbSession
 from app.api.inputs import id_path
+from app.auth.keys import Principal
 from app.errors import FieldProblem, InvalidInput, error_responses
 from app.satisfaction import fcr, survey
-from app.satisfaction.schemas import FcrOut, FcrWeekOut, SurveyIn, SurveyOut
+from app.satisfaction.schemas import FcrOut, FcrWeekOut, ProviderSurveyIn, SurveyIn, SurveyOut
 
 router = APIRouter()
 
@@ -40,8 +42,37 @@ async def post_survey(
     has a different score: a survey is answered once. The same score sent again (a retry
     whose answer was lost) is accepted and changes nothing.
     """
+    return await _score(session, principal, call_id, body.score)
+
+
+@router.post(
+    "/surveys",
+    response_model=SurveyOut,
+    tags=["calls"],
+    summary="Attach a survey score to a call named by the phone system's call id",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def post_provider_survey(
+    body: ProviderSurveyIn, session: DbSession, principal: ContactsWriter
+) -> SurveyOut:
+    """For an IVR that asks "press 1 to 5" after the call: it knows the call by the id the
+    phone system gave it (`provider_call_id`, as in the webhooks), not by Stamgast's id.
+    The same rules as `POST /v1/calls/{call_id}/survey`.
+    """
+    call_id = await survey.call_by_provider_id(
+        session,
+        tenant_id=principal.tenant_id,
+        provider=body.provider,
+        provider_call_id=body.provider_call_id,
+    )
+    return await _score(session, principal, call_id, body.score)
+
+
+async def _score(
+    session: AsyncSession, principal: Principal, call_id: int, score: int
+) -> SurveyOut:
     interaction = await survey.record_score(
-        session, tenant_id=principal.tenant_id, call_id=call_id, score=body.score
+        session, tenant_id=principal.tenant_id, call_id=call_id, score=score
     )
     audit.record(
         session,
@@ -53,7 +84,7 @@ async def post_survey(
         subject_id=interaction.id,
         contact_id=interaction.contact_id,
     )
-    return SurveyOut(interaction_id=interaction.id, call_id=call_id, score=body.score)
+    return SurveyOut(interaction_id=interaction.id, call_id=call_id, score=score)
 
 
 @router.get(

@@ -15,6 +15,20 @@ class SurveyIn(BaseModel):
     )
 
 
+class ProviderSurveyIn(SurveyIn):
+    """A survey score for a call named as the phone system knows it (an IVR's view)."""
+
+    provider: str = Field(
+        min_length=1, max_length=32, examples=["generic"], description="The phone system"
+    )
+    provider_call_id: str = Field(
+        min_length=1,
+        max_length=128,
+        examples=["abc-123"],
+        description="The call id the phone system used in its webhooks",
+    )
+
+
 class SurveyOut(BaseModel):
     """The interaction the score was attached to."""
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls.wrapup import ended_call
-from app.errors import Conflict
-from app.models import Interaction
+from app.errors import Conflict, NotFound
+from app.models import Call, Interaction
 
 
 async def record_score(
@@ -27,3 +28,22 @@ async def record_score(
     interaction.survey_score = score
     await session.flush()
     return interaction
+
+
+async def call_by_provider_id(
+    session: AsyncSession, *, tenant_id: int, provider: str, provider_call_id: str
+) -> int:
+    """Our id of the call the phone system calls `provider_call_id` (all an IVR knows)."""
+    call_id = await session.scalar(
+        select(Call.id).where(
+            Call.tenant_id == tenant_id,
+            Call.provider == provider,
+            Call.provider_call_id == provider_call_id,
+        )
+    )
+    if call_id is None:
+        raise NotFound(
+            f"No call {provider_call_id!r} from provider {provider!r} in this tenant; "
+            "send the call id the phone system used in its webhooks."
+        )
+    return call_id
