@@ -42,6 +42,7 @@ from app.metrics import route as metrics_route
 from app.privacy.router import router as privacy_router
 from app.recognition.router import router as lookup_router
 from app.retention.schedule import purge_forever
+from app.satisfaction.router import router as satisfaction_router
 from app.screen_pop.broker import make_broker
 from app.screen_pop.calls_router import router as agent_calls_router
 from app.screen_pop.hub import ScreenPopHub
@@ -226,6 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tenant_router, prefix="/v1")
     app.include_router(privacy_router, prefix="/v1")
     app.include_router(provider_router, prefix="/v1")
+    app.include_router(satisfaction_router, prefix="/v1")
     app.include_router(dead_letter_router, prefix="/v1")
     app.include_router(sources_router, prefix="/v1")
     app.include_router(screen_pop_router, prefix="/v1")

@@ -33,7 +33,7 @@ async def test_record_with_defaults(api: httpx.AsyncClient) -> None:
     assert body | {"id": 0, "occurred_at": ""} == {
         "id": 0, "contact_id": contact_id, "occurred_at": "", "channel": "phone",
         "direction": "inbound", "summary": "", "outcome": None, "agent_id": None,
-        "call_id": None, "satisfaction": None,
+        "call_id": None, "satisfaction": None, "helped": None, "survey_score": None,
     }
     assert body["occurred_at"].endswith("Z") or body["occurred_at"].endswith("+00:00")
 

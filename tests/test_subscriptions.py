@@ -407,7 +407,7 @@ async def test_call_journal_recipe_posts_each_wrapped_up_call_to_a_crm(
     assert first.status_code == 200, first.text
     second = await api.post(
         f"/v1/calls/{call_row}/wrap-up",
-        json={"outcome": "resolved", "note": "Brief volgt", "satisfaction": 4},
+        json={"outcome": "resolved", "note": "Brief volgt", "satisfaction": 4, "helped": "partly"},
     )
     assert second.status_code == 200, second.text
     refused = await api.post(f"/v1/calls/{call_row}/wrap-up", json={"outcome": "nonsense"})
@@ -423,7 +423,12 @@ async def test_call_journal_recipe_posts_each_wrapped_up_call_to_a_crm(
     assert journal[0]["data"]["interaction"]["summary"].endswith("Adres gewijzigd")
     latest = journal[1]["data"]["interaction"]
     assert latest["summary"].endswith("Adres gewijzigd — Brief volgt")
-    assert (latest["outcome"], latest["satisfaction"]) == ("resolved", 4)
+    assert (latest["outcome"], latest["satisfaction"], latest["helped"]) == (
+        "resolved",
+        4,
+        "partly",
+    )
+    assert journal[0]["data"]["interaction"]["helped"] is None
     assert journal[1]["data"]["call"]["state"] == "ended"
     for body in got:
         _envelope(body["type"], CALL_EVENTS[body["type"]][0]).model_validate(body)

@@ -167,12 +167,19 @@ def test_known_caller_card_callback_note_and_wrap_up(
     )
     expect(card).to_have_attribute("data-state", "ended")
     card.get_by_test_id("wrapup-outcome").select_option("callback_planned")
+    helped = card.get_by_test_id("wrapup-helped")
+    expect(helped).to_contain_text("Helped?")
+    expect(helped.get_by_role("radio")).to_have_count(3)
+    helped.get_by_label("Partly").check()
     card.get_by_test_id("wrapup-note").fill("Will call back Thursday about the intake")
+    expect(card.get_by_test_id("wrapup-helped-partly")).to_be_checked()  # typing keeps it
+    page.screenshot(path="/tmp/widget-wrapup.png", full_page=True)
     card.get_by_test_id("wrapup-save").click()
     wrap = fake.wait_request("POST", f"/v1/calls/{call_id}/wrap-up")
     assert wrap.body == {
         "outcome": "callback_planned",
         "note": "Will call back Thursday about the intake",
+        "helped": "partly",
         "contact_id": 12,
     }
     expect(card.get_by_test_id("wrapup-saved")).to_have_text("Saved")
@@ -211,6 +218,7 @@ def test_household_candidates_pick_one(page: Any, backend: tuple[FakeBackend, st
     fake.push("call.ended", a_call(call_id, "ended", ended_at=iso(now()), **household))
     card.get_by_test_id("wrapup-save").click()
     wrap = fake.wait_request("POST", f"/v1/calls/{call_id}/wrap-up")
+    # No "geholpen?" picked: none is sent, so the server keeps whatever it had.
     assert wrap.body == {"outcome": "resolved", "note": "", "contact_id": 14}
 
 

@@ -50,6 +50,15 @@ def test_dutch_strings_and_dates(page: Any, backend: tuple[FakeBackend, str]) ->
     expect(card.get_by_test_id("callback").nth(1)).to_contain_text(
         re.compile(rf"{due.day} {months[due.month - 1]}")
     )
+    # The wrap-up asks "geholpen?" in Dutch and sends the code of the choice.
+    fake.push("call.ended", a_call(call_id, "ended", ended_at=iso(now())))
+    helped = card.get_by_test_id("wrapup-helped")
+    expect(helped).to_contain_text("Geholpen?")
+    expect(helped.locator("label")).to_have_text(["Opgelost", "Deels", "Niet"])
+    helped.get_by_label("Niet").check()
+    card.get_by_test_id("wrapup-save").click()
+    wrap = fake.wait_request("POST", f"/v1/calls/{call_id}/wrap-up")
+    assert wrap.body["helped"] == "not"
 
 
 @pytest.mark.browser

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -17,7 +17,7 @@ from app.api.rate_limit import RateLimited
 from app.calls import providers
 from app.calls.provider_changes import ConfigChanged, announce
 from app.calls.receiver import ProviderNotConnected, WebhookReceiver
-from app.calls.schemas import ProviderConfigIn, ProviderConfigOut, WrapUpIn, WrapUpOut
+from app.calls.schemas import Helped, ProviderConfigIn, ProviderConfigOut, WrapUpIn, WrapUpOut
 from app.calls.wrapup import wrap_up
 from app.errors import ErrorBody, NotFound, error_response, error_responses
 from app.metrics import timing as webhook_timing
@@ -265,4 +265,5 @@ async def post_wrap_up(
         contact_id=interaction.contact_id,
         summary=interaction.summary,
         outcome=interaction.outcome,
+        helped=cast(Helped | None, interaction.helped),
     )

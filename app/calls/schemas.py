@@ -49,6 +49,10 @@ WrapUpOutcome = Literal[
     "resolved", "information_given", "callback_planned", "referred", "complaint", "other"
 ]
 
+# The wrap-up's "geholpen?": first-contact resolution counts a call as helped only when
+# "resolved" and the caller did not call again about it.
+Helped = Literal["resolved", "partly", "not"]
+
 
 class WrapUpIn(BaseModel):
     """What the agent records when a call ends."""
@@ -63,7 +67,18 @@ class WrapUpIn(BaseModel):
         description="Added to the interaction's summary; a later wrap-up's note is added "
         "after the earlier ones, never in their place",
     )
-    satisfaction: int | None = Field(default=None, ge=1, le=5)
+    satisfaction: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="The agent's view of how satisfied the caller was, 1 (not) to 5 (very)",
+    )
+    helped: Helped | None = Field(
+        default=None,
+        examples=["resolved"],
+        description="Geholpen? Whether the caller was helped: resolved, partly or not; "
+        "a later wrap-up's answer replaces an earlier one, leaving it out keeps it",
+    )
     contact_id: int | None = Field(
         default=None,
         ge=1,
@@ -79,3 +94,4 @@ class WrapUpOut(BaseModel):
     contact_id: int | None
     summary: str
     outcome: str | None
+    helped: Helped | None = None

@@ -15,10 +15,10 @@ from app.subscriptions.outbox import emit
 NOTE_SEPARATOR = " — "
 
 
-async def wrap_up(
-    session: AsyncSession, *, tenant_id: int, call_id: int, data: WrapUpIn, agent_id: int | None
-) -> Interaction:
-    """Record how the call went; the interaction exists once the call has ended."""
+async def ended_call(
+    session: AsyncSession, *, tenant_id: int, call_id: int
+) -> tuple[Call, Interaction]:
+    """The call and its own interaction; 404 for no such call, 409 while it has not ended."""
     call = await session.scalar(select(Call).where(Call.tenant_id == tenant_id, Call.id == call_id))
     if call is None:
         raise NotFound(f"No call {call_id} in this tenant.")
@@ -36,6 +36,14 @@ async def wrap_up(
     )
     if interaction is None:
         raise Conflict(f"Call {call_id} has not ended yet: wrap it up after it ends.")
+    return call, interaction
+
+
+async def wrap_up(
+    session: AsyncSession, *, tenant_id: int, call_id: int, data: WrapUpIn, agent_id: int | None
+) -> Interaction:
+    """Record how the call went; the interaction exists once the call has ended."""
+    call, interaction = await ended_call(session, tenant_id=tenant_id, call_id=call_id)
     if data.contact_id is not None and data.contact_id != interaction.contact_id:
         # The agent picked the caller among a household, or created them during the call.
         owner = await session.scalar(
@@ -54,6 +62,8 @@ async def wrap_up(
     interaction.outcome = data.outcome
     if data.satisfaction is not None:
         interaction.satisfaction = data.satisfaction
+    if data.helped is not None:
+        interaction.helped = data.helped
     if interaction.agent_id is None and agent_id is not None:
         interaction.agent_id = agent_id
     await session.flush()

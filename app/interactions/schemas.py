@@ -45,3 +45,9 @@ class InteractionOut(BaseModel):
     agent_id: int | None
     call_id: int | None
     satisfaction: int | None
+    helped: str | None = Field(
+        default=None, description='The wrap-up\'s answer to "geholpen?": resolved, partly, not'
+    )
+    survey_score: int | None = Field(
+        default=None, description="The caller's post-call survey score, 1 (poor) to 5 (great)"
+    )

@@ -25,6 +25,10 @@ class Interaction(TenantScoped, Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
     satisfaction: Mapped[int | None] = mapped_column(Integer)
+    # The agent's "geholpen?" at wrap-up (resolved, partly, not); `satisfaction` is the agent's
+    # view of how content the caller was, `survey_score` the caller's own 1-5 after the call.
+    helped: Mapped[str | None] = mapped_column(String(16))
+    survey_score: Mapped[int | None] = mapped_column(Integer)
 
 
 class CallbackRequest(TenantScoped, Base):

@@ -153,7 +153,7 @@ INTERACTION_FIELDS = (
 )
 CONTACT_FIELDS = ("id", "display_name", "external_id", "language", "updated_at")
 # What a CRM's call journal needs of the wrap-up: the interaction with the agent's verdict.
-WRAP_UP_FIELDS = (*INTERACTION_FIELDS, "satisfaction")
+WRAP_UP_FIELDS = (*INTERACTION_FIELDS, "satisfaction", "helped")
 
 
 def row_data(row: object, names: tuple[str, ...]) -> dict[str, Any]:

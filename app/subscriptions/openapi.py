@@ -116,7 +116,8 @@ CALL_EVENTS: dict[str, tuple[type[BaseModel], str]] = {
     ),
     "call.wrapped_up": (
         WrappedUpData,
-        "An agent wrapped up a call (outcome, note, satisfaction): post it to a CRM's journal.",
+        "An agent wrapped up a call (outcome, note, satisfaction, helped): post it to a CRM's "
+        "journal.",
     ),
     "callback.created": (CallbackData, "A callback request was made through the API."),
     "callback.done": (CallbackData, "A callback request was marked done."),

@@ -289,7 +289,13 @@ class FakeBackend:
             )
         if method == "POST" and re.fullmatch(r"calls/\d+/wrap-up", path):
             return JSONResponse(
-                {"interaction_id": 77, "contact_id": 12, "summary": "…", "outcome": body["outcome"]}
+                {
+                    "interaction_id": 77,
+                    "contact_id": 12,
+                    "summary": "…",
+                    "outcome": body["outcome"],
+                    "helped": body.get("helped"),
+                }
             )
         if (method, path) == ("POST", "contacts"):
             self.cards[55] = known_card(

@@ -313,6 +313,20 @@
       t("note_save")));
   }
 
+  // "Geholpen?" as three radios: one click, and no choice made means nothing is sent.
+  function renderHelped(entry, view) {
+    const { t } = view;
+    const chosen = view.draft(entry, "helped");
+    const name = `helped-${entry.call.id}`;
+    return h("fieldset", { class: "field helped", "data-testid": "wrapup-helped" },
+      h("legend", {}, t("wrapup_helped")),
+      h("div", { class: "choices" }, ns.helpedChoices.map((code) => h("label", { class: "choice" },
+        h("input", { type: "radio", name, value: code, checked: chosen === code,
+          "data-testid": `wrapup-helped-${code}`,
+          onchange: (event) => view.setDraft(entry, "helped", event.target.value) }),
+        view.label("helped_", code)))));
+  }
+
   function renderWrapUp(entry, view) {
     const { t } = view;
     if (entry.saved) {
@@ -328,6 +342,7 @@
     } },
     h("h3", {}, t("wrapup_title")),
     field(t("wrapup_outcome"), outcome),
+    renderHelped(entry, view),
     field(t("wrapup_note"), input(entry, view, "wrapNote", { multiline: true, rows: 3,
       "data-testid": "wrapup-note", placeholder: t("wrapup_note_placeholder"), maxlength: 4000 })),
     h("button", { type: "submit", class: "primary", "data-testid": "wrapup-save", disabled: entry.busy },

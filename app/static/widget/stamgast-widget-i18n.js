@@ -119,6 +119,10 @@
       wrapup_note_placeholder: "What was agreed?",
       wrapup_save: "Save wrap-up",
       wrapup_saved: "Saved",
+      wrapup_helped: "Helped?",
+      helped_resolved: "Resolved",
+      helped_partly: "Partly",
+      helped_not: "Not",
       outcome_resolved: "Resolved",
       outcome_information_given: "Information given",
       outcome_callback_planned: "Callback planned",
@@ -270,6 +274,10 @@
       wrapup_note_placeholder: "Wat is er afgesproken?",
       wrapup_save: "Afronding opslaan",
       wrapup_saved: "Opgeslagen",
+      wrapup_helped: "Geholpen?",
+      helped_resolved: "Opgelost",
+      helped_partly: "Deels",
+      helped_not: "Niet",
       outcome_resolved: "Opgelost",
       outcome_information_given: "Informatie gegeven",
       outcome_callback_planned: "Terugbellen gepland",
@@ -317,6 +325,9 @@
     "complaint",
     "other",
   ];
+
+  // The wrap-up's "geholpen?": optional, sent only when the agent picks one.
+  ns.helpedChoices = ["resolved", "partly", "not"];
 
   // Languages offered when creating a contact (BCP 47); names come from Intl.DisplayNames.
   ns.contactLanguages = ["nl", "en", "de", "fr", "tr", "ar", "pl", "es", "pap"];

@@ -170,6 +170,11 @@ a.source { color: var(--accent, inherit); }
 .row { display: flex; gap: 8px; }
 .row > * { flex: 1; min-width: 0; }
 .field { display: flex; flex-direction: column; gap: 3px; font-size: 12.5px; color: var(--muted); font-weight: 550; }
+.helped { border: 0; margin: 0; padding: 0; }
+.helped legend { padding: 0; margin-bottom: 3px; }
+.helped .choices { display: flex; gap: 14px; flex-wrap: wrap; align-items: center; }
+.helped .choice { display: flex; align-items: center; gap: 4px; color: var(--text); font-weight: 450; font-size: 13.5px; }
+.helped input { width: auto; margin: 0; }
 input, textarea, select {
   font: inherit; font-size: 14px; color: var(--text);
   width: 100%; padding: 6px 9px;

@@ -699,6 +699,7 @@
     async _wrapUp(entry) {
       const outcome = entry.drafts.outcome || ns.outcomes[0];
       const body = { outcome, note: (entry.drafts.wrapNote || "").trim() };
+      if (entry.drafts.helped) body.helped = entry.drafts.helped;
       // The wrap-up belongs to the person on the card: the household member the agent
       // picked or the contact they created, not whoever the number matched first.
       const card = entry.card;

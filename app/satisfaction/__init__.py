@@ -1,0 +1,1 @@
+"""Helped to satisfaction: the caller's survey score and first-contact resolution per week."""
