@@ -123,6 +123,28 @@ async def test_filters_by_status_contact_and_number(api: httpx.AsyncClient) -> N
     assert bad.status_code == 422 and bad.json()["message"].startswith("number: 'anonymous'")
 
 
+async def test_filters_by_assignee_for_an_agents_own_list(api: httpx.AsyncClient) -> None:
+    sanne = (await api.post("/v1/agents", json={"name": "Sanne"})).json()["id"]
+    bram = (await api.post("/v1/agents", json={"name": "Bram"})).json()["id"]
+    mine_late = await promise(api, number="0612345671", assignee_agent_id=sanne, due_by=at(2))
+    mine_overdue = await promise(api, number="0612345672", assignee_agent_id=sanne, due_by=at(-3))
+    theirs = await promise(api, number="0612345673", assignee_agent_id=bram)
+    nobodys = await promise(api, number="0612345674")
+
+    async def ids(**params: Any) -> list[int]:
+        response = await api.get("/v1/callbacks", params=params)
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()]
+
+    assert await ids(assignee_agent_id=sanne) == [mine_overdue["id"], mine_late["id"]]
+    assert await ids(assignee_agent_id=bram) == [theirs["id"]]
+    assert sorted(await ids()) == sorted(
+        [mine_late["id"], mine_overdue["id"], theirs["id"], nobodys["id"]]
+    )
+    bad = await api.get("/v1/callbacks", params={"assignee_agent_id": "0"})
+    assert bad.status_code == 422 and "assignee_agent_id" in bad.json()["message"]
+
+
 async def test_closing_and_reopening(api: httpx.AsyncClient) -> None:
     callback = await promise(api, number="0612345678", due_by=at(-2))
     assert callback["overdue"] is True

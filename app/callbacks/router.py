@@ -37,6 +37,10 @@ async def list_callbacks(
         str | None,
         Query(max_length=64, description="Promised to this number or to a contact on it"),
     ] = None,
+    assignee_agent_id: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_ID, description="Assigned to this agent (an agent's own list)"),
+    ] = None,
 ) -> list[CallbackOut]:
     """Callbacks matching the filters: overdue ones first, then by due time."""
     now = utcnow()
@@ -48,6 +52,7 @@ async def list_callbacks(
         status=status,
         contact_id=contact_id,
         number=number,
+        assignee_agent_id=assignee_agent_id,
         limit=page.limit,
         offset=page.offset,
     )

@@ -95,6 +95,7 @@ async def list_callbacks(
     status: StatusFilter = "open",
     contact_id: int | None = None,
     number: str | None = None,
+    assignee_agent_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Sequence[CallbackRequest]:
@@ -104,6 +105,8 @@ async def list_callbacks(
         query = query.where(CallbackRequest.status == status)
     if contact_id is not None:
         query = query.where(CallbackRequest.contact_id == contact_id)
+    if assignee_agent_id is not None:
+        query = query.where(CallbackRequest.assignee_agent_id == assignee_agent_id)
     if number is not None:
         key, _ = number_key(number, region=region, field="number")
         # A number's callbacks are those promised to the bare number or to a contact on it.
