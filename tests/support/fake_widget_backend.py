@@ -23,6 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.auth.router import Me
+from app.callbacks.schemas import CallbackOut
 from app.errors import install_error_handlers
 from app.recognition.schemas import Card
 from app.screen_pop.schemas import Pop, StreamNotice
@@ -59,6 +60,7 @@ class FakeBackend:
         self.refuse_websockets = 0
         self.epoch = "0a0a0a0a0a0a"  # the life of `seq`, named in every hello
         self.my_calls: list[dict[str, Any]] = []  # pops GET /v1/me/calls answers with
+        self.callbacks: list[dict[str, Any]] = []  # what GET /v1/callbacks lists from
         self.loop: asyncio.AbstractEventLoop | None = None
         self.app = self._build()
 
@@ -257,11 +259,29 @@ class FakeBackend:
             failure = self.failures.pop(f"{request.method} {full}", None)
             if failure is not None:
                 return JSONResponse(failure[1], failure[0])
-            return self._answer(request.method, path, body)
+            return self._answer(request.method, path, body, dict(request.query_params))
 
         return app
 
-    def _answer(self, method: str, path: str, body: Any) -> Response:
+    def _list_callbacks(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        """As app/callbacks/service.py lists them: the filters the widget uses, overdue
+        first, then by due time (none last), then by id."""
+        status = query.get("status", "open")
+        assignee = query.get("assignee_agent_id")
+        found = [
+            cb
+            for cb in self.callbacks
+            if status in ("all", cb["status"])
+            and (assignee is None or cb["assignee_agent_id"] == int(assignee))
+        ]
+        found.sort(
+            key=lambda cb: (not cb["overdue"], cb["due_by"] is None, cb["due_by"] or "", cb["id"])
+        )
+        return [checked(CallbackOut, cb) for cb in found[: int(query.get("limit", "50"))]]
+
+    def _answer(
+        self, method: str, path: str, body: Any, query: dict[str, str] | None = None
+    ) -> Response:
         if (method, path) == ("GET", "me"):
             return JSONResponse(checked(Me, ME))
         if (method, path) == ("GET", "me/calls"):
@@ -273,8 +293,14 @@ class FakeBackend:
             return JSONResponse(checked(Card, card))
         if (method, path) == ("POST", "lookup/choice"):
             return Response(status_code=204)
+        if (method, path) == ("GET", "callbacks"):
+            return JSONResponse(self._list_callbacks(query or {}))
         if method == "PATCH" and (match := re.fullmatch(r"callbacks/(\d+)", path)):
-            return JSONResponse({"id": int(match[1]), **body})
+            stored = next((cb for cb in self.callbacks if cb["id"] == int(match[1])), None)
+            if stored is None:  # one of a card's callbacks, not in the list
+                return JSONResponse({"id": int(match[1]), **body})
+            stored.update(body, overdue=False, closed_at=iso(now()))
+            return JSONResponse(checked(CallbackOut, stored))
         if (method, path) == ("POST", "interactions"):
             return JSONResponse(
                 {

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from app.callbacks.schemas import CallbackOut
 from app.recognition.schemas import Card
 from app.screen_pop.schemas import Pop, PopCall
 
@@ -317,3 +318,28 @@ def sourced_card(*facts: dict[str, Any]) -> dict[str, Any]:
             "sources": list(facts) or [first],
         },
     )
+
+
+def a_callback(
+    callback_id: int, reason: str, *, due_in_hours: float | None, **changes: Any
+) -> dict[str, Any]:
+    """An open callback request as GET /v1/callbacks lists it (`overdue` as of now)."""
+    moment = now()
+    due = None if due_in_hours is None else moment + timedelta(hours=due_in_hours)
+    callback: dict[str, Any] = {
+        "id": callback_id,
+        "contact_id": None,
+        "number_e164": "+31612345678",
+        "reason": reason,
+        "requested_at": iso(moment - timedelta(days=1)),
+        "due_by": None if due is None else iso(due),
+        "status": "open",
+        "attempts": 0,
+        "missed_calls": 1,
+        "assignee_agent_id": None,
+        "call_id": None,
+        "closed_at": None,
+        "overdue": due is not None and due < moment,
+    }
+    callback.update(changes)
+    return checked(CallbackOut, callback)

@@ -143,6 +143,22 @@ a.source { color: var(--accent, inherit); }
 .callback.overdue { background: var(--red-soft); color: var(--red); box-shadow: inset 3px 0 0 var(--red); }
 .callback.overdue .meta { color: var(--red); font-weight: 600; }
 
+/* The callback lists: a bar of toggles above the cards; a list only when asked for. */
+.callback-lists { margin: 12px 14px 0; padding: 8px 10px; border-radius: var(--radius); background: var(--surface); border: 1px solid var(--line); }
+.callback-lists .tabs { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; }
+.callback-lists .tabs-title { font-weight: 650; margin-right: auto; }
+.callback-lists button.tab { padding: 3px 10px; font-size: 12.5px; border-radius: 999px; }
+.callback-lists button.tab.active { background: var(--accent); border-color: var(--accent); color: #fff; }
+.callback-lists button.tab.has-overdue:not(.active) { border-color: #f0b8b2; color: var(--red); }
+.callback-lists .plain { margin-top: 8px; }
+.callback-lists .muted { margin-top: 8px; color: var(--muted); font-size: 13px; }
+.callback-lists .actions { display: flex; flex-direction: column; gap: 4px; align-items: stretch; flex: none; }
+a.call-back {
+  display: inline-block; padding: 4px 10px; border-radius: 8px; font-size: 12.5px; font-weight: 600;
+  text-align: center; text-decoration: none; background: var(--accent); color: #fff;
+}
+a.call-back.sip { background: transparent; color: var(--accent); border: 1px solid var(--accent); }
+
 .case p + p { margin-top: 2px; }
 .case-kind { color: var(--muted); font-size: 12.5px; }
 .notice { padding: 8px 10px; border-radius: 8px; background: #eef3fc; margin-bottom: 6px; }

@@ -24,6 +24,7 @@
     ["stamgast-widget-styles.js", () => ns.styles],
     ["stamgast-widget-stream.js", () => ns.PopStream],
     ["stamgast-widget-card.js", () => ns.renderCallCard],
+    ["stamgast-widget-callbacks.js", () => ns.CallbackLists],
   ];
 
   function load(name) {
@@ -142,8 +143,9 @@
         return;
       }
       if (name !== "transport") {
-        // Another agent or server: the cards on screen are not theirs.
+        // Another agent or server: the cards on screen are not theirs, nor the callbacks.
         for (const callId of [...this._calls.keys()]) this._close(callId);
+        this._callbacks.clear();
       }
       if (this.isConnected) this.connect();
     }
@@ -201,7 +203,14 @@
       this._emptyBody = h("span", {});
       this._empty = h("div", { class: "empty", "data-testid": "empty" }, this._emptyTitle, this._emptyBody);
       this._list = h("div", { class: "calls" }, this._empty);
-      this._root.append(h("div", { class: "topbar" }, this._brand, this._agent, this._pill), this._banner, this._list);
+      this._callbacks = new ns.CallbackLists({
+        api: (method, path, body) => this._api(method, path, body),
+        view: this._view,
+        me: () => this._me,
+        emit: (name, detail) => this._emit(name, detail),
+      });
+      this._root.append(h("div", { class: "topbar" }, this._brand, this._agent, this._pill), this._banner,
+        this._callbacks.node, this._list);
       this._built = true;
       this._relabel();
     }
@@ -216,6 +225,7 @@
       this._pill.textContent = t(`state_${this._state}`);
       if (this._bannerKey) this._bannerText.textContent = t(this._bannerKey);
       this._renderAgent();
+      this._callbacks.render();
       for (const entry of this._calls.values()) this._renderCall(entry);
     }
 
@@ -232,6 +242,8 @@
       this._pill.dataset.state = state;
       this._pill.dataset.transport = transport || "";
       this._pill.textContent = this._view.t(`state_${state}`);
+      // Back after a gap: callbacks may have been promised or kept meanwhile.
+      if (state === "connected" && this._me) this._callbacks.refresh();
       this._emit("stamgast:state", { state, transport });
     }
 
@@ -350,6 +362,10 @@
     _onPop({ seq, pop }) {
       this._emit("stamgast:pop", { seq, pop });
       this._show(pop);
+      // A missed call (or voicemail) may have promised a callback, or counted another miss.
+      if (pop && pop.call && (pop.call.state === "missed" || pop.call.state === "voicemail")) {
+        this._callbacks.refresh();
+      }
     }
 
     /**
@@ -549,6 +565,7 @@
         if (stream !== this._stream) return;
         this._me = me;
         this._renderAgent();
+        this._callbacks.refresh();
         for (const entry of this._calls.values()) {
           if (this._byColleague(entry.call)) this._closeLater(entry, CLOSE_COLLEAGUE_MS);
           this._renderCall(entry);
