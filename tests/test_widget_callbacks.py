@@ -131,3 +131,22 @@ def test_a_missed_call_reloads_the_lists_without_touching_the_cards(
         "No callback request 51 in this tenant."
     )
     expect(page.get_by_test_id("listed-callback")).to_have_count(1)
+
+
+@pytest.mark.browser
+def test_back_after_a_dropped_stream_the_lists_are_asked_again(
+    page: Any, backend: tuple[FakeBackend, str]
+) -> None:
+    fake, base_url = backend
+    fake.callbacks = []
+    expect = open_widget(page, base_url)
+    mine = page.get_by_test_id("callbacks-tab-mine")
+    expect(mine).to_have_text("Mine (0)")
+    # Kept by a colleague's promise while this widget was cut off.
+    fake.callbacks = [
+        a_callback(61, "Promised meanwhile", due_in_hours=-1, assignee_agent_id=MY_ID)
+    ]
+    fake.drop()
+    expect(mine).to_have_text("Mine (1)", timeout=9000)
+    expect(mine).to_have_class(re.compile(r"\bhas-overdue\b"))
+    expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected")

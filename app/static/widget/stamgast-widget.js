@@ -238,12 +238,14 @@
     }
 
     _setState(state, transport) {
+      const afterGap = this._state === "reconnecting" || this._state === "offline";
       this._state = state;
       this._pill.dataset.state = state;
       this._pill.dataset.transport = transport || "";
       this._pill.textContent = this._view.t(`state_${state}`);
-      // Back after a gap: callbacks may have been promised or kept meanwhile.
-      if (state === "connected" && this._me) this._callbacks.refresh();
+      // Back after a gap: callbacks may have been promised or kept meanwhile. (The first
+      // connection loads them once the agent is known, in _loadMe.)
+      if (state === "connected" && afterGap && this._me) this._callbacks.refresh();
       this._emit("stamgast:state", { state, transport });
     }
 
