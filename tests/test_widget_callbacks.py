@@ -60,7 +60,7 @@ def test_my_and_team_callbacks_oldest_overdue_first_call_back_and_done(
     assert [listed.nth(i).get_attribute("data-callback-id") for i in range(3)] == ["43", "42", "41"]
     expect(listed.nth(0)).to_have_class(re.compile(r"\boverdue\b"))
     expect(listed.nth(0)).to_contain_text("te laat sinds ")
-    expect(listed.nth(0)).to_contain_text("2×\u00a0gemist")
+    expect(listed.nth(0)).to_contain_text("2\u00d7\u00a0gemist")
     expect(listed.nth(2)).not_to_have_class(re.compile(r"\boverdue\b"))
     expect(listed.nth(2)).to_contain_text("uiterlijk ")
 
