@@ -8,10 +8,9 @@ gets a valid response in time, and the event is kept to be processed when we rec
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import text
@@ -27,13 +26,14 @@ from app.calls.deliveries import (
     Recorded,
     Restorer,
 )
-from app.calls.hot_path import EventRecorder, PreparedPop, record_events
+from app.calls.hot_path import EventRecorder, record_events
+from app.calls.pop_publisher import PopPublisher, detached
 from app.calls.providers import ProviderDirectory, TenantProvider
 from app.calls.routing_cache import RoutingCache
 from app.calls.spool import Spool, SpooledRequest
 from app.log_privacy import describe_error, mask_numbers
 from app.metrics import timing as webhook_timing
-from app.metrics.registry import DEAD_LETTERED, HELD, HELD_NOW, LATE_SOURCE_CARDS, RECOGNITION
+from app.metrics.registry import DEAD_LETTERED, HELD, HELD_NOW
 from app.screen_pop.hub import ScreenPopHub
 from app.screen_pop.schemas import Pop
 from app.sources.pops import PopEnricher
@@ -90,8 +90,7 @@ class WebhookReceiver:
         self._spilled = False  # some spooled requests wait on disk only (memory was full)
         self._background: set[asyncio.Task[object]] = set()
         self._retry_task: asyncio.Task[None] | None = None
-        self._held_pops: deque[tuple[int, list[int], Pop]] = deque(maxlen=held_limit)
-        self._pop_retry_task: asyncio.Task[None] | None = None
+        self._pops = PopPublisher(hub, held_limit)
         self._spool = spool
         self._max_attempts = max_attempts
         self._restorers = dict(restorers or {})
@@ -106,7 +105,7 @@ class WebhookReceiver:
     @property
     def held_pops(self) -> int:
         """How many pops wait for the broker to come back."""
-        return len(self._held_pops)
+        return self._pops.held
 
     async def receive(
         self, adapter: Adapter, provider: str, tenant_slug: str, request: AdapterRequest
@@ -240,31 +239,7 @@ class WebhookReceiver:
 
     async def publish(self, tenant_id: int, agent_ids: list[int], pop: Pop) -> None:
         """Publish a pop; when the broker is down it is held and published once it is back."""
-        _count(pop)
-        try:
-            await self._hub.publish(tenant_id, agent_ids, pop)
-        except Exception as exc:
-            log.warning("pop %s held, broker unavailable: %s", pop.pop_id, exc)
-            self._hold_pop(tenant_id, agent_ids, pop)
-
-    def _hold_pop(self, tenant_id: int, agent_ids: list[int], pop: Pop) -> None:
-        self._held_pops.append((tenant_id, agent_ids, pop))
-        if self._pop_retry_task is None or self._pop_retry_task.done():
-            self._pop_retry_task = _detached(self._retry_pops())
-
-    async def _retry_pops(self) -> None:
-        """Publish held pops, oldest first, once the broker answers again."""
-        delay = 0.2
-        while self._held_pops:
-            tenant_id, agent_ids, pop = self._held_pops[0]
-            try:
-                await self._hub.publish(tenant_id, agent_ids, pop)
-            except Exception:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            self._held_pops.popleft()
-            delay = 0.2
+        await self._pops.publish(tenant_id, agent_ids, pop)
 
     def _hold(self, delivery: HeldDelivery) -> None:
         HELD.inc()
@@ -282,7 +257,7 @@ class WebhookReceiver:
             self._release(delivery)
         HELD_NOW.set(len(self._held))
         if self._retry_task is None or self._retry_task.done():
-            self._retry_task = _detached(self._retry_held())
+            self._retry_task = detached(self._retry_held())
 
     def _release(self, held: HeldDelivery) -> None:
         if not held.verified:
@@ -469,28 +444,6 @@ class WebhookReceiver:
             await asyncio.wait(self._background, timeout=5)
         if self._enricher is not None:
             await self._enricher.stop()
-        for task in (self._retry_task, self._pop_retry_task):
-            if task is not None:
-                task.cancel()
-
-
-def _count(pop: Pop) -> None:
-    """Metrics of a pop about to be published: recognition, and its ring time to carry."""
-    if pop.type == "call.ringing":
-        webhook_timing.mark(pop.pop_id)
-        RECOGNITION.labels(_recognition(pop)).inc()
-    elif pop.type == "card.updated" and _recognition(pop) == "source":
-        LATE_SOURCE_CARDS.inc()
-
-
-def _recognition(pop: Pop) -> str:
-    if isinstance(pop, PreparedPop):
-        return pop.recognition
-    card = pop.card
-    if card is None:
-        return "unknown"
-    return "source" if card.sources else card.match
-def _detached(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    """A task outliving the request that started it: its log lines, about other
-    deliveries, must not carry that request's id (nor its span as their parent)."""
-    return asyncio.create_task(work, context=contextvars.Context())
+        self._pops.stop()
+        if self._retry_task is not None:
+            self._retry_task.cancel()
