@@ -18,8 +18,8 @@ from websockets.asyncio.client import connect
 from app.screen_pop import wire
 from app.screen_pop.schemas import Pop
 from tests.conftest import TenantCtx
+from tests.support.broker_helpers import make_pop
 from tests.support.live_server import ThreadServer, thread_server
-from tests.test_screen_pop_broker import make_pop
 from tests.test_streams import TIMEOUT, agent_token, recv, stream_settings, until_no_connections
 
 SLOW_QUEUE = 16
