@@ -396,7 +396,7 @@ async def test_call_journal_recipe_posts_each_wrapped_up_call_to_a_crm(
     """README "Events to other systems": a CRM journals calls by subscribing to
     `call.wrapped_up` (the call with the agent's outcome, note and satisfaction) and
     `call.missed` (calls nobody could wrap up)."""
-    await _subscribe(api, receiver, "call.wrapped_up", "call.missed")
+    await _subscribe(api, receiver, "call.wrapped_up", "call.missed", "call.surveyed")
     talked = await _call(client, api, app, tenant, "ringing", "answered", "ended")
     missed = await _call(client, api, app, tenant, "ringing", "missed")
     async for session in session_scope(app.state.sessionmaker):
@@ -412,12 +412,19 @@ async def test_call_journal_recipe_posts_each_wrapped_up_call_to_a_crm(
     assert second.status_code == 200, second.text
     refused = await api.post(f"/v1/calls/{call_row}/wrap-up", json={"outcome": "nonsense"})
     assert refused.status_code == 422  # nothing saved, nothing journaled
-    assert await _drain(_worker(app, Clock())) == 3
+    for score, status in ((5, 200), (5, 200), (3, 409)):  # the IVR's retry; another answer
+        sent = await api.post(f"/v1/calls/{call_row}/survey", json={"score": score})
+        assert sent.status_code == status, sent.text
+    assert await _drain(_worker(app, Clock())) == 4
     got = [r.body for r in receiver.delivered()]
-    # Calls go out side by side; each call's events in order.
-    assert sorted((b["type"], b["data"]["call"]["provider_call_id"]) for b in got) == [
-        ("call.missed", missed), ("call.wrapped_up", talked), ("call.wrapped_up", talked),
+    # Calls go out side by side; each call's events in order; the survey journaled once.
+    sent_for = [(b["type"], b["data"]["call"]["provider_call_id"]) for b in got]
+    assert [kind for kind, call in sent_for if call == talked] == [
+        "call.wrapped_up", "call.wrapped_up", "call.surveyed",
     ]  # fmt: skip
+    assert [kind for kind, call in sent_for if call == missed] == ["call.missed"]
+    verdict = next(b["data"]["interaction"] for b in got if b["type"] == "call.surveyed")
+    assert (verdict["survey_score"], verdict["helped"]) == (5, "partly")
     journal = [b for b in got if b["type"] == "call.wrapped_up"]
     # Each wrap-up saved is one entry, in order; the second carries both notes.
     assert journal[0]["data"]["interaction"]["summary"].endswith("Adres gewijzigd")

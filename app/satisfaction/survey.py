@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls.wrapup import ended_call
 from app.errors import Conflict, NotFound
 from app.models import Call, Interaction
+from app.subscriptions import events
+from app.subscriptions.outbox import emit
 
 
 async def record_score(
@@ -25,8 +27,22 @@ async def record_score(
             f"Call {call.id} already has survey score {interaction.survey_score}; "
             "a call's survey is answered once."
         )
+    if interaction.survey_score == score:
+        return interaction  # a retry: already scored and announced
     interaction.survey_score = score
     await session.flush()
+    # In the same transaction, after the call's own events: a CRM that journals calls
+    # (`call.wrapped_up`) gets the caller's verdict too, whenever it arrives.
+    await emit(
+        session,
+        tenant_id=tenant_id,
+        type_="call.surveyed",
+        data={
+            **events.call_data(call, interaction_id=interaction.id),
+            "interaction": events.row_data(interaction, events.WRAP_UP_FIELDS),
+        },
+        ordering_key=f"call:{call.id}",
+    )
     return interaction
 
 

@@ -21,6 +21,7 @@ EventType = Literal[
     "call.ended",
     "call.missed",
     "call.wrapped_up",
+    "call.surveyed",
     "callback.created",
     "callback.done",
     "interaction.created",
@@ -153,7 +154,7 @@ INTERACTION_FIELDS = (
 )
 CONTACT_FIELDS = ("id", "display_name", "external_id", "language", "updated_at")
 # What a CRM's call journal needs of the wrap-up: the interaction with the agent's verdict.
-WRAP_UP_FIELDS = (*INTERACTION_FIELDS, "satisfaction", "helped")
+WRAP_UP_FIELDS = (*INTERACTION_FIELDS, "satisfaction", "helped", "survey_score")
 
 
 def row_data(row: object, names: tuple[str, ...]) -> dict[str, Any]:

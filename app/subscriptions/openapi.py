@@ -119,6 +119,11 @@ CALL_EVENTS: dict[str, tuple[type[BaseModel], str]] = {
         "An agent wrapped up a call (outcome, note, satisfaction, helped): post it to a CRM's "
         "journal.",
     ),
+    "call.surveyed": (
+        WrappedUpData,
+        "The caller's post-call survey score (1-5) was attached to the call's interaction "
+        "(`interaction.survey_score`): once per call, a repeated score sends nothing.",
+    ),
     "callback.created": (CallbackData, "A callback request was made through the API."),
     "callback.done": (CallbackData, "A callback request was marked done."),
     "interaction.created": (InteractionData, "An interaction was recorded through the API."),
