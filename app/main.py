@@ -42,6 +42,7 @@ from app.metrics import route as metrics_route
 from app.privacy.router import router as privacy_router
 from app.recognition.router import router as lookup_router
 from app.retention.schedule import purge_forever
+from app.satisfaction.ivr_router import router as survey_webhook_router
 from app.satisfaction.router import router as satisfaction_router
 from app.screen_pop.broker import make_broker
 from app.screen_pop.calls_router import router as agent_calls_router
@@ -233,6 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(screen_pop_router, prefix="/v1")
     app.include_router(agent_calls_router, prefix="/v1")
     app.include_router(webhook_router)
+    app.include_router(survey_webhook_router)
     app.include_router(threecx_router)
     app.include_router(widget_router)
     document_events(app)

@@ -28,6 +28,12 @@ from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from telephony_adapters.base import AdapterConfig, AdapterRequest, url_for_signature
+from telephony_adapters.twilio_survey import (
+    SURVEY_OPTIONS,
+    check_survey_options,
+    survey_enabled,
+    survey_twiml,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +46,14 @@ DEFAULT_QUEUE = "stamgast"
 # the caller on the line.
 LAST_RESORT_TWIML = f"{_XML_DECLARATION}<Response><Enqueue>{DEFAULT_QUEUE}</Enqueue></Response>"
 MODES = ("dial", "redirect", "enqueue")
-OPTIONS = ("voice_response", "dial_target", "dial_answer", "redirect_url", "queue_name")
+OPTIONS = (
+    "voice_response",
+    "dial_target",
+    "dial_answer",
+    "redirect_url",
+    "queue_name",
+    *SURVEY_OPTIONS,
+)
 DIAL_ANSWERS = ("person", "application")
 # All four, on every noun: <Client>/<Sip> report none by default and <Number> only completed.
 _LEG_EVENTS = "initiated ringing answered completed"
@@ -147,7 +160,7 @@ def check_options(options: Mapping[str, str]) -> list[str]:
     queue = _option(options, "queue_name")
     if queue and (_NOT_XML.search(queue) or len(queue) > _MAX_QUEUE_NAME):
         problems.append(f"queue_name must be at most {_MAX_QUEUE_NAME} printable characters")
-    return problems
+    return problems + check_survey_options(options)
 
 
 def target_answers_as_application(options: Mapping[str, str]) -> bool:
@@ -201,10 +214,15 @@ def voice_twiml(options: Mapping[str, str], webhook_url: str | None) -> str:
     return f"{_XML_DECLARATION}<Response><Enqueue>{escape(_queue(options))}</Enqueue></Response>"
 
 
-def after_dial_twiml(options: Mapping[str, str], answered: bool) -> str:
+def after_dial_twiml(
+    options: Mapping[str, str], answered: bool, webhook_url: str | None = None
+) -> str:
     """The answer to the `<Dial action>` request: what the caller gets once the dial is over."""
     if not answered and _usable("redirect", options):
         return _redirect(_option(options, "redirect_url"))
+    survey = answered and webhook_url is not None and survey_enabled(options)
+    if survey and webhook_url is not None and _url_problem("webhook URL", webhook_url) is None:
+        return survey_twiml(options, webhook_url)
     # Answered: the conversation is over. Unanswered with nowhere to go: the missed call
     # becomes a callback request, and ringing the same agents again would only loop.
     return HANGUP_TWIML
@@ -235,5 +253,5 @@ def twiml_for(request: AdapterRequest, config: AdapterConfig, fields: Mapping[st
         return EMPTY_TWIML
     if kind == "dial_action":
         answered = fields["DialCallStatus"].strip().lower() in DIAL_ANSWERED
-        return after_dial_twiml(config.options, answered)
+        return after_dial_twiml(config.options, answered, _webhook_url(request, config))
     return voice_twiml(config.options, _webhook_url(request, config))

@@ -71,9 +71,11 @@ async def post_provider_survey(
 async def _score(
     session: AsyncSession, principal: Principal, call_id: int, score: int
 ) -> SurveyOut:
-    interaction = await survey.record_score(
+    interaction, changed = await survey.record_score(
         session, tenant_id=principal.tenant_id, call_id=call_id, score=score
     )
+    if not changed:  # a retry: audited the first time
+        return SurveyOut(interaction_id=interaction.id, call_id=call_id, score=score)
     audit.record(
         session,
         tenant_id=principal.tenant_id,

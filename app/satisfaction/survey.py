@@ -14,8 +14,9 @@ from app.subscriptions.outbox import emit
 
 async def record_score(
     session: AsyncSession, *, tenant_id: int, call_id: int, score: int
-) -> Interaction:
-    """Attach the caller's score; the same score again is a no-op (an IVR's retry).
+) -> tuple[Interaction, bool]:
+    """Attach the caller's score, and whether it changed anything: the same score again is a
+    no-op (an IVR's retry), neither announced nor audited twice.
 
     A different score for a call already scored is refused rather than replacing it: a
     survey is answered once, and a second answer is more likely another call's digits
@@ -28,7 +29,7 @@ async def record_score(
             "a call's survey is answered once."
         )
     if interaction.survey_score == score:
-        return interaction  # a retry: already scored and announced
+        return interaction, False  # a retry: already scored and announced
     interaction.survey_score = score
     await session.flush()
     # In the same transaction, after the call's own events: a CRM that journals calls
@@ -43,7 +44,7 @@ async def record_score(
         },
         ordering_key=f"call:{call.id}",
     )
-    return interaction
+    return interaction, True
 
 
 async def call_by_provider_id(
