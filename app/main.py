@@ -54,6 +54,7 @@ from app.sources import lookup as source_lookup
 from app.sources.pops import PopEnricher
 from app.sources.router import router as sources_router
 from app.stats import ring_to_pop
+from app.stats.page import router as dashboard_router
 from app.stats.router import router as stats_router
 from app.subscriptions.cache import SubscriberCache
 from app.subscriptions.openapi import document_events
@@ -249,6 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhook_router)
     app.include_router(threecx_router)
     app.include_router(widget_router)
+    app.include_router(dashboard_router)
     document_events(app)
     # Ahead of every FastAPI route: webhooks skip dependency resolution (see webhook_route).
     app.router.routes.insert(0, webhook_route())

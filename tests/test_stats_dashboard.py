@@ -35,7 +35,7 @@ def pick(row: dict[str, Any], *names: str) -> dict[str, Any]:
 async def test_whole_tenant_on_its_own_clock(
     app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx
 ) -> None:
-    await seed(app, tenant.id)
+    await seed(app.state.sessionmaker, tenant.id)
     body = await figures(api)
     assert body["timezone"] == "Europe/Amsterdam"
     totals = body["totals"]
@@ -91,7 +91,7 @@ async def test_whole_tenant_on_its_own_clock(
 async def test_per_team_and_per_line(
     app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx
 ) -> None:
-    seeded: Seeded = await seed(app, tenant.id)
+    seeded: Seeded = await seed(app.state.sessionmaker, tenant.id)
     team_a = (await figures(api, team_id=seeded.team_a))["totals"]
     # Line 1: c1, c2, c5, c7; c8's open callback is overdue now (outside the period or not).
     assert pick(
@@ -125,7 +125,7 @@ async def test_per_team_and_per_line(
 
 
 async def test_a_second_flush_adds_to_the_same_rows(app: FastAPI, tenant: TenantCtx) -> None:
-    await seed(app, tenant.id)
+    await seed(app.state.sessionmaker, tenant.id)
     async for session in session_scope(app.state.sessionmaker):
         before = {
             (row.line_id, row.hour, row.bucket): row.frames

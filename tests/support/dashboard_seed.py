@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import session_scope
 from app.models import Call, CallbackRequest, Contact, Interaction, Line, Team, Tenant
@@ -41,15 +41,15 @@ def local(day: int, hour: int, minute: int) -> datetime:
 def frame(tenant_id: int, call_id: int) -> str:
     """A Delivery's JSON as the wire writes it (the pop's first fields in their order)."""
     return (
-        '{"seq":1,"pop":{"pop_id":"p%d","type":"call.ringing","tenant_id":%d,'
-        '"call":{"id":%d,"provider":"generic"}}}' % (call_id, tenant_id, call_id)
+        f'{{"seq":1,"pop":{{"pop_id":"p{call_id}","type":"call.ringing","tenant_id":{tenant_id},'
+        f'"call":{{"id":{call_id},"provider":"generic"}}}}}}'
     )
 
 
-async def seed(app: FastAPI, tenant_id: int) -> Seeded:
+async def seed(sessionmaker: async_sessionmaker[AsyncSession], tenant_id: int) -> Seeded:
     """Write the two weeks; ring-to-pop through the real tally and flush."""
     calls: dict[str, Call] = {}
-    async for session in session_scope(app.state.sessionmaker):
+    async for session in session_scope(sessionmaker):
         await session.execute(
             update(Tenant).where(Tenant.id == tenant_id).values(timezone="Europe/Amsterdam")
         )
@@ -104,10 +104,14 @@ async def seed(app: FastAPI, tenant_id: int) -> Seeded:
             row = calls[name]
             session.add(
                 Interaction(
-                    tenant_id=tenant_id, contact_id=row.contact_id, call_id=row.id,
-                    occurred_at=row.started_at, helped=helped, satisfaction=satisfaction,
+                    tenant_id=tenant_id,
+                    contact_id=row.contact_id,
+                    call_id=row.id,
+                    occurred_at=row.started_at,
+                    helped=helped,
+                    satisfaction=satisfaction,
                     survey_score=survey,
-                )  # fmt: skip
+                )
             )
         callbacks = {"c2": ("done", timedelta(minutes=30)), "c4": ("done", timedelta(minutes=90)),
                      "c6": ("open", None), "c8": ("open", None)}  # fmt: skip
@@ -115,11 +119,15 @@ async def seed(app: FastAPI, tenant_id: int) -> Seeded:
             row = calls[name]
             session.add(
                 CallbackRequest(
-                    tenant_id=tenant_id, number_e164=row.from_e164, reason="missed call",
-                    requested_at=row.started_at, due_by=row.started_at + timedelta(hours=2),
-                    status=status, call_id=row.id,
+                    tenant_id=tenant_id,
+                    number_e164=row.from_e164,
+                    reason="missed call",
+                    requested_at=row.started_at,
+                    due_by=row.started_at + timedelta(hours=2),
+                    status=status,
+                    call_id=row.id,
                     closed_at=None if after is None else row.started_at + after,
-                )  # fmt: skip
+                )
             )
         seeded = Seeded(team_a.id, team_b.id, line_1.id, line_2.id)
     tally = RingToPopTally()
@@ -128,5 +136,5 @@ async def seed(app: FastAPI, tenant_id: int) -> Seeded:
         tally.observe(frame(tenant_id, c1.id), c1.started_at.timestamp(), seconds)
     for seconds in (0.02, 0.02):  # two in the 25 ms bucket
         tally.observe(frame(tenant_id, c3.id), c3.started_at.timestamp(), seconds)
-    assert await flush(app.state.sessionmaker, tally) == 3  # (call, hour, bucket) entries
+    assert await flush(sessionmaker, tally) == 3  # (call, hour, bucket) entries
     return seeded
