@@ -181,3 +181,47 @@ async def test_bad_filters_and_periods_say_what_to_fix(
                                                             "until": "2026-01-01"})  # fmt: skip
     assert too_long.status_code == 422
     assert (await client.get("/v1/stats/dashboard")).status_code == 401
+
+
+def test_the_tally_reads_the_frames_both_pop_builders_write() -> None:
+    """The ORM's Pop and the hot path's PreparedPop put tenant and call id where the tally
+    looks (right after pop_id and type), so a frame from either is counted."""
+    from datetime import UTC, datetime
+
+    from app.calls.hot_path import PreparedPop
+    from app.screen_pop.broker import delivery_message
+    from app.screen_pop.schemas import Pop, PopCall
+
+    at = datetime(2026, 1, 5, 8, 15, tzinfo=UTC)
+    call = PopCall.model_construct(id=41, provider="generic", provider_call_id="x")
+    orm = Pop.model_construct(pop_id="a", type="call.ringing", tenant_id=7, call=call, at=at)
+    hot = PreparedPop.of(
+        {"pop_id": "b", "type": "call.ringing", "tenant_id": 7, "call": {"id": 42}, "card": None,
+         "at": at}
+    )  # fmt: skip
+    tally = RingToPopTally()
+    for pop in (orm, hot):
+        frame_text = delivery_message(3, pop.model_dump_json().encode()).decode()
+        tally.observe(frame_text, at.timestamp(), 0.004)
+    hour = int(at.timestamp() // 3600)
+    assert tally.take() == {(7, 41, hour, 2): 1, (7, 42, hour, 2): 1}
+
+
+def test_a_frame_written_to_an_agent_is_tallied_for_the_dashboard() -> None:
+    """app/metrics/timing.written, where every transport reports a live frame, feeds the tally
+    the flusher stores (app/stats/ring_to_pop.TALLY)."""
+    import time
+
+    from app.metrics import timing
+    from app.stats.ring_to_pop import TALLY
+
+    received = time.time() - 0.02
+    timing.mark("dash-pop", received)
+    frame_text = (
+        '{"seq":1,"pop":{"pop_id":"dash-pop","type":"call.ringing","tenant_id":9,'
+        '"call":{"id":99,"provider":"generic"}}}'
+    )
+    TALLY.take()
+    timing.written(frame_text, "websocket")
+    # 20 ms and a little more: the 25 ms bucket (index 4).
+    assert TALLY.take() == {(9, 99, int(received // 3600), 4): 1}
