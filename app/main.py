@@ -54,6 +54,9 @@ from app.settings import Settings, get_settings
 from app.sources import lookup as source_lookup
 from app.sources.pops import PopEnricher
 from app.sources.router import router as sources_router
+from app.stats import ring_to_pop
+from app.stats.page import router as dashboard_router
+from app.stats.router import router as stats_router
 from app.subscriptions.cache import SubscriberCache
 from app.subscriptions.openapi import document_events
 from app.subscriptions.worker import DeliveryWorker
@@ -149,6 +152,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         if settings.event_delivery:
             worker.start()
+        tallying = asyncio.create_task(
+            ring_to_pop.flush_forever(
+                app.state.sessionmaker, interval=settings.stats_flush_seconds
+            ),
+            name="ring-to-pop-flush",
+        )
         # One task rechecks every open stream's token (not one per connection).
         recheck = asyncio.create_task(
             recheck_forever(
@@ -162,6 +171,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         recheck.cancel()
         sweeper.cancel()
+        tallying.cancel()
+        try:  # what this process tallied since the last flush
+            await ring_to_pop.flush(app.state.sessionmaker)
+        except Exception as exc:
+            ring_to_pop.log.warning("ring-to-pop flush at stop failed: %s", type(exc).__name__)
         if purging is not None:
             purging.cancel()
         await worker.stop()
@@ -229,6 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(privacy_router, prefix="/v1")
     app.include_router(provider_router, prefix="/v1")
     app.include_router(satisfaction_router, prefix="/v1")
+    app.include_router(stats_router, prefix="/v1")
     app.include_router(dead_letter_router, prefix="/v1")
     app.include_router(sources_router, prefix="/v1")
     app.include_router(screen_pop_router, prefix="/v1")
@@ -237,6 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(survey_webhook_router)
     app.include_router(threecx_router)
     app.include_router(widget_router)
+    app.include_router(dashboard_router)
     document_events(app)
     # Ahead of every FastAPI route: webhooks skip dependency resolution (see webhook_route).
     app.router.routes.insert(0, webhook_route())

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     retention_purge_interval_hours: float = Field(
         default=24.0, gt=0, description="How often the in-process purge runs."
     )
+    stats_flush_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often this process adds its ring-to-pop tally (per line and hour, "
+        "for the dashboard) to the database, in one statement.",
+    )
     event_delivery: bool = Field(
         default=True,
         description="Run this process's outbound-event worker (every process may: they never "

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from app.metrics.registry import POPS, RING_TO_POP
+from app.stats.ring_to_pop import TALLY as RING_TO_POP_TALLY
 
 # Enough for every pop of a few minutes at hundreds of calls per second; older ones are
 # forgotten (a frame written that late is a replay anyway, and is not observed).
@@ -86,7 +87,9 @@ def written(frame: str, transport: str) -> None:
     pop_id = pop_id_of(frame)
     received = None if pop_id is None else _received.get(pop_id)
     if received is not None:
-        _ON_TRANSPORT[transport].observe(max(0.0, time.time() - received))
+        seconds = max(0.0, time.time() - received)
+        _ON_TRANSPORT[transport].observe(seconds)
+        RING_TO_POP_TALLY.observe(frame, received, seconds)  # per line, for the dashboard
 
 
 def replayed() -> None:

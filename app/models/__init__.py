@@ -5,6 +5,7 @@ from app.models.base import Base, utcnow
 from app.models.contacts import Contact, ContactNumber, NumberChoice, ServiceProfile
 from app.models.security import ApiKey, AuditEvent
 from app.models.sources import LookupSource
+from app.models.stats import RingToPopHour
 from app.models.subscriptions import DeliveryAttempt, OutboxEvent, Subscription
 from app.models.telephony import AgentToken, CallEventRecord, ProviderConfig
 from app.models.tenancy import Agent, Line, Team, Tenant, agent_teams
@@ -29,6 +30,7 @@ __all__ = [
     "NumberChoice",
     "OutboxEvent",
     "ProviderConfig",
+    "RingToPopHour",
     "ServiceProfile",
     "Subscription",
     "Team",

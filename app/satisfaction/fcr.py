@@ -6,16 +6,17 @@ same caller did not call in again within `repeat_days` after it started. The sam
 the same contact when the call was recognised, otherwise the same number; we have no topic
 per call, so any call again from them counts as "about the same thing". A caller with a
 withheld number who was not recognised cannot be followed and is taken at the agent's word.
-Weeks are ISO weeks (Monday 00:00 UTC).
+Weeks are ISO weeks starting Monday 00:00 in `zone` (UTC unless the caller names the tenant's
+time zone, as the dashboard does).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Call, Interaction
@@ -45,20 +46,31 @@ def _callers(contact_id: int | None, number: str | None) -> list[Caller]:
     return keys
 
 
-def _monday(moment: datetime) -> date:
-    day = moment.astimezone(UTC).date()
+def _monday(moment: datetime, zone: tzinfo) -> date:
+    day = moment.astimezone(zone).date()
     return day - timedelta(days=day.weekday())
 
 
-def _start(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
+def _start(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 
 async def weekly(
-    session: AsyncSession, *, tenant_id: int, since: date, until: date, repeat_days: int
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    since: date,
+    until: date,
+    repeat_days: int,
+    zone: tzinfo = UTC,
+    calls_where: ColumnElement[bool] | None = None,
 ) -> list[FcrWeek]:
-    """Every week from the one holding `since` up to `until` (exclusive), empty weeks too."""
-    begin, end = _start(since), _start(until)
+    """Every week from the one holding `since` up to `until` (exclusive), empty weeks too.
+
+    `calls_where` narrows the answered calls counted (a line, a team); a caller's return
+    counts on any line, since they call about the same thing wherever they call."""
+    begin, end = _start(since, zone), _start(until, zone)
+    narrowing = [] if calls_where is None else [calls_where]
     answered = (
         await session.execute(
             select(Call.id, Call.contact_id, Call.from_e164, Call.started_at, Interaction.helped)
@@ -76,6 +88,7 @@ async def weekly(
                 Call.answered_at.is_not(None),
                 Call.started_at >= begin,
                 Call.started_at < end,
+                *narrowing,
             )
         )
     ).all()
@@ -93,8 +106,8 @@ async def weekly(
         for key in _callers(contact_id, number):
             returns[key].append(started)
     weeks: dict[date, list[int]] = {}
-    day = _monday(begin)
-    while _start(day) < end:
+    day = _monday(begin, zone)
+    while _start(day, zone) < end:
         weeks[day] = [0, 0, 0, 0]
         day += timedelta(days=7)
     window = timedelta(days=repeat_days)
@@ -108,7 +121,7 @@ async def weekly(
             for key in _callers(contact_id, number)
             for other in returns[key]
         )
-        row = weeks[_monday(started)]
+        row = weeks[_monday(started, zone)]
         row[0] += 1
         row[1] += helped == "resolved"
         row[2] += helped == "resolved" and not again
