@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.inputs import number_key, require_in_tenant
 from app.audit import record
+from app.callbacks.policy import due_by as policy_due_by
+from app.callbacks.policy_store import load_policy
 from app.callbacks.schemas import CLOSED_STATUSES, CallbackCreate, CallbackUpdate
 from app.errors import NotFound
 from app.models import Agent, CallbackRequest, Contact, ContactNumber, utcnow
@@ -54,13 +56,17 @@ async def create_callback(
         row_id=data.assignee_agent_id,
         field="assignee_agent_id",
     )
+    now, due = utcnow(), data.due_by
+    if due is None:  # no time promised: the tenant's policy says when, as for a missed call
+        policy, timezone = await load_policy(session, tenant_id=tenant_id)
+        due = policy_due_by(policy, now, timezone)
     row = CallbackRequest(
         tenant_id=tenant_id,
         contact_id=data.contact_id,
         number_e164=key,
         reason=data.reason,
-        requested_at=utcnow(),
-        due_by=data.due_by,
+        requested_at=now,
+        due_by=due,
         status="open",
         attempts=0,
         assignee_agent_id=data.assignee_agent_id,
