@@ -23,7 +23,8 @@ from app.subscriptions.outbox import emit
 StatusFilter = Literal["open", "done", "cancelled", "all"]
 
 
-def _masked(row: CallbackRequest, region: str) -> str | None:
+def masked_number(row: CallbackRequest, region: str) -> str | None:
+    """The request's number as logs and the audit trail show it."""
     return None if row.number_e164 is None else normalise(row.number_e164, region).masked
 
 
@@ -87,7 +88,7 @@ async def create_callback(
         subject_type="callback",
         subject_id=row.id,
         contact_id=row.contact_id,
-        number_masked=_masked(row, region),
+        number_masked=masked_number(row, region),
     )
     return row
 
@@ -178,6 +179,6 @@ async def update_callback(
         subject_type="callback",
         subject_id=row.id,
         contact_id=row.contact_id,
-        number_masked=_masked(row, region),
+        number_masked=masked_number(row, region),
     )
     return row

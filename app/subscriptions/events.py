@@ -139,6 +139,7 @@ CALLBACK_FIELDS = (
     "closed_at",
     "assignee_agent_id",
     "call_id",
+    "attempts",
 )
 INTERACTION_FIELDS = (
     "id",
