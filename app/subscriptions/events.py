@@ -23,6 +23,7 @@ EventType = Literal[
     "call.wrapped_up",
     "callback.created",
     "callback.done",
+    "callback.overdue",
     "interaction.created",
     "contact.updated",
 ]
