@@ -35,6 +35,10 @@ async def test_attempts_are_counted_until_the_caller_is_reached(api: httpx.Async
     assert "reopen it" in again.json()["message"]
     assert (await api.patch(f"/v1/callbacks/{callback['id']}", json={"status": "open"})).is_success
     assert (await api.post(path, json={"outcome": "busy"})).json()["callback"]["attempts"] == 4
+    # An access request hands over the attempts (their notes are about the person) too.
+    export = (await api.get("/v1/export", params={"number": "0612345678"})).json()
+    assert [a["note"] for a in export["callback_attempts"]] == ["", "Ingesproken", "", ""]
+    assert {a["callback_request_id"] for a in export["callback_attempts"]} == {callback["id"]}
 
 
 async def test_bad_attempts_are_refused(api: httpx.AsyncClient) -> None:
