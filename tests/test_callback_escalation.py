@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.callbacks.escalation import claim_overdue, escalate_once
+from app.callbacks.escalation import claim_overdue, escalate_forever, escalate_once
 from app.db import session_scope
 from app.models import CallbackRequest, utcnow
 from app.subscriptions.openapi import CALL_EVENTS, _envelope
@@ -177,3 +177,28 @@ async def test_two_sweeps_racing_on_postgres_escalate_each_request_once(
             )
         )
     assert one == ids and two == set()
+
+
+async def test_the_periodic_sweep_escalates_without_being_asked(
+    app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    due = (utcnow() + timedelta(days=1)).isoformat()
+    made = await api.post("/v1/callbacks", json={"reason": "x", "number": ADA, "due_by": due})
+    sweeping = asyncio.create_task(
+        escalate_forever(
+            app.state.sessionmaker,
+            app.state.hub,
+            app.state.routes,
+            interval=0.05,
+            clock=lambda: utcnow() + LATER,
+        )
+    )
+    try:
+        for _ in range(100):
+            shown = (await api.get(f"/v1/callbacks/{made.json()['id']}")).json()
+            if shown["escalated_at"]:
+                break
+            await asyncio.sleep(0.05)
+        assert shown["escalated_at"] is not None
+    finally:
+        sweeping.cancel()
