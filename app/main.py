@@ -18,6 +18,7 @@ from app.api.routes import api_router
 from app.auth import revocation
 from app.auth.keys import KeyVerifier
 from app.auth.router import router as me_router
+from app.callbacks.escalation import escalate_forever
 from app.calls import provider_changes
 from app.calls.dead_letters import router as dead_letter_router
 from app.calls.hot_path import EventRecorder
@@ -141,6 +142,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 answered_after=timedelta(seconds=settings.call_answered_timeout_seconds),
             )
         )
+        escalating = asyncio.create_task(
+            escalate_forever(
+                app.state.sessionmaker,
+                hub,
+                routes,
+                interval=settings.callback_escalation_interval_seconds,
+            ),
+            name="callback-escalation",
+        )
         purging = None
         if settings.retention_purge:
             purging = asyncio.create_task(
@@ -171,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         recheck.cancel()
         sweeper.cancel()
+        escalating.cancel()
         tallying.cancel()
         try:  # what this process tallied since the last flush
             await ring_to_pop.flush(app.state.sessionmaker)

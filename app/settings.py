@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     call_sweep_interval_seconds: float = Field(
         default=60.0, gt=0, description="How often calls without a final event are looked for."
     )
+    callback_escalation_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often open callback requests past their due time are looked for and "
+        "escalated (once each: a notice to the line's team and a `callback.overdue` event).",
+    )
     retention_purge: bool = Field(
         default=True,
         description="Purge what each tenant keeps no longer (its retention periods, "

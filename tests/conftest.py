@@ -60,7 +60,13 @@ def database_url(request: pytest.FixtureRequest) -> str:
 async def app(database_url: str) -> AsyncIterator[FastAPI]:
     """The application on the backend under test, with its lifespan running."""
     with tempfile.TemporaryDirectory(prefix="stamgast-spool-") as spool_dir:
-        settings = Settings(database_url=database_url, spool_path=Path(spool_dir) / "inbox")
+        settings = Settings(
+            database_url=database_url,
+            spool_path=Path(spool_dir) / "inbox",
+            # Tests escalate overdue callbacks on a clock of their own: a sweep on the real
+            # clock would drop notices among the pops other tests read back.
+            callback_escalation_interval_seconds=86400,
+        )
         application = create_app(settings)
         async with application.router.lifespan_context(application):
             yield application

@@ -47,6 +47,7 @@ async def test_promise_to_a_contact_or_a_number(api: httpx.AsyncClient) -> None:
         "requested_at": "", "due_by": "2030-01-02T08:00:00Z", "status": "open", "attempts": 0,
         "missed_calls": 1,
         "assignee_agent_id": agent["id"], "call_id": None, "closed_at": None, "overdue": False,
+        "escalated_at": None,
     }
     to_number = await promise(api, number="06-12345678")
     assert (to_number["number_e164"], to_number["contact_id"]) == ("+31612345678", None)

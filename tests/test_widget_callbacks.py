@@ -150,3 +150,60 @@ def test_back_after_a_dropped_stream_the_lists_are_asked_again(
     expect(mine).to_have_text("Mine (1)", timeout=9000)
     expect(mine).to_have_class(re.compile(r"\bhas-overdue\b"))
     expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected")
+
+
+@pytest.mark.browser
+def test_no_answer_counts_an_attempt_and_an_overdue_notice_warns_the_team(
+    page: Any, backend: tuple[FakeBackend, str]
+) -> None:
+    fake, base_url = backend
+    fake.callbacks = [
+        a_callback(61, "Uitslag bespreken", due_in_hours=2, assignee_agent_id=MY_ID),
+        a_callback(62, "Vraag over rekening", due_in_hours=5, assignee_agent_id=MY_ID),
+    ]
+    expect = open_widget(page, base_url, query="lang=nl")
+    mine = page.get_by_test_id("callbacks-tab-mine")
+    expect(mine).to_have_text("Mijn (2)")
+    mine.click()
+    listed = page.get_by_test_id("listed-callback")
+    expect(listed).to_have_count(2)
+
+    # "Geen gehoor" records an attempt; the callback stays open and shows the count.
+    no_answer = listed.nth(0).get_by_test_id("listed-callback-no-answer")
+    expect(no_answer).to_have_text("Geen gehoor")
+    no_answer.click()
+    posted = fake.wait_request("POST", "/v1/callbacks/61/attempts")
+    assert posted.body == {"outcome": "no_answer"}
+    expect(page.get_by_test_id("callbacks-message")).to_have_text(
+        "Poging genoteerd: geen gehoor (1\u00d7\u00a0geprobeerd)."
+    )
+    expect(listed).to_have_count(2)
+    expect(listed.nth(0)).to_contain_text("1\u00d7\u00a0geprobeerd")
+
+    # The server escalates the other one: the team is warned and the lists reload, the
+    # overdue one on top.
+    loaded = len(fake.requests_to("GET", "/v1/callbacks"))
+    overdue = a_callback(62, "Vraag over rekening", due_in_hours=-1, assignee_agent_id=MY_ID)
+    fake.callbacks = [fake.callbacks[0], overdue]
+    fake.push_frame(
+        {
+            "pop_id": "overdue-62",
+            "type": "callback.overdue",
+            "tenant_id": 1,
+            "call": None,
+            "card": None,
+            "callback": {**overdue, "line_label": "Zorglijn"},
+            "at": overdue["due_by"],
+        }
+    )
+    expect(page.get_by_test_id("callbacks-message")).to_have_text(
+        "Terugbelverzoek te laat op Zorglijn: Vraag over rekening (+31612345678)."
+    )
+    expect(listed.nth(0)).to_have_attribute("data-callback-id", "62")
+    expect(listed.nth(0)).to_have_class(re.compile(r"\boverdue\b"))
+    assert len(fake.requests_to("GET", "/v1/callbacks")) == loaded + 2
+    expect(page.get_by_test_id("call-card")).to_have_count(0)  # no call was shown for it
+
+    # In English too.
+    page.evaluate("document.querySelector('stamgast-widget').setAttribute('lang', 'en')")
+    expect(listed.nth(1).get_by_test_id("listed-callback-no-answer")).to_have_text("No answer")

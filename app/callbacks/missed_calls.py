@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Call, CallbackRequest, utcnow
 
 
-async def open_for_missed_call(session: AsyncSession, *, call: Call, reason: str) -> int | None:
+async def open_for_missed_call(
+    session: AsyncSession, *, call: Call, reason: str, due_by: datetime | None = None
+) -> int | None:
     """Open a callback request for a missed inbound call, or count the call on the open one.
 
-    Returns that request's id, or None when there is no number to call back (withheld, or
-    one the normaliser could not read): the agent's card must not promise a callback then.
+    `due_by` (from the line's policy) is set on a new request only: a caller who tries again
+    must not push our promise later. Returns that request's id, or None when there is no
+    number to call back (withheld, or one the normaliser could not read): the agent's card
+    must not promise a callback then.
     """
     if call.from_e164 is None or call.match == "withheld":
         return None  # nobody to call back
@@ -37,6 +43,7 @@ async def open_for_missed_call(session: AsyncSession, *, call: Call, reason: str
         number_e164=call.from_e164,
         reason=reason,
         requested_at=utcnow(),
+        due_by=due_by,
         call_id=call.id,
         missed_calls=1,
     )

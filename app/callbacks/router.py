@@ -9,8 +9,15 @@ from fastapi import status as http_status
 
 from app.api.deps import ContactsWriter, DbSession, LookupReader, Paging
 from app.api.inputs import MAX_ID, id_path
-from app.callbacks import service
-from app.callbacks.schemas import CallbackCreate, CallbackOut, CallbackUpdate
+from app.callbacks import attempts, service
+from app.callbacks.schemas import (
+    AttemptCreate,
+    AttemptOut,
+    AttemptRecorded,
+    CallbackCreate,
+    CallbackOut,
+    CallbackUpdate,
+)
 from app.errors import error_responses
 from app.models import utcnow
 
@@ -115,3 +122,45 @@ async def update_callback(
         data=data,
     )
     return CallbackOut.of(row, utcnow())
+
+
+@router.post(
+    "/{callback_id}/attempts",
+    response_model=AttemptRecorded,
+    status_code=http_status.HTTP_201_CREATED,
+    summary="Record a call-back attempt",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def record_attempt(
+    callback_id: CallbackId, data: AttemptCreate, session: DbSession, principal: ContactsWriter
+) -> AttemptRecorded:
+    """Count one try (reached, no_answer, voicemail, busy, wrong_number); `reached` closes
+    the request as done. 409 when it is no longer open."""
+    row, attempt = await attempts.record_attempt(
+        session,
+        tenant_id=principal.tenant_id,
+        callback_id=callback_id,
+        outcome=data.outcome,
+        actor=principal.actor,
+        agent_id=data.agent_id if data.agent_id is not None else principal.agent_id,
+        note=data.note,
+        at=data.at,
+        region=principal.tenant_region,
+    )
+    return AttemptRecorded(attempt=AttemptOut.of(attempt), callback=CallbackOut.of(row, utcnow()))
+
+
+@router.get(
+    "/{callback_id}/attempts",
+    response_model=list[AttemptOut],
+    summary="A callback request's attempts, oldest first",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_attempts(
+    callback_id: CallbackId, session: DbSession, principal: LookupReader
+) -> list[AttemptOut]:
+    """Every try at calling back, oldest first."""
+    rows = await attempts.list_attempts(
+        session, tenant_id=principal.tenant_id, callback_id=callback_id
+    )
+    return [AttemptOut.of(row) for row in rows]

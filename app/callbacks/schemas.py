@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from app.api.inputs import AwareDatetime, Remark, RowId, refuse_nulls
-from app.models import CallbackRequest
+from app.models import CallbackAttempt, CallbackRequest
 
 CallbackStatus = Literal["open", "done", "cancelled"]
 CLOSED_STATUSES = ("done", "cancelled")
@@ -74,6 +74,9 @@ class CallbackOut(BaseModel):
     call_id: int | None
     closed_at: datetime | None
     overdue: bool = Field(description="Open and past its due time")
+    escalated_at: datetime | None = Field(
+        default=None, description="When it was announced overdue to the line's team"
+    )
 
     @classmethod
     def of(cls, row: CallbackRequest, now: datetime) -> CallbackOut:
@@ -92,4 +95,51 @@ class CallbackOut(BaseModel):
             call_id=row.call_id,
             closed_at=row.closed_at,
             overdue=row.status == "open" and row.due_by is not None and row.due_by < now,
+            escalated_at=row.escalated_at,
         )
+
+
+AttemptOutcome = Literal["reached", "no_answer", "voicemail", "busy", "wrong_number"]
+
+
+class AttemptCreate(BaseModel):
+    """One try at calling back; `reached` closes the request as done."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: AttemptOutcome
+    note: str = Field(default="", max_length=2000, examples=["Voicemail ingesproken"])
+    agent_id: RowId | None = Field(
+        default=None, description="Who called (default: the widget's agent, else none)"
+    )
+    at: AwareDatetime | None = Field(default=None, description="When (default: now)")
+
+
+class AttemptOut(BaseModel):
+    """A recorded attempt."""
+
+    id: int
+    callback_request_id: int
+    outcome: AttemptOutcome
+    note: str
+    agent_id: int | None
+    attempted_at: datetime
+
+    @classmethod
+    def of(cls, row: CallbackAttempt) -> AttemptOut:
+        """The view of a stored attempt."""
+        return cls(
+            id=row.id,
+            callback_request_id=row.callback_request_id,
+            outcome=row.outcome,  # type: ignore[arg-type]  # only AttemptOutcome is written
+            note=row.note,
+            agent_id=row.agent_id,
+            attempted_at=row.attempted_at,
+        )
+
+
+class AttemptRecorded(BaseModel):
+    """The attempt and the request as it now stands."""
+
+    attempt: AttemptOut
+    callback: CallbackOut

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.inputs import number_key, require_in_tenant
 from app.audit import record
+from app.callbacks.policy import due_by as policy_due_by
+from app.callbacks.policy_store import load_policy
 from app.callbacks.schemas import CLOSED_STATUSES, CallbackCreate, CallbackUpdate
 from app.errors import NotFound
 from app.models import Agent, CallbackRequest, Contact, ContactNumber, utcnow
@@ -21,7 +23,8 @@ from app.subscriptions.outbox import emit
 StatusFilter = Literal["open", "done", "cancelled", "all"]
 
 
-def _masked(row: CallbackRequest, region: str) -> str | None:
+def masked_number(row: CallbackRequest, region: str) -> str | None:
+    """The request's number as logs and the audit trail show it."""
     return None if row.number_e164 is None else normalise(row.number_e164, region).masked
 
 
@@ -54,13 +57,17 @@ async def create_callback(
         row_id=data.assignee_agent_id,
         field="assignee_agent_id",
     )
+    now, due = utcnow(), data.due_by
+    if due is None:  # no time promised: the tenant's policy says when, as for a missed call
+        policy, timezone = await load_policy(session, tenant_id=tenant_id)
+        due = policy_due_by(policy, now, timezone)
     row = CallbackRequest(
         tenant_id=tenant_id,
         contact_id=data.contact_id,
         number_e164=key,
         reason=data.reason,
-        requested_at=utcnow(),
-        due_by=data.due_by,
+        requested_at=now,
+        due_by=due,
         status="open",
         attempts=0,
         assignee_agent_id=data.assignee_agent_id,
@@ -81,7 +88,7 @@ async def create_callback(
         subject_type="callback",
         subject_id=row.id,
         contact_id=row.contact_id,
-        number_masked=_masked(row, region),
+        number_masked=masked_number(row, region),
     )
     return row
 
@@ -172,6 +179,6 @@ async def update_callback(
         subject_type="callback",
         subject_id=row.id,
         contact_id=row.contact_id,
-        number_masked=_masked(row, region),
+        number_masked=masked_number(row, region),
     )
     return row

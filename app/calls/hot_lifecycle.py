@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from app.callbacks.policy import due_by
 from app.calls.hot_card import Card, moment
 from app.calls.routing import Recipient, Route
 from app.calls.routing_cache import RoutingSnapshot
@@ -145,7 +146,8 @@ class Plan:
     changed: tuple[str, ...] = ()
     # ("insert", summary, outcome) or ("revise", id, summary, outcome); None for neither.
     interaction: tuple[Any, ...] | None = None
-    # ("count", id) | ("insert", reason) | ("cancel", id) | ("set_missed", id, n) | ("uncount",)
+    # ("count", id) | ("insert", reason, due_by) | ("cancel", id) | ("set_missed", id, n)
+    # | ("uncount",)
     callback: tuple[Any, ...] | None = None
     known: bool = False  # whose callback: the contact's (True) or the number's
     events: tuple[str, ...] = ()  # the outbound events this step announces
@@ -216,7 +218,9 @@ def decide(tenancy: Tenancy, hot: HotEvent, existing: CallRow | None, reads: Rea
                 plan.callback, written.callback_request_id = ("count", found), found
             else:
                 local = at.astimezone(ZoneInfo(tenancy.timezone)).strftime("%H:%M")
-                plan.callback = ("insert", f"Gemiste oproep om {local}")
+                # Due by the line's policy, from memory: the hot path stays one hop.
+                due = due_by(routes.policy(call.line_id), at, tenancy.timezone)
+                plan.callback = ("insert", f"Gemiste oproep om {local}", due)
     if step.revised:
         summary, outcome = summarise(call, tenancy.timezone)
         first = None if created else reads.call_interaction(call)

@@ -197,12 +197,12 @@ def _callback(p: _Params, plan: Plan, new_id: int) -> str:
             [
                 p(new_id, "integer"), p(call.tenant_id, "integer"), p(contact, "integer"),
                 p(call.from_e164, "varchar"), p(op[1], "text"), p(utcnow(), "timestamptz"),
-                "'open'", "0", "1", p(call.id, "integer"),
+                p(op[2], "timestamptz"), "'open'", "0", "1", p(call.id, "integer"),
             ]
         )  # fmt: skip
         return (
             "cb AS (INSERT INTO callback_requests (id, tenant_id, contact_id, number_e164, "
-            "reason, requested_at, status, attempts, missed_calls, call_id) "
+            "reason, requested_at, due_by, status, attempts, missed_calls, call_id) "
             f"SELECT {values} {_ONLY_NEW})"
         )
     if op[0] == "cancel":

@@ -115,9 +115,9 @@ OPEN_CALLBACK_OF_NUMBER = _OPEN_CALLBACK.format(whose="number_e164 = ?")
 COUNT_MISSED = "UPDATE callback_requests SET missed_calls = missed_calls + 1 WHERE id = ?"
 INSERT_CALLBACK = """
 INSERT INTO callback_requests
-  (tenant_id, contact_id, number_e164, reason, requested_at, status, attempts, missed_calls,
-   call_id)
-VALUES (?, ?, ?, ?, ?, 'open', 0, 1, ?) RETURNING id
+  (tenant_id, contact_id, number_e164, reason, requested_at, due_by, status, attempts,
+   missed_calls, call_id)
+VALUES (?, ?, ?, ?, ?, ?, 'open', 0, 1, ?) RETURNING id
 """
 CALLBACK_OF_CALL = (
     "SELECT id, missed_calls, attempts FROM callback_requests "

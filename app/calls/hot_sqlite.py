@@ -169,7 +169,7 @@ def _write_callback(conn: sqlite3.Connection, plan: Plan) -> None:
             sql.INSERT_CALLBACK,
             (
                 call.tenant_id, call.contact_id if plan.known else None, call.from_e164, op[1],
-                sql.stamp(utcnow()), call.id,
+                sql.stamp(utcnow()), None if op[2] is None else sql.stamp(op[2]), call.id,
             ),
         ).fetchone()  # fmt: skip
         plan.written.callback_request_id = int(row[0])

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.callbacks import missed_calls
+from app.callbacks.policy import due_by
+from app.callbacks.policy_store import load_policy
 from app.calls.providers import TenantProvider
 from app.calls.routing import Recipient, Route, find_answering_agent, route_call
 from app.calls.routing_cache import RoutingSnapshot
@@ -254,8 +256,17 @@ async def handle_event(
         )
         if step.open_callback:
             local = at.astimezone(ZoneInfo(tenant.timezone)).strftime("%H:%M")
+            if routes is not None:
+                policy = routes.policy(call.line_id)
+            else:
+                policy, _ = await load_policy(
+                    session, tenant_id=tenant.tenant_id, line_id=call.line_id
+                )
             callback_request_id = await missed_calls.open_for_missed_call(
-                session, call=call, reason=f"Gemiste oproep om {local}"
+                session,
+                call=call,
+                reason=f"Gemiste oproep om {local}",
+                due_by=due_by(policy, at, tenant.timezone),
             )
     if step.revised:
         interaction_id = await interactions.revise_call(

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.callbacks.policy import CallbackPolicy
 from app.calls.routing import Recipient, Route
-from app.models import Agent, Line, agent_teams
+from app.models import Agent, Line, Tenant, agent_teams
 from app.screen_pop.broker import make_broker
 from app.screen_pop.hub import ScreenPopHub
 from app.settings import Settings
@@ -55,6 +57,16 @@ class RoutingSnapshot:
     active: tuple[Recipient, ...]  # active agents, by id
     by_extension: dict[str, tuple[Recipient, ...]]  # active agents, by id
     by_team: dict[int, tuple[Recipient, ...]]  # active members, by id
+    # When a missed call's callback is due (app/callbacks/policy.py): the tenant's, and the
+    # lines that replace it. Kept here so the hot path decides due times from memory.
+    callback_policy: CallbackPolicy = field(default_factory=lambda: CallbackPolicy.of(None))
+    line_policies: dict[int, CallbackPolicy] = field(default_factory=dict)
+
+    def policy(self, line_id: int | None) -> CallbackPolicy:
+        """The callback policy for calls to a line: its own, else the tenant's."""
+        if line_id is None:
+            return self.callback_policy
+        return self.line_policies.get(line_id, self.callback_policy)
 
     def route(self, called_key: str | None, extension: str | None) -> Route:
         """Agents for a call: the rung extension's, else the line's team, else everyone."""
@@ -92,9 +104,12 @@ def snapshot_of(
     lines: Iterable[tuple[int, str, str, int | None]],
     agents: Iterable[tuple[int, str, str | None, str | None, bool]],
     memberships: Iterable[tuple[int, int]],
+    callback_policy: dict[str, Any] | None = None,
+    line_policies: dict[int, dict[str, Any]] | None = None,
 ) -> RoutingSnapshot:
     """A snapshot from rows: lines (id, number, label, team), agents (id, name, extension,
-    SIP URI, active) and memberships (team, agent)."""
+    SIP URI, active) and memberships (team, agent); stored callback policies of the tenant
+    and of lines that have their own."""
     everyone = tuple(
         _Agent(Recipient(agent_id=id_, name=name, extension=ext), sip, bool(active))
         for id_, name, ext, sip, active in sorted(agents)
@@ -114,15 +129,23 @@ def snapshot_of(
         active=tuple(active.values()),
         by_extension={k: tuple(v) for k, v in by_extension.items()},
         by_team={k: tuple(sorted(v, key=lambda r: r.agent_id)) for k, v in by_team.items()},
+        callback_policy=CallbackPolicy.of(callback_policy),
+        line_policies={k: CallbackPolicy.of(v) for k, v in (line_policies or {}).items()},
     )
 
 
 async def load(session: AsyncSession, tenant_id: int) -> RoutingSnapshot:
-    """Read a tenant's routing rows (three small statements, once per change)."""
-    lines = await session.execute(
-        select(Line.id, Line.number_e164, Line.label, Line.team_id).where(
-            Line.tenant_id == tenant_id
+    """Read a tenant's routing rows and callback policies (four small statements, once per
+    change)."""
+    lines = (
+        await session.execute(
+            select(Line.id, Line.number_e164, Line.label, Line.team_id, Line.callback_policy).where(
+                Line.tenant_id == tenant_id
+            )
         )
+    ).all()
+    tenant_policy = await session.scalar(
+        select(Tenant.callback_policy).where(Tenant.id == tenant_id)
     )
     agents = await session.execute(
         select(Agent.id, Agent.name, Agent.extension, Agent.sip_uri, Agent.active).where(
@@ -135,9 +158,11 @@ async def load(session: AsyncSession, tenant_id: int) -> RoutingSnapshot:
         .where(Agent.tenant_id == tenant_id)
     )
     return snapshot_of(
-        [tuple(r) for r in lines],  # type: ignore[misc]
+        [(r[0], r[1], r[2], r[3]) for r in lines],
         [tuple(r) for r in agents],  # type: ignore[misc]
         [tuple(r) for r in members],  # type: ignore[misc]
+        callback_policy=tenant_policy,
+        line_policies={r[0]: r[4] for r in lines if r[4] is not None},
     )
 
 

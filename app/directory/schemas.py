@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.inputs import Language, RowId, refuse_nulls
+from app.callbacks.policy import CallbackPolicy
+from app.callbacks.policy_schemas import CallbackPolicyIn, CallbackPolicyOut
 from app.models import Agent, Line, Team
 from app.phone import display, normalise
 
@@ -18,6 +20,11 @@ class LineCreate(BaseModel):
     label: str = Field(min_length=1, max_length=120, examples=["General number"])
     location: str | None = Field(default=None, max_length=120, examples=["Amersfoort"])
     team_id: RowId | None = Field(default=None, description="The team that answers it")
+    callback_policy: CallbackPolicyIn | None = Field(
+        default=None,
+        description="When missed calls to this number are due to be called back; replaces "
+        "the tenant's policy whole (null: the tenant's)",
+    )
 
 
 class LineUpdate(BaseModel):
@@ -29,6 +36,11 @@ class LineUpdate(BaseModel):
     label: str | None = Field(default=None, min_length=1, max_length=120)
     location: str | None = Field(default=None, max_length=120)
     team_id: RowId | None = None
+    callback_policy: CallbackPolicyIn | None = Field(
+        default=None,
+        description="When missed calls to this number are due to be called back; replaces "
+        "the tenant's policy whole (null: the tenant's)",
+    )
 
     @model_validator(mode="after")
     def _no_nulls(self) -> LineUpdate:
@@ -45,6 +57,9 @@ class LineOut(BaseModel):
     label: str
     location: str | None
     team_id: int | None
+    callback_policy: CallbackPolicyOut | None = Field(
+        description="This line's own callback policy; null: the tenant's applies"
+    )
 
     @classmethod
     def of(cls, row: Line, region: str) -> LineOut:
@@ -56,6 +71,9 @@ class LineOut(BaseModel):
             label=row.label,
             location=row.location,
             team_id=row.team_id,
+            callback_policy=None
+            if row.callback_policy is None
+            else CallbackPolicyOut(**CallbackPolicy.of(row.callback_policy).stored()),
         )
 
 

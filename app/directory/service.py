@@ -62,6 +62,7 @@ async def create_line(
         label=data.label,
         location=data.location,
         team_id=data.team_id,
+        callback_policy=None if data.callback_policy is None else data.callback_policy.stored(),
     )
     session.add(row)
     await session.flush()
@@ -89,6 +90,10 @@ async def update_line(
     """Change the fields given; a new number must be free."""
     row = await get_line(session, tenant_id=tenant_id, line_id=line_id)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    if "callback_policy" in changes:
+        changes.pop("callback_policy")
+        given = data.callback_policy
+        row.callback_policy = None if given is None else given.stored()
     if "number" in changes:
         key, _ = number_key(changes.pop("number"), region=region, field="number")
         await _check_line_number(session, tenant_id=tenant_id, key=key, line_id=row.id)

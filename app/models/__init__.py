@@ -1,6 +1,6 @@
 """All tables, importable from one place (Alembic reads Base.metadata from here)."""
 
-from app.models.activity import Call, CallbackRequest, Case, Interaction, Notice
+from app.models.activity import Call, CallbackAttempt, CallbackRequest, Case, Interaction, Notice
 from app.models.base import Base, utcnow
 from app.models.contacts import Contact, ContactNumber, NumberChoice, ServiceProfile
 from app.models.security import ApiKey, AuditEvent
@@ -18,6 +18,7 @@ __all__ = [
     "Base",
     "Call",
     "CallEventRecord",
+    "CallbackAttempt",
     "CallbackRequest",
     "Case",
     "Contact",

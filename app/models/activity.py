@@ -38,6 +38,8 @@ class CallbackRequest(TenantScoped, Base):
     __table_args__ = (
         Index("ix_callback_requests_contact_status", "contact_id", "status"),
         Index("ix_callback_requests_number_status", "tenant_id", "number_e164", "status"),
+        # The overdue sweep: open, not escalated, by due time.
+        Index("ix_callback_requests_overdue", "status", "escalated_at", "due_by"),
     )
 
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
@@ -55,6 +57,23 @@ class CallbackRequest(TenantScoped, Base):
     )
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
     closed_at: Mapped[datetime | None]
+    # Set once, by the process whose sweep claimed it overdue (app/callbacks/escalation.py).
+    escalated_at: Mapped[datetime | None]
+
+
+class CallbackAttempt(TenantScoped, Base):
+    """One try at keeping a callback promise: who called, when, and how it went."""
+
+    __tablename__ = "callback_attempts"
+    __table_args__ = (Index("ix_callback_attempts_request", "callback_request_id", "attempted_at"),)
+
+    callback_request_id: Mapped[int] = mapped_column(
+        ForeignKey("callback_requests.id", ondelete="CASCADE")
+    )
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Case(TenantScoped, Base):

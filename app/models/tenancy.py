@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, Column, ForeignKey, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -27,6 +28,8 @@ class Tenant(Base):
     keep_interactions_days: Mapped[int | None]
     keep_audit_days: Mapped[int | None]
     keep_callbacks_done_days: Mapped[int | None]
+    # When a missed call's callback is due (app/callbacks/policy.py); None: the default.
+    callback_policy: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -64,6 +67,8 @@ class Line(TenantScoped, Base):
     label: Mapped[str] = mapped_column(String(120))
     location: Mapped[str | None] = mapped_column(String(120))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # Replaces the tenant's callback policy whole for calls to this number; None: the tenant's.
+    callback_policy: Mapped[dict[str, Any] | None]
 
 
 class Agent(TenantScoped, Base):

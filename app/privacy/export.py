@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import (
     AuditEvent,
     Call,
+    CallbackAttempt,
     CallbackRequest,
     Case,
     Contact,
@@ -104,6 +105,18 @@ async def _export(
             session, _of(Interaction, tenant_id, Interaction.contact_id.in_(ids))
         ),
         callbacks=await _rows(session, _of(CallbackRequest, tenant_id, callback)),
+        callback_attempts=await _rows(
+            session,
+            _of(
+                CallbackAttempt,
+                tenant_id,
+                CallbackAttempt.callback_request_id.in_(
+                    select(CallbackRequest.id).where(
+                        CallbackRequest.tenant_id == tenant_id, callback
+                    )
+                ),
+            ),
+        ),
         cases=await _rows(session, _of(Case, tenant_id, _contact_in(Case))),
         # Notices addressed to them: by a tag they carry (the card showed them these).
         notices=await _rows(session, _of(Notice, tenant_id, Notice.tag.in_(tags))),

@@ -39,6 +39,9 @@ class PersonalData(BaseModel):
     )
     interactions: Rows
     callbacks: Rows = Field(description="Callback requests of the contacts or the number")
+    callback_attempts: Rows = Field(
+        default=[], description="Every try at calling them back: outcome, note, agent, time"
+    )
     cases: Rows
     notices: Rows = Field(description="Notices addressed to a tag the contacts carry")
     calls: Rows = Field(description="Calls matched to the contacts, or from or to the number")

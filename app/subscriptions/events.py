@@ -24,6 +24,7 @@ EventType = Literal[
     "call.surveyed",
     "callback.created",
     "callback.done",
+    "callback.overdue",
     "interaction.created",
     "contact.updated",
 ]
@@ -140,6 +141,7 @@ CALLBACK_FIELDS = (
     "closed_at",
     "assignee_agent_id",
     "call_id",
+    "attempts",
 )
 INTERACTION_FIELDS = (
     "id",

@@ -126,6 +126,11 @@ CALL_EVENTS: dict[str, tuple[type[BaseModel], str]] = {
     ),
     "callback.created": (CallbackData, "A callback request was made through the API."),
     "callback.done": (CallbackData, "A callback request was marked done."),
+    "callback.overdue": (
+        CallbackData,
+        "An open callback request passed its due time (sent once per request; the line's "
+        "team got a `callback.overdue` notice in the widget).",
+    ),
     "interaction.created": (InteractionData, "An interaction was recorded through the API."),
     "contact.updated": (ContactData, "A contact was changed through the API."),
     PING: (PingData, "A test event, sent by `POST /v1/subscriptions/{id}/ping`."),

@@ -6,6 +6,9 @@ from fastapi import APIRouter, Request
 
 from app import audit
 from app.api.deps import Admin, DbSession
+from app.callbacks.policy import CallbackPolicy
+from app.callbacks.policy_schemas import CallbackPolicyOut
+from app.calls import routing_cache
 from app.calls.provider_changes import ConfigChanged, announce
 from app.errors import error_responses
 from app.models import Tenant
@@ -22,6 +25,7 @@ def _out(tenant: Tenant) -> TenantOut:
         default_region=tenant.default_region,
         timezone=tenant.timezone,
         extension_plan=tenant.extension_plan,
+        callback_policy=CallbackPolicyOut(**CallbackPolicy.of(tenant.callback_policy).stored()),
         **{name: getattr(tenant, name) for name in Retention.model_fields},
     )
 
@@ -46,8 +50,9 @@ async def get_tenant(session: DbSession, principal: Admin) -> TenantOut:
 async def update_tenant(
     session: DbSession, principal: Admin, body: TenantUpdate, request: Request
 ) -> TenantOut:
-    """Set the internal extension plan and the retention periods (only those given change;
-    what is older than a period is purged daily, or by `stamgast purge`)."""
+    """Set the internal extension plan, the retention periods, the timezone and the callback
+    policy (only those given change; what is older than a period is purged daily, or by
+    `stamgast purge`; a new policy sets the due time of callbacks opened from now on)."""
     given = body.model_fields_set
     tenant = await service.get_tenant(session, tenant_id=principal.tenant_id)
     if "extension_plan" in given:
@@ -58,6 +63,14 @@ async def update_tenant(
     if periods:
         tenant = await service.set_retention(
             session, tenant_id=principal.tenant_id, periods=periods
+        )
+    if given & {"timezone", "callback_policy"}:
+        tenant = await service.set_callback_settings(
+            session,
+            tenant_id=principal.tenant_id,
+            timezone=body.timezone,
+            policy=body.callback_policy,
+            reset_policy="callback_policy" in given,
         )
     audit.record(
         session,
@@ -71,4 +84,6 @@ async def update_tenant(
     await session.commit()  # before it is forgotten: no process may read the old plan back
     # Webhooks read the plan through the provider cache: the next call must see the new plan.
     await announce(request.app.state.hub, ConfigChanged(tenant.slug))
+    # Due times are decided from the routing snapshot, which holds the policy.
+    await routing_cache.announce(request.app.state.hub, principal.tenant_id)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.callbacks.policy_schemas import CallbackPolicyIn
 from app.errors import InvalidInput, NotFound
 from app.models import Tenant
 from app.phone import ExtensionPlan, ExtensionPlanError
@@ -36,5 +37,25 @@ async def set_retention(
     tenant = await get_tenant(session, tenant_id=tenant_id)
     for name, days in periods.items():
         setattr(tenant, name, days)
+    await session.flush()
+    return tenant
+
+
+async def set_callback_settings(
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    timezone: str | None = None,
+    policy: CallbackPolicyIn | None = None,
+    reset_policy: bool = False,
+) -> Tenant:
+    """Set the timezone and/or the callback policy (`reset_policy`: back to the default)."""
+    tenant = await get_tenant(session, tenant_id=tenant_id)
+    if timezone is not None:
+        tenant.timezone = timezone
+    if policy is not None:
+        tenant.callback_policy = policy.stored()
+    elif reset_policy:
+        tenant.callback_policy = None
     await session.flush()
     return tenant

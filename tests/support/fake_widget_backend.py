@@ -23,7 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.auth.router import Me
-from app.callbacks.schemas import CallbackOut
+from app.callbacks.schemas import AttemptRecorded, CallbackOut
 from app.errors import install_error_handlers
 from app.recognition.schemas import Card
 from app.screen_pop.schemas import Pop, StreamNotice
@@ -81,6 +81,14 @@ class FakeBackend:
         self.frames.append((seq, text))
         self._run(self._broadcast("pop", seq, text))
         return seq
+
+    def push_frame(self, pop: dict[str, Any]) -> int:
+        """Deliver a frame that is no call's pop (e.g. `callback.overdue`); returns its seq."""
+        self.seq += 1
+        text = json.dumps({"seq": self.seq, "pop": pop})
+        self.frames.append((self.seq, text))
+        self._run(self._broadcast("pop", self.seq, text))
+        return self.seq
 
     def resend(self, seq: int) -> None:
         """Deliver an already delivered frame again (as a replay overlapping live may)."""
@@ -301,6 +309,19 @@ class FakeBackend:
                 return JSONResponse({"id": int(match[1]), **body})
             stored.update(body, overdue=False, closed_at=iso(now()))
             return JSONResponse(checked(CallbackOut, stored))
+        if method == "POST" and (match := re.fullmatch(r"callbacks/(\d+)/attempts", path)):
+            stored = next(cb for cb in self.callbacks if cb["id"] == int(match[1]))
+            stored["attempts"] += 1
+            attempt = {
+                "id": 500 + stored["attempts"],
+                "callback_request_id": stored["id"],
+                "outcome": body["outcome"],
+                "note": body.get("note", ""),
+                "agent_id": ME["agent_id"],
+                "attempted_at": iso(now()),
+            }
+            recorded = {"attempt": attempt, "callback": stored}
+            return JSONResponse(checked(AttemptRecorded, recorded), 201)
         if (method, path) == ("POST", "interactions"):
             return JSONResponse(
                 {

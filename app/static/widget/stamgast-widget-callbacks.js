@@ -3,7 +3,10 @@
  * A bar of two toggles with counts above the call cards; a list opens under it only when
  * the agent asks, so the cards are never pushed around unasked. Lists come from
  * GET /v1/callbacks (open ones, overdue first, then by due time: the oldest overdue on
- * top); "Done" is PATCH /v1/callbacks/{id} {status: "done"}, as on the card.
+ * top); "Done" is PATCH /v1/callbacks/{id} {status: "done"}, as on the card; "No answer"
+ * records an attempt (POST /v1/callbacks/{id}/attempts {outcome: "no_answer"}) and keeps it
+ * open. A `callback.overdue` frame on the stream (the server escalates each overdue request
+ * once, to the team of its line) shows a warning here and reloads the lists.
  * Text always goes in through textContent, never as HTML. */
 (function () {
   "use strict";
@@ -112,6 +115,48 @@
       }
     }
 
+    /** An attempt that did not reach the caller: counted, the request stays open. */
+    async _noAnswer(callback) {
+      if (this._busy.has(callback.id)) return;
+      this._busy.add(callback.id);
+      this._message = null;
+      this.render();
+      try {
+        const recorded = await this._api("POST", `/v1/callbacks/${encodeURIComponent(callback.id)}/attempts`,
+          { outcome: "no_answer" });
+        const now = recorded && recorded.callback;
+        for (const tab of TABS) {
+          if (this._lists[tab] && now) {
+            this._lists[tab] = this._lists[tab].map((cb) => (cb.id === callback.id ? { ...cb, attempts: now.attempts } : cb));
+          }
+        }
+        this._message = { kind: "ok", text: this._view.t("callback_no_answer_ok", { n: now ? now.attempts : "?" }) };
+        this._emit("stamgast:action", { action: "callback-attempt", callId: callback.call_id ?? null, callbackId: callback.id, outcome: "no_answer" });
+      } catch (error) {
+        this._message = { kind: "error", text: error.message };
+        this._emit("stamgast:error", {
+          action: "callback-attempt", callId: callback.call_id ?? null, message: error.message, status: error.status, code: error.code,
+        });
+      } finally {
+        this._busy.delete(callback.id);
+        this.render();
+      }
+    }
+
+    /** The server escalated an overdue callback to this agent's team: say so, reload. */
+    overdue(callback) {
+      if (!callback) return;
+      const { t } = this._view;
+      const who = callback.number_e164 || t("callback_no_number");
+      this._message = {
+        kind: "warning",
+        text: t(callback.line_label ? "callback_overdue_notice_line" : "callback_overdue_notice",
+          { reason: callback.reason, who, line: callback.line_label }),
+      };
+      this.render();
+      this.refresh();
+    }
+
     _count(tab) {
       const list = this._lists[tab];
       if (!list) return "…";
@@ -163,6 +208,8 @@
             tab === "team" && cb.assignee_agent_id == null ? t("callback_unassigned") : null,
           ].filter(Boolean).join(" · "))),
         h("div", { class: "actions" }, links,
+          h("button", { type: "button", class: "small", "data-testid": "listed-callback-no-answer", disabled: busy,
+            onclick: () => this._noAnswer(cb) }, t("callback_no_answer")),
           h("button", { type: "button", class: "small", "data-testid": "listed-callback-done", disabled: busy,
             onclick: () => this._done(cb) }, t("callback_done"))));
       }));

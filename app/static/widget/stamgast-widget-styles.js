@@ -177,6 +177,7 @@ a.call-back.sip { background: transparent; color: var(--accent); border: 1px sol
 .message { margin-top: 10px; padding: 7px 10px; border-radius: 8px; font-size: 13px; }
 .message.ok { background: var(--ok-soft); color: var(--ok); font-weight: 550; }
 .message.error { background: var(--red-soft); color: var(--red); }
+.message.warning { background: var(--red-soft); color: var(--red); font-weight: 550; }
 
 /* Forms: the wrap-up, a note, a new contact, household candidates. */
 .form { display: flex; flex-direction: column; gap: 8px; }

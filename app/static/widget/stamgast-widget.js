@@ -363,6 +363,11 @@
 
     _onPop({ seq, pop }) {
       this._emit("stamgast:pop", { seq, pop });
+      // Not a call: the server escalated an overdue callback to this agent's team.
+      if (pop && pop.type === "callback.overdue") {
+        this._callbacks.overdue(pop.callback);
+        return;
+      }
       this._show(pop);
       // A missed call (or voicemail) may have promised a callback, or counted another miss.
       if (pop && pop.call && (pop.call.state === "missed" || pop.call.state === "voicemail")) {
