@@ -11,6 +11,7 @@ from telephony_adapters.jambonz import JambonzAdapter
 from telephony_adapters.kamailio import KamailioAdapter
 from telephony_adapters.originate import HttpOriginator
 from telephony_adapters.originate_ari import AriOriginator
+from telephony_adapters.originate_plivo import PlivoOriginator
 from telephony_adapters.originate_telnyx import TelnyxOriginator
 from telephony_adapters.originate_twilio import TwilioOriginator
 from telephony_adapters.originate_vonage import VonageOriginator
@@ -48,6 +49,7 @@ OPTION_CHECKS: dict[str, Callable[[Mapping[str, str]], list[str]]] = {
 # HTTP; FreeSWITCH does it over its event socket (telephony_adapters/originate_esl.py).
 ORIGINATORS: dict[str, HttpOriginator] = {
     "asterisk_ari": AriOriginator(),
+    "plivo": PlivoOriginator(),
     "telnyx": TelnyxOriginator(),
     "twilio": TwilioOriginator(),
     "vonage": VonageOriginator(),

@@ -306,3 +306,42 @@ async def test_freeswitch_bgapi_originate_bridges_the_callee(
     finally:
         await esl.stop()
     assert (await attempts_and_audit(app, world.callback_id))[0] == 1
+
+
+async def test_plivo_fetches_the_second_half_from_our_signed_answer_url(
+    app: FastAPI, api: httpx.AsyncClient, client: httpx.AsyncClient, tenant: TenantCtx,
+    world: Setup, twilio: RecordingServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    plivo = twilio  # the same recording server, standing in for api.plivo.com
+    plivo.reply = json.dumps({"message": "call fired", "request_uuid": "75c2a8b4"}).encode()
+    monkeypatch.setattr(app.state.settings, "originate_api_urls", {"plivo": plivo.url})
+    url = "/v1/providers/plivo/originate"
+    credentials = {"credentials": {"auth_id": "MAXXXXXXXXXXXXXXXXXX"}}
+    assert (await api.put("/v1/providers/plivo", json={"secret": "plivo-token"})).is_success
+    no_base = await api.put(url, json=credentials)
+    assert no_base.status_code == 422 and "STAMGAST_PUBLIC_BASE_URL" in no_base.text
+    await api.put(
+        "/v1/providers/plivo",
+        json={"secret": "plivo-token", "options": {"public_base_url": "https://sg.example"}},
+    )
+    assert (await api.put(url, json=credentials)).status_code == 200
+    placed = await api.post(f"/v1/callbacks/{world.callback_id}/call", headers=as_agent(api, world))
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["provider"] == "plivo"
+    sent = json.loads(plivo.last().body)
+    assert sent["to"] == "sip:201@pbx.example" and sent["from"] == LINE[1:]
+    answer_url = httpx.URL(sent["answer_url"])
+    assert (answer_url.host, answer_url.path) == (
+        "sg.example",
+        f"/webhooks/plivo/{tenant.slug}/call-back",
+    )
+    # Plivo fetches it when the agent answers: unauthenticated but signed.
+    answered = await client.post(f"{answer_url.path}?{answer_url.query.decode()}")
+    assert answered.status_code == 200
+    assert answered.headers["content-type"].startswith("application/xml")
+    assert answered.text == (
+        f'<Response><Dial callerId="{LINE[1:]}"><Number>{CALLER[1:]}</Number></Dial></Response>'
+    )
+    forged = answer_url.copy_merge_params({"to": "31900000000"})
+    refused = await client.post(f"{forged.path}?{forged.query.decode()}")
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"

@@ -1,5 +1,7 @@
 """Our originate requests equal what each vendor's own SDK sends for the same call.
 
+Twilio, Telnyx, Vonage and Plivo.
+
 Both go to one real HTTP(S) server on 127.0.0.1 that records them (tests/support/
 recording_http.py); the test compares method, path, authentication and body fields.
 Vonage's JWT is checked with the application's public key by PyJWT (what vonage-jwt uses).
@@ -10,14 +12,17 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Iterator
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import jwt
+import plivo
 import pytest
 import telnyx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from plivo import plivoxml
+from plivo.rest import client as plivo_client
 from twilio.rest import Client as TwilioClient
 from twilio.twiml.voice_response import VoiceResponse
 from vonage import Auth, HttpClientOptions, Vonage
@@ -26,7 +31,9 @@ from vonage_voice.models.connect_endpoints import PhoneEndpoint
 from vonage_voice.models.ncco import Connect
 
 from app.callbacks.originate_send import PhoneSystem, place
+from telephony_adapters.base import SignatureError
 from telephony_adapters.originate import AgentPhone, CallBack, OriginateRefused, dial_twiml
+from telephony_adapters.originate_plivo import answer_xml
 from telephony_adapters.originate_vonage import VonageOriginator, application_jwt
 from tests.support.recording_http import Recorded, RecordingServer, recording_server
 
@@ -226,3 +233,55 @@ async def test_a_vendor_that_does_not_answer_in_time(server: RecordingServer) ->
     )  # fmt: skip
     with pytest.raises(OriginateRefused, match=r"did not answer within 0\.3s"):
         await place(system, CALL, within=0.3)
+
+
+PLIVO_ID = "MAXXXXXXXXXXXXXXXXXX"
+PLIVO_TOKEN = "plivo-auth-token-0123"
+PLIVO_ANSWER = "https://stamgast.example/webhooks/plivo/t1/call-back"
+# What Plivo's SDK adds to every Call create on its own (its defaults), which we leave to
+# Plivo's side: same values either way.
+PLIVO_SDK_DEFAULTS = {
+    "ring_method": "POST", "hangup_method": "POST", "fallback_method": "POST",
+    "machine_detection_time": 5000, "machine_detection_method": "POST",
+    "error_if_parent_not_found": False,
+}  # fmt: skip
+
+
+async def test_plivo_request_equals_the_sdks(
+    server: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.reply = json.dumps(
+        {"api_id": "97ceeb52", "message": "call fired", "request_uuid": "75c2a8b4-0b2d"}
+    ).encode()
+    monkeypatch.setattr(plivo_client, "API_VOICE_BASE_URI", f"{server.url}/v1/Account")
+    system = PhoneSystem(
+        provider="plivo", secret=PLIVO_TOKEN,
+        credentials={"auth_id": PLIVO_ID, "answer_url": PLIVO_ANSWER}, base_url=server.url,
+    )  # fmt: skip
+    assert await place(system, CALL, within=5) == "75c2a8b4-0b2d"
+    ours = server.last()
+    sent = json.loads(ours.body)
+    plivo.RestClient(PLIVO_ID, PLIVO_TOKEN).calls.create(
+        from_=sent["from"], to_=sent["to"], answer_url=sent["answer_url"], ring_timeout=30
+    )
+    sdk = server.last()
+    assert (
+        (ours.method, ours.path)
+        == (sdk.method, sdk.path)
+        == (
+            "POST",
+            f"/v1/Account/{PLIVO_ID}/Call/",
+        )
+    )
+    assert ours.headers["authorization"] == sdk.headers["authorization"]
+    assert json.loads(sdk.body) == sent | PLIVO_SDK_DEFAULTS
+    assert (sent["from"], sent["to"]) == (LINE[1:], AGENT[1:])  # Plivo: no plus
+    answer = dict(parse_qsl(urlsplit(sent["answer_url"]).query))
+    assert sent["answer_url"].startswith(PLIVO_ANSWER + "?")
+    expected = plivoxml.ResponseElement()
+    expected.add(plivoxml.DialElement(caller_id=LINE[1:]).add(plivoxml.NumberElement(CALLEE[1:])))
+    assert answer_xml(answer, PLIVO_TOKEN) == expected.to_string(False)
+    with pytest.raises(SignatureError):
+        answer_xml({**answer, "to": "31600000000"}, PLIVO_TOKEN)
+    with pytest.raises(SignatureError):
+        answer_xml(answer, "another-tenants-token")

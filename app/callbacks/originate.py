@@ -33,7 +33,7 @@ from telephony_adapters.originate import AgentPhone, CallBack, NoAgentPhone, Ori
 CALL_BACK_ACTION = "call_back"
 NO_PHONE_SYSTEM = (
     "This tenant's phone system cannot call back from Stamgast: use the tel:/sip: link, or "
-    "connect Twilio, Telnyx or Vonage with PUT /v1/providers/{provider}/originate, or set "
+    "connect Twilio, Telnyx, Vonage or Plivo with PUT /v1/providers/{provider}/originate, or set "
     "STAMGAST_ARI_ORIGINATE_CONTEXT / STAMGAST_ESL_ORIGINATE_CALLEE for Asterisk / FreeSWITCH."
 )
 
@@ -61,6 +61,7 @@ async def available(
     tenant_id: int,
     connectors: ConnectorSettings,
     api_urls: Mapping[str, str],
+    public_base_url: str | None,
 ) -> list[str]:
     """The providers that can call back for this tenant (empty: only tel:/sip: links)."""
     slug = await session.scalar(select(Tenant.slug).where(Tenant.id == tenant_id))
@@ -70,6 +71,7 @@ async def available(
         tenant_slug=slug or "",
         connectors=connectors,
         api_urls=api_urls,
+        public_base_url=public_base_url,
     )
     return [system.provider for system in systems]
 
@@ -83,6 +85,7 @@ async def call_back(
     agent_phone: str | None,
     connectors: ConnectorSettings,
     api_urls: Mapping[str, str],
+    public_base_url: str | None,
     within: float,
 ) -> Placed:
     """Ring the agent, then the callback's caller from the line they called; record it."""
@@ -97,7 +100,7 @@ async def call_back(
     slug = await session.scalar(select(Tenant.slug).where(Tenant.id == tenant_id))
     systems = await phone_systems(
         session, tenant_id=tenant_id, tenant_slug=slug or "", connectors=connectors,
-        api_urls=api_urls,
+        api_urls=api_urls, public_base_url=public_base_url,
     )  # fmt: skip
     system = _choose(systems, None if call is None else call.provider)
     try:

@@ -22,6 +22,12 @@ CONNECTOR_SETTINGS = {
 }
 
 
+def public_base(row: ProviderConfig, public_base_url: str | None) -> str:
+    """Where the vendor reaches us (its config's public_base_url, else the app's); "" if unknown."""
+    base = (row.options or {}).get("public_base_url") or public_base_url or ""
+    return str(base).rstrip("/")
+
+
 def stored(row: ProviderConfig) -> dict[str, str]:
     """The stored credentials for calling back (empty when none)."""
     value = (row.options or {}).get(ORIGINATE_OPTION)
@@ -55,11 +61,21 @@ def _originator_for(provider: str) -> None:
 
 
 async def save(
-    session: AsyncSession, *, tenant_id: int, provider: str, credentials: dict[str, str]
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    provider: str,
+    credentials: dict[str, str],
+    public_base_url: str | None,
 ) -> list[str]:
     """Check and store the credentials; the names stored (never the values)."""
     _originator_for(provider)
     row = await _config(session, tenant_id=tenant_id, provider=provider)
+    if provider == "plivo" and not public_base(row, public_base_url):
+        raise InvalidInput(
+            "Plivo fetches what to dial from Stamgast when the agent answers: set "
+            "STAMGAST_PUBLIC_BASE_URL, or the option public_base_url of this provider."
+        )
     originator = ORIGINATORS[provider]
     unknown = sorted(set(credentials) - set(originator.credential_names))
     problems = [

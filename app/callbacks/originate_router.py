@@ -59,7 +59,7 @@ class OriginateCredentialsIn(BaseModel):
     credentials: dict[str, Annotated[str, Field(max_length=8192)]] = Field(
         examples=[{"account_sid": "AC0123456789abcdef0123456789abcdef"}],
         description="twilio: account_sid; telnyx: api_key, connection_id (TeXML "
-        "application); vonage: application_id, private_key (PEM)",
+        "application); vonage: application_id, private_key (PEM); plivo: auth_id",
     )
 
 
@@ -110,6 +110,7 @@ async def call_back(
         agent_phone=body.agent_phone,
         connectors=connectors,
         api_urls=settings.originate_api_urls,
+        public_base_url=settings.public_base_url,
         within=settings.originate_timeout_seconds,
     )
     return CallBackOut(
@@ -136,6 +137,7 @@ async def get_originate(
         tenant_id=principal.tenant_id,
         connectors=connectors,
         api_urls=settings.originate_api_urls,
+        public_base_url=settings.public_base_url,
     )
     return OriginateOut(can_originate=bool(providers), providers=providers)
 
@@ -148,11 +150,19 @@ async def get_originate(
     responses=error_responses(401, 403, 404, 422),
 )
 async def put_originate_credentials(
-    provider: str, body: OriginateCredentialsIn, session: DbSession, principal: Admin
+    provider: str,
+    body: OriginateCredentialsIn,
+    session: DbSession,
+    principal: Admin,
+    settings: AppSettings,
 ) -> OriginateCredentialsOut:
     """Checked and stored write-only; the provider must be connected first."""
     stored = await originate_credentials.save(
-        session, tenant_id=principal.tenant_id, provider=provider, credentials=body.credentials
+        session,
+        tenant_id=principal.tenant_id,
+        provider=provider,
+        credentials=body.credentials,
+        public_base_url=settings.public_base_url,
     )
     return OriginateCredentialsOut(provider=provider, stored=stored)
 

@@ -22,6 +22,7 @@ from app.models import ProviderConfig
 from telephony_adapters import (
     originate_ari,
     originate_esl,
+    originate_plivo,
     originate_telnyx,
     originate_twilio,
     originate_vonage,
@@ -31,6 +32,7 @@ from telephony_adapters.originate import CallBack, OriginateRefused
 from telephony_adapters.registry import ORIGINATORS
 
 DEFAULT_BASE_URLS = {
+    "plivo": originate_plivo.BASE_URL,
     "twilio": originate_twilio.BASE_URL,
     "telnyx": originate_telnyx.BASE_URL,
     "vonage": originate_vonage.BASE_URL,
@@ -56,6 +58,7 @@ async def phone_systems(
     tenant_slug: str,
     connectors: ConnectorSettings,
     api_urls: Mapping[str, str],
+    public_base_url: str | None,
 ) -> list[PhoneSystem]:
     """Every phone system that can call back for this tenant, by provider name."""
     rows = await session.scalars(
@@ -69,7 +72,7 @@ async def phone_systems(
         PhoneSystem(
             provider=row.provider,
             secret=row.secret,
-            credentials=credentials,
+            credentials=credentials | _answer_url(row, tenant_slug, public_base_url),
             base_url=api_urls.get(row.provider) or DEFAULT_BASE_URLS[row.provider],
         )
         for row in rows
@@ -104,6 +107,16 @@ async def phone_systems(
             )
         )
     return sorted(found, key=lambda system: system.provider)
+
+
+def _answer_url(
+    row: ProviderConfig, tenant_slug: str, public_base_url: str | None
+) -> dict[str, str]:
+    """Plivo fetches the call back's second half from us (originate_plivo.py)."""
+    if row.provider != originate_plivo.PROVIDER:
+        return {}
+    base = originate_credentials.public_base(row, public_base_url)
+    return {"answer_url": f"{base}/webhooks/plivo/{tenant_slug}/{originate_plivo.ANSWER_PATH}"}
 
 
 async def place(system: PhoneSystem, call: CallBack, *, within: float) -> str:

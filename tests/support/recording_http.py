@@ -68,11 +68,14 @@ def _handler(server: RecordingServer) -> type[BaseHTTPRequestHandler]:
             )
             if server.delay:
                 threading.Event().wait(server.delay)
-            self.send_response(server.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(server.reply)))
-            self.end_headers()
-            self.wfile.write(server.reply)
+            try:
+                self.send_response(server.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(server.reply)))
+                self.end_headers()
+                self.wfile.write(server.reply)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a client that gave up waiting (the timeout test) is gone
 
         do_GET = do_POST = do_PUT = do_DELETE = _record
 
