@@ -6,6 +6,8 @@ what to run; the URL carries the numbers, signed with the tenant's auth token.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import DbSession
@@ -17,16 +19,24 @@ from telephony_adapters.originate_plivo import ANSWER_PATH, PROVIDER, answer_xml
 router = APIRouter(tags=["webhooks"])
 
 
-@router.api_route(
-    f"/webhooks/{PROVIDER}/{{tenant}}/{ANSWER_PATH}",
-    methods=["GET", "POST"],
-    summary="Plivo XML connecting the caller of a call back (Plivo's answer_url)",
+PATH = f"/webhooks/{PROVIDER}/{{tenant}}/{ANSWER_PATH}"
+SUMMARY = "Plivo XML connecting the caller of a call back (Plivo's answer_url)"
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/xml": {}}, "description": "Plivo XML <Dial>"},
+    **error_responses(401, 404),
+}
+
+
+# Plivo fetches answer URLs by POST (our answer_method) or GET, as the account sets it.
+@router.get(
+    PATH,
+    summary=SUMMARY,
     response_class=Response,
-    responses={
-        200: {"content": {"application/xml": {}}, "description": "Plivo XML <Dial>"},
-        **error_responses(401, 404),
-    },
+    responses=RESPONSES,
+    operation_id="plivo_call_back_answer_get",
 )
+@router.post(PATH, summary=SUMMARY, response_class=Response, responses=RESPONSES,
+             operation_id="plivo_call_back_answer_post")  # fmt: skip
 async def plivo_call_back_answer(tenant: str, request: Request, session: DbSession) -> Response:
     """What Plivo runs once the agent answered: `<Dial>` the caller from our line."""
     directory: ProviderDirectory = request.app.state.provider_directory
