@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
 from app.auth.keys import Principal
@@ -118,9 +119,16 @@ async def call_back(
         raise Conflict(f"Agent {agent.id} cannot be rung: {exc.message}.") from None
     except OriginateError as exc:
         raise PhoneSystemFailed(exc.message) from None
-    # Counted here, on what main offers today; the attempts endpoint will take this over.
-    callback.attempts += 1
-    await session.flush()
+    # Counted in SQL, not read-modify-write: two clicks at once are two attempts. (What main
+    # offers today; the attempts service will take this over.)
+    attempts = await session.scalar(
+        update(CallbackRequest)
+        .where(CallbackRequest.id == callback.id)
+        .values(attempts=CallbackRequest.attempts + 1)
+        .returning(CallbackRequest.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(callback, "attempts", int(attempts or 0))  # no second UPDATE
     audit.record(
         session,
         tenant_id=tenant_id,
