@@ -131,6 +131,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with something stored",
         413: "Body too large",
         422: "Validation failed; `fields` says which and why",
+        502: "The phone system refused or did not answer; `message` gives its words",
     }
     return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}
 

@@ -19,6 +19,7 @@ from app.auth import revocation
 from app.auth.keys import KeyVerifier
 from app.auth.router import router as me_router
 from app.callbacks.escalation import escalate_forever
+from app.callbacks.originate_answer import router as call_back_answer_router
 from app.calls import provider_changes
 from app.calls.dead_letters import router as dead_letter_router
 from app.calls.hot_path import EventRecorder
@@ -261,6 +262,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agent_calls_router, prefix="/v1")
     app.include_router(webhook_router)
     app.include_router(survey_webhook_router)
+    app.include_router(call_back_answer_router)
     app.include_router(threecx_router)
     app.include_router(widget_router)
     app.include_router(dashboard_router)

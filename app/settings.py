@@ -163,6 +163,15 @@ class Settings(BaseSettings):
         description="How long a pop or lookup of a number not known here waits for the "
         "tenant's lookup sources; what answers later updates the card in the widget.",
     )
+    originate_api_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Vendor API base URLs for calling back, per provider, where not the "
+        'vendor\'s default: e.g. {"vonage": "https://api-eu.vonage.com", "twilio": '
+        '"https://api.dublin.ie1.twilio.com"} to keep calls in a region.',
+    )
+    originate_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long a call back waits for the vendor."
+    )
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = Field(
         default="auto",

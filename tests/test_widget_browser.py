@@ -62,6 +62,7 @@ async def _check_widget_files(client: httpx.AsyncClient) -> None:
         "stamgast-widget-i18n.js",
         "stamgast-widget-card.js",
         "stamgast-widget-callbacks.js",
+        "stamgast-widget-originate.js",
         "stamgast-widget-stream.js",
         "stamgast-widget-styles.js",
         "stamgast-page.js",

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from app.callbacks.originate_router import router as originate_router
 from app.callbacks.router import router as callbacks_router
 from app.cases.router import router as cases_router
 from app.contacts.router import router as contacts_router
@@ -14,6 +15,7 @@ api_router = APIRouter()
 api_router.include_router(contacts_router)
 api_router.include_router(interactions_router)
 api_router.include_router(callbacks_router)
+api_router.include_router(originate_router)
 api_router.include_router(cases_router)
 api_router.include_router(notices_router)
 api_router.include_router(directory_router)

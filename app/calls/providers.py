@@ -134,7 +134,7 @@ class ProviderDirectory:
                 secret=config.secret,
                 public_base_url=base,
                 events=events,
-                options={str(k): str(v) for k, v in config.options.items()},
+                options=public_options(config.options),
             ),
         )
 
@@ -170,8 +170,23 @@ def check_secret(provider: str, secret: str) -> None:
         )
 
 
+# Where the write-only credentials for calling back live in `options` (app/callbacks/
+# originate_credentials.py): never shown, never handed to the webhook adapters.
+ORIGINATE_OPTION = "originate"
+
+
+def public_options(options: Mapping[str, object]) -> dict[str, str]:
+    """The vendor options as shown and as adapters read them: without the originate secrets."""
+    return {str(k): str(v) for k, v in options.items() if k != ORIGINATE_OPTION}
+
+
 def check_options(provider: str, options: Mapping[str, str]) -> None:
     """Refuse vendor options that would hurt callers (a Twilio setup that hangs up on them)."""
+    if ORIGINATE_OPTION in options:
+        raise InvalidInput(
+            f"`options.{ORIGINATE_OPTION}` is reserved: set the credentials for calling back "
+            f"with PUT /v1/providers/{provider}/originate."
+        )
     check = OPTION_CHECKS.get(provider)
     problems = check(options) if check is not None else []
     if problems:
@@ -214,7 +229,8 @@ async def upsert_config(
     row.secret = data.secret
     row.enabled = data.enabled
     row.events = list(data.events)
-    row.options = dict(data.options)
+    kept = row.options.get(ORIGINATE_OPTION) if row.options else None
+    row.options = dict(data.options) | ({} if kept is None else {ORIGINATE_OPTION: kept})
     await session.flush()
     return row
 

@@ -165,7 +165,7 @@ def _out(request: Request, tenant: Tenant, row: ProviderConfig) -> ProviderConfi
         provider=row.provider,
         enabled=row.enabled,
         events=list(row.events),
-        options={str(k): str(v) for k, v in row.options.items()},
+        options=providers.public_options(row.options),
         webhook_url=f"{base.rstrip('/')}/webhooks/{row.provider}/{tenant.slug}",
         updated_at=row.updated_at,
     )

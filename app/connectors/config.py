@@ -24,6 +24,14 @@ class ConnectorSettings(BaseSettings):
     ari_subscribe_all: bool = Field(
         default=True, description="Hear every channel (listen only) rather than only Stasis."
     )
+    ari_originate_context: str | None = Field(
+        default=None,
+        description="Dialplan context that dials a callee's E.164 number for a call back "
+        "from the widget; unset: Asterisk does not originate.",
+    )
+    ari_originate_endpoint: str = Field(
+        default="PJSIP/{extension}", description="The agent's channel for a call back."
+    )
 
     ami_host: str | None = Field(default=None, description="Asterisk manager host.")
     ami_port: int = 5038
@@ -35,6 +43,14 @@ class ConnectorSettings(BaseSettings):
     esl_port: int = 8021
     esl_password: SecretStr | None = None
     esl_tenant: str | None = Field(default=None, description="Slug of the tenant for ESL calls.")
+    esl_originate_agent: str = Field(
+        default="user/{extension}", description="The agent's dial string for a call back."
+    )
+    esl_originate_callee: str | None = Field(
+        default=None,
+        description="Dial string for the callee of a call back, e.g. sofia/gateway/out/{number}; "
+        "unset: FreeSWITCH does not originate.",
+    )
 
     connector_backoff_initial_seconds: float = Field(default=1.0, gt=0)
     connector_backoff_max_seconds: float = Field(default=60.0, gt=0)

@@ -97,6 +97,7 @@ async def start_connectors(
 ) -> list[Connector]:
     """Start the configured connectors (none by default); needs `app.state.webhooks`."""
     settings = settings if settings is not None else ConnectorSettings()
+    app.state.connector_settings = settings  # calling back through ARI/ESL reads them too
     connectors: list[Connector] = list(build_connectors(settings, app.state.webhooks))
     app.state.connectors = connectors
     for connector in connectors:

@@ -150,6 +150,7 @@ class FakeEsl(FakePbx):
         super().__init__(sessions)
         self.password = password
         self.commands: list[str] = []
+        self.jobs: list[str] = []  # what `bgapi` was asked to run
 
     async def _talk(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"Content-Type: auth/request\n\n")
@@ -162,6 +163,17 @@ class FakeEsl(FakePbx):
             return
         writer.write(b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n")
         subscribe = await self._command(reader)
+        if subscribe.startswith("bgapi "):
+            # mod_event_socket: bgapi answers at once with the job's id; the command's own
+            # result would follow as a BACKGROUND_JOB event (to subscribers only).
+            job = f"7f4db78a-17d7-11dd-b7a0-{self.connections:012d}"
+            self.jobs.append(subscribe.removeprefix("bgapi "))
+            writer.write(
+                f"Content-Type: command/reply\nReply-Text: +OK Job-UUID: {job}\n"
+                f"Job-UUID: {job}\n\n".encode()
+            )
+            await writer.drain()
+            return
         if not subscribe.startswith("event plain "):
             writer.write(b"Content-Type: command/reply\nReply-Text: -ERR command not found\n\n")
             return

@@ -28,6 +28,7 @@ from app.errors import install_error_handlers
 from app.recognition.schemas import Card
 from app.screen_pop.schemas import Pop, StreamNotice
 from app.widget.router import router as widget_router
+from tests.support.fake_originate import FakeOriginate
 from tests.support.fake_widget_data import ME, TOKEN, a_pop, checked, iso, known_card, now
 from tests.support.servers import free_port
 
@@ -61,6 +62,7 @@ class FakeBackend:
         self.epoch = "0a0a0a0a0a0a"  # the life of `seq`, named in every hello
         self.my_calls: list[dict[str, Any]] = []  # pops GET /v1/me/calls answers with
         self.callbacks: list[dict[str, Any]] = []  # what GET /v1/callbacks lists from
+        self.originate = FakeOriginate()  # calling back through the phone system
         self.loop: asyncio.AbstractEventLoop | None = None
         self.app = self._build()
 
@@ -303,6 +305,8 @@ class FakeBackend:
             return Response(status_code=204)
         if (method, path) == ("GET", "callbacks"):
             return JSONResponse(self._list_callbacks(query or {}))
+        if (originated := self.originate.answer(method, path, self.callbacks)) is not None:
+            return originated
         if method == "PATCH" and (match := re.fullmatch(r"callbacks/(\d+)", path)):
             stored = next((cb for cb in self.callbacks if cb["id"] == int(match[1])), None)
             if stored is None:  # one of a card's callbacks, not in the list

@@ -157,7 +157,7 @@ a.call-back {
   display: inline-block; padding: 4px 10px; border-radius: 8px; font-size: 12.5px; font-weight: 600;
   text-align: center; text-decoration: none; background: var(--accent); color: #fff;
 }
-a.call-back.sip { background: transparent; color: var(--accent); border: 1px solid var(--accent); }
+a.call-back.sip, a.call-back.secondary { background: transparent; color: var(--accent); border: 1px solid var(--accent); }
 
 .case p + p { margin-top: 2px; }
 .case-kind { color: var(--muted); font-size: 12.5px; }
@@ -212,6 +212,7 @@ button.primary { background: var(--accent); border-color: var(--accent); color: 
 button.primary:hover:not(:disabled) { background: #1a50b3; }
 button.small { padding: 4px 10px; font-size: 12.5px; flex: none; }
 .callback.overdue button.small { border-color: #f0b8b2; color: var(--red); }
+.callback button.small.originate { background: var(--accent); border-color: var(--accent); color: #fff; } /* stamgast-widget-originate.js */
 button.icon { border: 0; background: transparent; font-size: 18px; line-height: 1; padding: 2px 6px; color: var(--muted); }
 button.candidate {
   width: 100%; text-align: left; display: flex; flex-direction: column; align-items: flex-start; gap: 1px;

@@ -25,6 +25,7 @@
     ["stamgast-widget-stream.js", () => ns.PopStream],
     ["stamgast-widget-card.js", () => ns.renderCallCard],
     ["stamgast-widget-callbacks.js", () => ns.CallbackLists],
+    ["stamgast-widget-originate.js", () => ns.CallbackLists && ns.CallbackLists.prototype._callBack],
   ];
 
   function load(name) {
