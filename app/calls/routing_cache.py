@@ -55,6 +55,10 @@ class RoutingSnapshot:
     active: tuple[Recipient, ...]  # active agents, by id
     by_extension: dict[str, tuple[Recipient, ...]]  # active agents, by id
     by_team: dict[int, tuple[Recipient, ...]]  # active members, by id
+    # Every agent's role (app/auth/roles.py): the hub serialises a pop once per role and
+    # gives each agent its role's card. Here, so a role change reaches the next pop the
+    # way every directory change does (announce, forget, reload).
+    roles: dict[int, str]
 
     def route(self, called_key: str | None, extension: str | None) -> Route:
         """Agents for a call: the rung extension's, else the line's team, else everyone."""
@@ -90,14 +94,15 @@ class RoutingSnapshot:
 
 def snapshot_of(
     lines: Iterable[tuple[int, str, str, int | None]],
-    agents: Iterable[tuple[int, str, str | None, str | None, bool]],
+    agents: Iterable[tuple[int, str, str | None, str | None, bool, str]],
     memberships: Iterable[tuple[int, int]],
 ) -> RoutingSnapshot:
     """A snapshot from rows: lines (id, number, label, team), agents (id, name, extension,
-    SIP URI, active) and memberships (team, agent)."""
+    SIP URI, active, role) and memberships (team, agent)."""
+    rows = sorted(agents)
     everyone = tuple(
         _Agent(Recipient(agent_id=id_, name=name, extension=ext), sip, bool(active))
-        for id_, name, ext, sip, active in sorted(agents)
+        for id_, name, ext, sip, active, _role in rows
     )
     active = {a.recipient.agent_id: a.recipient for a in everyone if a.active}
     by_extension: dict[str, list[Recipient]] = {}
@@ -114,6 +119,7 @@ def snapshot_of(
         active=tuple(active.values()),
         by_extension={k: tuple(v) for k, v in by_extension.items()},
         by_team={k: tuple(sorted(v, key=lambda r: r.agent_id)) for k, v in by_team.items()},
+        roles={row[0]: row[5] for row in rows},
     )
 
 
@@ -125,9 +131,9 @@ async def load(session: AsyncSession, tenant_id: int) -> RoutingSnapshot:
         )
     )
     agents = await session.execute(
-        select(Agent.id, Agent.name, Agent.extension, Agent.sip_uri, Agent.active).where(
-            Agent.tenant_id == tenant_id
-        )
+        select(
+            Agent.id, Agent.name, Agent.extension, Agent.sip_uri, Agent.active, Agent.role
+        ).where(Agent.tenant_id == tenant_id)
     )
     members = await session.execute(
         select(agent_teams.c.team_id, agent_teams.c.agent_id)
@@ -146,6 +152,11 @@ class RoutingCache(TenantCache[RoutingSnapshot]):
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         super().__init__(sessionmaker, load, PREFIX)
+
+    async def roles(self, tenant_id: int) -> dict[int, str]:
+        """The tenant's agents' roles (app/screen_pop/hub.py's `Roles`); from memory on the
+        hot path, where routing has just read the snapshot."""
+        return (await self.get(tenant_id)).roles
 
 
 def message(tenant_id: int) -> str:
