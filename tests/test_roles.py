@@ -102,10 +102,9 @@ async def _credentials(api: httpx.AsyncClient, agent_id: int) -> dict[str, Json]
     assert token.status_code == 201, token.text
     headers = {"agent token": {"Authorization": f"Bearer {token.json()['token']}"}}
     for role in ("agent", "supervisor"):
-        issued = await api.post(
-            "/v1/api-keys",
-            json={"name": f"desk-{role}", "scopes": ["lookup:read", "contacts:write"], "role": role},
-        )
+        scopes = ["lookup:read", "contacts:write"]
+        body = {"name": f"desk-{role}", "scopes": scopes, "role": role}
+        issued = await api.post("/v1/api-keys", json=body)
         assert issued.status_code == 201, issued.text
         assert issued.json()["role"] == role
         headers[f"{role} key"] = {"Authorization": f"Bearer {issued.json()['key']}"}
@@ -120,7 +119,10 @@ async def test_the_api_masks_for_role_agent_and_not_for_supervisors(
     [zorg] = [n["id"] for n in notices if n["title"] == "Zorg"]
     for name, headers in (await _credentials(api, callers.sanne)).items():
         sees_all = name == "supervisor key"
-        get = lambda path, **params: api.get(path, params=params, headers=headers)  # noqa: E731
+
+        async def get(path: str, headers: Json = headers, **params: Any) -> httpx.Response:
+            return await api.get(path, params=params, headers=headers)
+
         me = (await get("/v1/me")).json()
         assert me["role"] == ("supervisor" if sees_all else "agent"), name
 
@@ -186,9 +188,7 @@ async def test_key_roles_default_and_admin_scope(api: httpx.AsyncClient) -> None
     listed = {k["name"]: k["role"] for k in (await api.get("/v1/api-keys")).json()}
     assert listed == {"test-admin": "admin", "crm": "agent", "ops": "admin"}
     # An admin-scoped key could issue itself any role: it is admin or nothing.
-    clash = await api.post(
-        "/v1/api-keys", json={"name": "x", "scopes": ["admin"], "role": "agent"}
-    )
+    clash = await api.post("/v1/api-keys", json={"name": "x", "scopes": ["admin"], "role": "agent"})
     assert clash.status_code == 422
     assert clash.json()["fields"][0]["field"] == "role"
     assert "admin" in clash.json()["message"]

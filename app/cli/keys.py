@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.keys import RoleConflict, Scope, issue_key, key_role, list_keys, revoke_key
-from app.auth.roles import Role
 from app.auth.revocation import Revoked, announce_from_outside
+from app.auth.roles import Role
 from app.cli.base import (
     _SLUG,
     CliError,

@@ -96,9 +96,7 @@ async def update_notice(
 ) -> Notice:
     """Change the fields given; the resulting period must not be empty. `sensitive` False:
     a sensitive notice is not found (role `agent`)."""
-    row = await get_notice(
-        session, tenant_id=tenant_id, notice_id=notice_id, sensitive=sensitive
-    )
+    row = await get_notice(session, tenant_id=tenant_id, notice_id=notice_id, sensitive=sensitive)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     _check_period(changes.get("starts_at", row.starts_at), changes.get("ends_at", row.ends_at))
     if "line_id" in changes:

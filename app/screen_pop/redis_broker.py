@@ -41,8 +41,8 @@ from redis.exceptions import NoScriptError, RedisError
 from app.metrics import timing as webhook_timing
 from app.screen_pop.broker import (
     INVALIDATE_ALL,
-    Audience,
     MAX_LOG_ENTRIES,
+    Audience,
     BrokerUnavailable,
     Clock,
     InvalidationHandler,
