@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes = RoutingCache(app.state.sessionmaker)
         app.state.routes = routes
         hub.broker.on_invalidation(routes.listener())
+        # Each agent's pops in its role's view: roles come with routing, from memory.
+        hub.roles = routes.roles
         # Outbound events: one worker per process; subscription changes anywhere wake it.
         worker = DeliveryWorker(
             app.state.sessionmaker,

@@ -160,6 +160,7 @@ async def test_agents_and_their_teams(api: httpx.AsyncClient) -> None:
         "sip_uri": "sip:201@pbx.example",
         "language": "en-GB",
         "active": True,
+        "role": "agent",
         "team_ids": sorted([desk["id"], care["id"]]),
     }
     assert (await api.get(f"/v1/teams/{desk['id']}")).json()["agent_ids"] == [sanne["id"]]

@@ -32,7 +32,9 @@ async def test_admin_issues_lists_and_revokes_keys(
     assert [(k["name"], k["scopes"]) for k in listed.json()] == [
         ("test-admin", ["admin"]), ("crm", ["lookup:read"]),
     ]  # fmt: skip
-    assert set(listed.json()[1]) == {"id", "name", "prefix", "scopes", "created_at", "revoked_at"}
+    assert set(listed.json()[1]) == {
+        "id", "name", "prefix", "scopes", "role", "created_at", "revoked_at",
+    }  # fmt: skip
     assert key.split("_", 2)[2] not in listed.text and tenant.admin_key not in listed.text
     refused = await client.get("/v1/api-keys", headers=bearer(key))
     assert refused.status_code == 403 and "admin" in refused.json()["message"]

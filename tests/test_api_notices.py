@@ -35,7 +35,7 @@ async def test_publish_with_defaults_and_for_a_line(api: httpx.AsyncClient) -> N
     notice = await publish(api, title="New opening hours")
     assert notice | {"id": 0, "starts_at": ""} == {
         "id": 0, "title": "New opening hours", "body": "", "severity": "info", "line_id": None,
-        "tag": None, "starts_at": "", "ends_at": None, "active": True,
+        "tag": None, "starts_at": "", "ends_at": None, "active": True, "sensitive": False,
     }
     assert datetime.fromisoformat(notice["starts_at"]) >= before - timedelta(seconds=1)
     number = f"033{next(_line_numbers)}"

@@ -98,6 +98,26 @@ def test_create_api_key_defaults_to_read_only(cli_db: str) -> None:
     assert principal is not None and principal.scopes == {"lookup:read"}
 
 
+def test_create_api_key_roles(cli_db: str) -> None:
+    plain = runner.invoke(cli, ["create-api-key", "--tenant", "rl", "--create-tenant"])
+    assert plain.exit_code == 0 and "role: agent" in plain.output
+    principal = _verify(cli_db, KEY.findall(plain.stdout)[0])
+    assert principal is not None and principal.role == "agent"
+    crm = runner.invoke(cli, ["create-api-key", "--tenant", "rl", "--role", "supervisor"])
+    supervisor = _verify(cli_db, KEY.findall(crm.stdout)[0])
+    assert supervisor is not None and supervisor.role == "supervisor"
+    admin = runner.invoke(cli, ["create-api-key", "--tenant", "rl", "--scope", "admin"])
+    assert "role: admin" in admin.output
+    clash = runner.invoke(
+        cli, ["create-api-key", "--tenant", "rl", "--scope", "admin", "--role", "agent"]
+    )
+    assert clash.exit_code == 1 and "role `admin`" in clash.stderr
+    unknown = runner.invoke(cli, ["create-api-key", "--tenant", "rl", "--role", "boss"])
+    assert unknown.exit_code == 1 and "unknown role 'boss'" in unknown.stderr
+    listed = runner.invoke(cli, ["list-api-keys", "--tenant", "rl"])
+    assert "supervisor" in listed.output
+
+
 def test_unknown_tenant_exits_1_and_suggests_create_tenant(cli_db: str) -> None:
     result = runner.invoke(cli, ["create-api-key", "--tenant", "nobody"])
     assert result.exit_code == 1

@@ -38,6 +38,7 @@ def _in_own_loop(make: Callable[[], Any]) -> Any:
 
 async def _seed_tenant(database_url: str) -> tuple[str, Seeded]:
     from app.auth.keys import Scope, issue_key
+    from app.auth.roles import Role
     from app.db import create_engine, create_sessionmaker, session_scope
     from app.models import Tenant
 
@@ -48,9 +49,13 @@ async def _seed_tenant(database_url: str) -> tuple[str, Seeded]:
             tenant = Tenant(slug=f"dash-{uuid.uuid4().hex[:10]}", name="Zorg Amersfoort")
             session.add(tenant)
             await session.flush()
-            # Supervisor
+            # A supervisor's key: reads what it is shown, changes nothing.
             _row, key = await issue_key(
-                session, tenant_id=tenant.id, name="dashboard", scopes=[Scope.ADMIN]
+                session,
+                tenant_id=tenant.id,
+                name="dashboard",
+                scopes=[Scope.LOOKUP_READ],
+                role=Role.SUPERVISOR,
             )
             tenant_id = tenant.id
         return key, await seed(sessionmaker, tenant_id)

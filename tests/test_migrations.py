@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from app.db import create_engine
@@ -61,3 +62,53 @@ async def _fresh_postgres_database(server_url: str) -> str:
         await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     await engine.dispose()
     return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_keys_written_before_roles_keep_what_they_saw(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """0009: an admin-scoped key becomes admin, every other existing key supervisor (an
+    integration does not silently lose notes on upgrade); agents become `agent`."""
+    if backend == "sqlite":
+        tmp = Path(tempfile.mkdtemp(prefix="stamgast-mig-"))
+        url = f"sqlite+aiosqlite:///{tmp / 'roles.db'}"
+    else:
+        url = await _fresh_postgres_database(str(request.getfixturevalue("postgres_url")))
+    await asyncio.to_thread(upgrade, url, "0008")
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO tenants (slug, name, default_region, timezone, created_at) "
+                     "VALUES ('old', 'Old', 'NL', 'Europe/Amsterdam', :at)"), {"at": _AT},
+            )  # fmt: skip
+            tenant_id = (await connection.execute(text("SELECT id FROM tenants"))).scalar_one()
+            for prefix, scopes in (("a0000001", '["admin"]'), ("b0000002", '["lookup:read"]'),
+                                   ("c0000003", '["contacts:write", "lookup:read"]')):  # fmt: skip
+                await connection.execute(
+                    text("INSERT INTO api_keys (tenant_id, name, prefix, key_hash, scopes, "
+                         "created_at) VALUES (:t, :p, :p, :h, :s, :at)"),
+                    {"t": tenant_id, "p": prefix, "h": "0" * 64, "s": scopes, "at": _AT},
+                )  # fmt: skip
+            await connection.execute(
+                text("INSERT INTO agents (tenant_id, name, language, active) "
+                     "VALUES (:t, 'Sanne', 'nl', :yes)"), {"t": tenant_id, "yes": True},
+            )  # fmt: skip
+            await connection.execute(
+                text("INSERT INTO notices (tenant_id, title, body, severity, starts_at) "
+                     "VALUES (:t, 'Old', '', 'info', :at)"), {"t": tenant_id, "at": _AT},
+            )  # fmt: skip
+        await asyncio.to_thread(upgrade, url)
+        async with engine.connect() as connection:
+            keys = dict((await connection.execute(text("SELECT prefix, role FROM api_keys"))).all())
+            roles = (await connection.execute(text("SELECT role FROM agents"))).scalars().all()
+            flags = (await connection.execute(text("SELECT sensitive FROM notices"))).scalars()
+            sensitive = [bool(flag) for flag in flags]
+    finally:
+        await engine.dispose()
+    assert keys == {"a0000001": "admin", "b0000002": "supervisor", "c0000003": "supervisor"}
+    assert roles == ["agent"] and sensitive == [False]
+
+
+_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -12,6 +12,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from app.auth.keys import Scope, issue_key
+from app.auth.roles import Role
 from app.db import session_scope
 from app.models import RingToPopHour
 from app.stats.ring_to_pop import RingToPopTally, flush
@@ -168,7 +170,7 @@ async def _call_id(app: FastAPI, tenant_id: int, name: str) -> int:
 
 
 async def test_bad_filters_and_periods_say_what_to_fix(
-    api: httpx.AsyncClient, client: httpx.AsyncClient
+    app: FastAPI, api: httpx.AsyncClient, client: httpx.AsyncClient, tenant: TenantCtx
 ) -> None:
     missing = await api.get("/v1/stats/dashboard", params={"team_id": 999999})
     assert missing.status_code == 404
@@ -181,6 +183,13 @@ async def test_bad_filters_and_periods_say_what_to_fix(
                                                             "until": "2026-01-01"})  # fmt: skip
     assert too_long.status_code == 422
     assert (await client.get("/v1/stats/dashboard")).status_code == 401
+    async for session in session_scope(app.state.sessionmaker):  # the front desk's own key
+        _row, desk = await issue_key(
+            session, tenant_id=tenant.id, name="balie", scopes=[Scope.LOOKUP_READ], role=Role.AGENT
+        )
+    headers = {"Authorization": f"Bearer {desk}"}
+    refused = await client.get("/v1/stats/dashboard", headers=headers)
+    assert refused.status_code == 403 and "supervisor" in refused.json()["message"]
 
 
 def test_the_tally_reads_the_frames_both_pop_builders_write() -> None:

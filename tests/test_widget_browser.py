@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.errors import install_error_handlers
+from app.recognition.schemas import Card
 from app.widget.router import router as widget_router
 from tests.support.fake_widget_backend import (
     FakeBackend,
@@ -352,3 +353,41 @@ def test_withheld_missed_and_errors(page: Any, backend: tuple[FakeBackend, str])
     expect(card_of(page, ended).get_by_test_id("wrapup-save")).to_be_enabled()
     card_of(page, ended).get_by_test_id("call-close").click()
     expect(card_of(page, ended)).to_have_count(0)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("lang", "notes_hidden", "notice_hidden"),
+    [
+        ("en", "Hidden: notes are for supervisors.", "Hidden: a notice for supervisors."),
+        ("nl", "Verborgen: notities zijn voor leidinggevenden.",
+         "Verborgen: een mededeling voor leidinggevenden."),
+    ],
+)  # fmt: skip
+def test_a_masked_card_says_what_is_hidden_without_showing_it(
+    page: Any, backend: tuple[FakeBackend, str], lang: str, notes_hidden: str, notice_hidden: str
+) -> None:
+    fake, base_url = backend
+    expect = open_widget(page, base_url, query=f"lang={lang}")
+    call_id = next(call_ids)
+    # Role `agent`'s view (app/recognition/masking.py): notes null, the sensitive notice left
+    # out, both named in `masked`; the other notice shows as always.
+    masked = ada_card() | {"notes": None, "masked": ["notes", "notices"]}
+    fake.push("call.ringing", a_call(call_id), checked_card(masked))
+    card = card_of(page, call_id)
+    expect(card.get_by_test_id("masked-notes")).to_have_text(notes_hidden)
+    expect(card.get_by_test_id("masked-notices")).to_have_text(notice_hidden)
+    expect(card.get_by_test_id("notice")).to_have_count(len(masked["notices"]))
+
+    # A supervisor's card of the same caller names nothing as hidden.
+    other = next(call_ids)
+    fake.push("call.ringing", a_call(other), ada_card() | {"notes": "Slechthorend."})
+    full = card_of(page, other)
+    expect(full.locator("section.notes")).to_contain_text("Slechthorend.")
+    expect(full.get_by_test_id("masked-notes")).to_have_count(0)
+    expect(full.get_by_test_id("masked-notices")).to_have_count(0)
+
+
+def checked_card(card: dict[str, Any]) -> dict[str, Any]:
+    """A card the server's model accepts (the fake backend must speak the real contract)."""
+    return checked(Card, card)

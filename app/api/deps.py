@@ -1,4 +1,8 @@
-"""Dependencies that keep route signatures short: the session and the calling key."""
+"""Dependencies that keep route signatures short: the session and the calling key.
+
+`LookupReader`, `ContactsWriter`, `Admin` admit by scope (what a key may do); `Supervisor`
+by role (what it may see: supervisor or admin, keys and agent tokens alike).
+"""
 
 from __future__ import annotations
 
@@ -67,9 +71,28 @@ def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
     return dependency
 
 
+async def require_supervisor(
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Admits a key or agent token whose role is supervisor or admin, whatever its scopes
+    (the role says what it may see: team figures are for supervisors)."""
+    token = None if credentials is None else credentials.credentials
+    principal = await authenticate(request, session, token)
+    if not principal.sees_sensitive:
+        raise Forbidden(
+            f"This needs role `supervisor` or `admin`; this credential has role "
+            f"`{principal.role}` (an admin changes an agent's role with PATCH /v1/agents/{{id}}, "
+            "a key's by issuing a new key with the role)."
+        )
+    return principal
+
+
 LookupReader = Annotated[Principal, Depends(require(Scope.LOOKUP_READ))]
 ContactsWriter = Annotated[Principal, Depends(require(Scope.CONTACTS_WRITE))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+Supervisor = Annotated[Principal, Depends(require_supervisor)]
 
 
 class Page:

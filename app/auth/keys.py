@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.credentials import hash_credential, mint, prefix_of
+from app.auth.roles import Role, sees_sensitive
 from app.models import ApiKey, Tenant, utcnow
 from app.screen_pop.tokens import TOKEN_PREFIX as AGENT_TOKEN_PREFIX
 from app.screen_pop.tokens import verify_agent_token
@@ -29,7 +30,8 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling the API: a key of one tenant, with its scopes."""
+    """Who is calling the API: a key of one tenant, with its scopes (what it may do) and
+    its role (what it may see, app/auth/roles.py)."""
 
     tenant_id: int
     tenant_region: str
@@ -37,6 +39,12 @@ class Principal:
     name: str
     scopes: frozenset[str]
     agent_id: int | None = None
+    role: str = Role.AGENT
+
+    @property
+    def sees_sensitive(self) -> bool:
+        """True when notes and sensitive notices are shown to this caller."""
+        return sees_sensitive(self.role)
 
     @property
     def actor(self) -> str:
@@ -53,10 +61,35 @@ def hash_key(key: str) -> str:
     return hash_credential(key)
 
 
+class RoleConflict(ValueError):
+    """An admin-scoped key with a role below admin: it could issue itself any role."""
+
+
+def key_role(scopes: list[Scope], role: Role | None) -> Role:
+    """The role a new key gets: `admin` for admin-scoped keys, else the one asked for,
+    else `agent` (least by default: an integration that needs notes asks for
+    `supervisor`, and every masked response says what it left out)."""
+    if Scope.ADMIN in scopes:
+        if role not in (None, Role.ADMIN):
+            raise RoleConflict(
+                f"A key with the `admin` scope has role `admin` (asked: `{role}`): it can "
+                "issue itself any key. Leave out the role, or drop the `admin` scope."
+            )
+        return Role.ADMIN
+    return role or Role.AGENT
+
+
 async def issue_key(
-    session: AsyncSession, *, tenant_id: int, name: str, scopes: list[Scope]
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    name: str,
+    scopes: list[Scope],
+    role: Role | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; the plaintext is returned once and never stored."""
+    """Create a key; the plaintext is returned once and never stored. Raises RoleConflict
+    for an admin-scoped key asked to be less than admin."""
+    resolved = key_role(scopes, role)
     key, prefix = mint(KEY_PREFIX)
     row = ApiKey(
         tenant_id=tenant_id,
@@ -64,6 +97,7 @@ async def issue_key(
         prefix=prefix,
         key_hash=hash_key(key),
         scopes=sorted({s.value for s in scopes}),
+        role=resolved.value,
     )
     session.add(row)
     await session.flush()
@@ -164,6 +198,7 @@ class KeyVerifier:
             key_id=api_key.id,
             name=api_key.name,
             scopes=frozenset(api_key.scopes),
+            role=api_key.role,
         )
         return self._remember(digest, now, generation, principal)
 
@@ -182,7 +217,8 @@ class KeyVerifier:
 
 
 async def _agent_principal(session: AsyncSession, token: str) -> Principal | None:
-    """An agent's widget token acts for that agent: reading and noting, never admin."""
+    """An agent's widget token acts for that agent: reading and noting, never admin; it
+    sees what the agent's role sees."""
     identity = await verify_agent_token(session, token)
     if identity is None:
         return None
@@ -196,4 +232,5 @@ async def _agent_principal(session: AsyncSession, token: str) -> Principal | Non
         name=identity.agent_name,
         scopes=frozenset({Scope.LOOKUP_READ.value, Scope.CONTACTS_WRITE.value}),
         agent_id=identity.agent_id,
+        role=identity.role,
     )

@@ -8,7 +8,10 @@ that is not heard (a row changed by hand, `stamgast revoke-api-key` without Redi
 away) takes effect within `api_key_cache_seconds` on REST and the streams' recheck.
 
 Wire format: `<kind>:<tenant id>:<id>`, e.g. `api_key:3:17`; `agent_token` ids are token
-ids, `agent` ids agent ids (made inactive or deleted: all of its tokens).
+ids, `agent` ids agent ids (made inactive or deleted: all of its tokens). `agent_role` (an
+agent id) revokes nothing: the agent's role changed, so the principals cached for its
+tokens are forgotten; its streams stay open, and routing (which carries the role) gives
+their next pop the new role's card.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["api_key", "agent_token", "agent"]
+Kind = Literal["api_key", "agent_token", "agent", "agent_role"]
 _KINDS: tuple[str, ...] = get_args(Kind)
 
 
@@ -66,6 +69,8 @@ def listener(verifier: KeyVerifier, hub: ScreenPopHub) -> InvalidationHandler:
             # An agent token's principal carries minus the token id (see _agent_principal).
             verifier.forget(tenant_id=revoked.tenant_id, key_id=-revoked.id)
             hub.revoke_token(revoked.id)
+        elif revoked.kind == "agent_role":
+            verifier.forget(tenant_id=revoked.tenant_id, agent_id=revoked.id)
         else:
             verifier.forget(tenant_id=revoked.tenant_id, agent_id=revoked.id)
             hub.revoke_agent(revoked.tenant_id, revoked.id)

@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app import audit
 from app.api.deps import Admin, DbSession, LookupReader, Paging
 from app.api.inputs import id_path
-from app.auth.keys import issue_key, list_keys, revoke_key
+from app.auth.keys import RoleConflict, issue_key, list_keys, revoke_key
 from app.auth.revocation import Revoked, announce
 from app.auth.schemas import ApiKeyCreate, ApiKeyOut, IssuedApiKey
-from app.errors import NotFound, error_responses
+from app.errors import NotFound, error_responses, invalid_field
 from app.models import Agent
 
 router = APIRouter(tags=["agents"])
@@ -26,6 +26,7 @@ class Me(BaseModel):
     tenant_id: int
     name: str
     scopes: list[str]
+    role: str = Field(description="What this credential may see: agent, supervisor or admin")
     agent_id: int | None
     extension: str | None
     language: str | None
@@ -41,6 +42,7 @@ async def me(session: DbSession, principal: LookupReader) -> Me:
         tenant_id=principal.tenant_id,
         name=principal.name,
         scopes=sorted(principal.scopes),
+        role=principal.role,
         agent_id=principal.agent_id,
         extension=agent.extension if agent else None,
         language=agent.language if agent else None,
@@ -57,9 +59,16 @@ async def me(session: DbSession, principal: LookupReader) -> Me:
 )
 async def create_api_key(body: ApiKeyCreate, session: DbSession, principal: Admin) -> IssuedApiKey:
     """A new key for this tenant; store it now, it is shown only in this response."""
-    row, key = await issue_key(
-        session, tenant_id=principal.tenant_id, name=body.name, scopes=body.scopes
-    )
+    try:
+        row, key = await issue_key(
+            session,
+            tenant_id=principal.tenant_id,
+            name=body.name,
+            scopes=body.scopes,
+            role=body.role,
+        )
+    except RoleConflict as exc:
+        raise invalid_field("role", str(exc)) from exc
     audit.record(
         session, tenant_id=principal.tenant_id, actor=principal.actor, action="create",
         subject_type="api_key", subject_id=row.id,

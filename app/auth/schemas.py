@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.auth.keys import Scope
+from app.auth.roles import Role
 from app.models import ApiKey
 
 
@@ -22,6 +23,13 @@ class ApiKeyCreate(BaseModel):
         examples=[["lookup:read"]],
         description="What it may do",
     )
+    role: Role | None = Field(
+        default=None,
+        description="What it may see: `agent` (the front desk: no contact notes, no "
+        "sensitive notices; responses list what was left out in `masked`), `supervisor` "
+        "(everything) or `admin`. Default: `admin` for a key with the `admin` scope (which "
+        "must be `admin`), else `agent`.",
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -31,6 +39,7 @@ class ApiKeyOut(BaseModel):
     name: str
     prefix: str = Field(description="The 8 hex characters after `sg_`, to tell keys apart")
     scopes: list[str]
+    role: str = Field(description="What it may see: agent, supervisor or admin")
     created_at: datetime
     revoked_at: datetime | None
 
@@ -41,6 +50,7 @@ class ApiKeyOut(BaseModel):
             name=row.name,
             prefix=row.prefix,
             scopes=sorted(row.scopes),
+            role=row.role,
             created_at=row.created_at,
             revoked_at=row.revoked_at,
         )

@@ -67,6 +67,7 @@ def empty_card(match: str, number: dict[str, Any] | None) -> Card:
         "form_of_address": None, "language": None, "organisation": None, "household": None,
         "flags": [], "tags": [], "notes": None, "candidates": [], "service_profile": None,
         "interactions": [], "callbacks": [], "cases": [], "notices": [], "sources": [],
+        "masked": [],
     }  # fmt: skip
 
 
@@ -140,7 +141,9 @@ def add_details(card: Card, rows: Sequence[Sequence[Any]], now: datetime) -> Non
                 "position": n, "updated_at": moment(at),
             })  # fmt: skip
         else:
-            notices.append({"id": id_, "title": t1, "body": t2, "severity": t3})
+            notices.append({
+                "id": id_, "title": t1, "body": t2, "severity": t3, "sensitive": bool(n),
+            })  # fmt: skip
     # The same orders as recognition.service._fill_details (UNION ALL keeps none).
     interactions.sort(key=lambda i: (i["occurred_at"], i["id"]), reverse=True)
     callbacks.sort(

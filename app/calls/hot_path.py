@@ -26,6 +26,7 @@ from app.calls.providers import TenantProvider
 from app.calls.routing_cache import RoutingCache
 from app.models import utcnow
 from app.phone import display, normalise
+from app.recognition.masking import masked_data
 from app.screen_pop.schemas import CALLER_NAME_LIMIT, Pop
 from app.subscriptions.cache import SubscriberCache
 from app.telemetry import context
@@ -40,6 +41,7 @@ class PreparedPop(Pop):
     """
 
     _json: str = PrivateAttr(default="")
+    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
     _recognition: str = PrivateAttr(default="unknown")
 
     @classmethod
@@ -48,6 +50,7 @@ class PreparedPop(Pop):
         known: dict[str, Any] = {name: data[name] for name in ("pop_id", "type", "tenant_id", "at")}
         pop = cls.model_construct(**known)
         pop._json = pydantic_core.to_json(data).decode()
+        pop._data = data
         card = data.get("card")
         if card is not None:  # for the recognition counter (app/metrics)
             pop._recognition = "source" if card.get("sources") else card["match"]
@@ -61,6 +64,18 @@ class PreparedPop(Pop):
     def model_dump_json(self, *args: Any, **kwargs: Any) -> str:
         """The JSON made once from the plain data."""
         return self._json
+
+    def masked(self) -> PreparedPop | None:
+        """As `Pop.masked`, from the plain data (serialised once more, for role `agent`)."""
+        card = self._data.get("card")
+        if card is None:
+            return None
+        masked = masked_data(card)
+        if not masked["masked"]:
+            return None
+        pop = PreparedPop.of({**self._data, "card": masked})
+        pop._recognition = self._recognition
+        return pop
 
 
 def prepare(tenant: TenantProvider, event: CallEvent) -> HotEvent:

@@ -83,7 +83,7 @@ WITH seen AS (
     ORDER BY due_by ASC NULLS LAST, id LIMIT {MAX_CALLBACKS}) AS callbacks
   UNION ALL SELECT * FROM (
     SELECT 'notice', id, starts_at, ends_at, title::text, body::text, severity::text,
-           NULL::text, NULL::text, NULL::integer
+           NULL::text, NULL::text, sensitive::integer
     FROM notices
     WHERE tenant_id = $1 AND starts_at <= $8 AND (ends_at IS NULL OR ends_at > $8)
       AND (line_id IS NULL OR line_id IN (

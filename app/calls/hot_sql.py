@@ -85,7 +85,8 @@ UNION ALL SELECT * FROM (
     AND (contact_id = :contact_id OR number_e164 = :number_key)
   ORDER BY due_by ASC NULLS LAST, id LIMIT {MAX_CALLBACKS})
 UNION ALL SELECT * FROM (
-  SELECT 'notice', id, starts_at, ends_at, title, body, severity, NULL, NULL, NULL
+  SELECT 'notice', id, starts_at, ends_at, title, body, severity, NULL, NULL,
+         CAST(sensitive AS INTEGER)
   FROM notices
   WHERE tenant_id = :tenant_id AND starts_at <= :now AND (ends_at IS NULL OR ends_at > :now)
     AND (line_id IS NULL OR line_id IN (

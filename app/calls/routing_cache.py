@@ -57,6 +57,10 @@ class RoutingSnapshot:
     active: tuple[Recipient, ...]  # active agents, by id
     by_extension: dict[str, tuple[Recipient, ...]]  # active agents, by id
     by_team: dict[int, tuple[Recipient, ...]]  # active members, by id
+    # Every agent's role (app/auth/roles.py): the hub serialises a pop once per role and
+    # gives each agent its role's card. Here, so a role change reaches the next pop the
+    # way every directory change does (announce, forget, reload).
+    roles: dict[int, str]
     # When a missed call's callback is due (app/callbacks/policy.py): the tenant's, and the
     # lines that replace it. Kept here so the hot path decides due times from memory.
     callback_policy: CallbackPolicy = field(default_factory=lambda: CallbackPolicy.of(None))
@@ -102,17 +106,18 @@ class RoutingSnapshot:
 
 def snapshot_of(
     lines: Iterable[tuple[int, str, str, int | None]],
-    agents: Iterable[tuple[int, str, str | None, str | None, bool]],
+    agents: Iterable[tuple[int, str, str | None, str | None, bool, str]],
     memberships: Iterable[tuple[int, int]],
     callback_policy: dict[str, Any] | None = None,
     line_policies: dict[int, dict[str, Any]] | None = None,
 ) -> RoutingSnapshot:
     """A snapshot from rows: lines (id, number, label, team), agents (id, name, extension,
-    SIP URI, active) and memberships (team, agent); stored callback policies of the tenant
-    and of lines that have their own."""
+    SIP URI, active, role) and memberships (team, agent); stored callback policies of the
+    tenant and of lines that have their own."""
+    rows = sorted(agents)
     everyone = tuple(
         _Agent(Recipient(agent_id=id_, name=name, extension=ext), sip, bool(active))
-        for id_, name, ext, sip, active in sorted(agents)
+        for id_, name, ext, sip, active, _role in rows
     )
     active = {a.recipient.agent_id: a.recipient for a in everyone if a.active}
     by_extension: dict[str, list[Recipient]] = {}
@@ -129,6 +134,7 @@ def snapshot_of(
         active=tuple(active.values()),
         by_extension={k: tuple(v) for k, v in by_extension.items()},
         by_team={k: tuple(sorted(v, key=lambda r: r.agent_id)) for k, v in by_team.items()},
+        roles={row[0]: row[5] for row in rows},
         callback_policy=CallbackPolicy.of(callback_policy),
         line_policies={k: CallbackPolicy.of(v) for k, v in (line_policies or {}).items()},
     )
@@ -148,9 +154,9 @@ async def load(session: AsyncSession, tenant_id: int) -> RoutingSnapshot:
         select(Tenant.callback_policy).where(Tenant.id == tenant_id)
     )
     agents = await session.execute(
-        select(Agent.id, Agent.name, Agent.extension, Agent.sip_uri, Agent.active).where(
-            Agent.tenant_id == tenant_id
-        )
+        select(
+            Agent.id, Agent.name, Agent.extension, Agent.sip_uri, Agent.active, Agent.role
+        ).where(Agent.tenant_id == tenant_id)
     )
     members = await session.execute(
         select(agent_teams.c.team_id, agent_teams.c.agent_id)
@@ -171,6 +177,11 @@ class RoutingCache(TenantCache[RoutingSnapshot]):
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         super().__init__(sessionmaker, load, PREFIX)
+
+    async def roles(self, tenant_id: int) -> dict[int, str]:
+        """The tenant's agents' roles (app/screen_pop/hub.py's `Roles`); from memory on the
+        hot path, where routing has just read the snapshot."""
+        return (await self.get(tenant_id)).roles
 
 
 def message(tenant_id: int) -> str:

@@ -11,8 +11,9 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.keys import Scope, issue_key, list_keys, revoke_key
+from app.auth.keys import RoleConflict, Scope, issue_key, key_role, list_keys, revoke_key
 from app.auth.revocation import Revoked, announce_from_outside
+from app.auth.roles import Role
 from app.cli.base import (
     _SLUG,
     CliError,
@@ -38,6 +39,16 @@ def _parse_scopes(values: list[str] | None) -> list[Scope]:
     return [known[n] for n in names] or [Scope.LOOKUP_READ]
 
 
+def _parse_role(value: str | None, scopes: list[Scope]) -> Role:
+    known = {r.value: r for r in Role}
+    if value is not None and value.strip() not in known:
+        raise _fail(f"unknown role {value!r}; choose from {', '.join(known)}")
+    try:
+        return key_role(scopes, None if value is None else known[value.strip()])
+    except RoleConflict as exc:
+        raise _fail(str(exc)) from exc
+
+
 @cli.command("create-api-key")
 def create_api_key(
     tenant: Annotated[str, typer.Option("--tenant", help="Slug of the tenant the key is for.")],
@@ -49,6 +60,14 @@ def create_api_key(
         typer.Option(
             "--scope",
             help="admin, lookup:read or contacts:write; repeat for more. Default: lookup:read.",
+        ),
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            help="What the key may see: agent (no notes, no sensitive notices), supervisor "
+            "or admin. Default: admin for an admin-scoped key, else agent.",
         ),
     ] = None,
     create_tenant: Annotated[
@@ -63,6 +82,7 @@ def create_api_key(
 ) -> None:
     """Issue an API key for a tenant; the key is printed once and only its hash is kept."""
     scopes = _parse_scopes(scope)
+    key_role_ = _parse_role(role, scopes)
     new_region = (region or get_settings().default_region).strip().upper()
     if create_tenant:
         if not _SLUG.fullmatch(tenant):
@@ -83,7 +103,9 @@ def create_api_key(
             session.add(row)
             await session.flush()
             created = True
-        _key_row, key = await issue_key(session, tenant_id=row.id, name=name, scopes=scopes)
+        _key_row, key = await issue_key(
+            session, tenant_id=row.id, name=name, scopes=scopes, role=key_role_
+        )
         return row, created, key
 
     row, created, key = _in_session(work)
@@ -94,7 +116,7 @@ def create_api_key(
         )
     console.print(
         f"API key [bold]{escape(name)}[/] for tenant [bold]{escape(row.slug)}[/], "
-        f"scopes: {', '.join(sorted(s.value for s in scopes))}"
+        f"scopes: {', '.join(sorted(s.value for s in scopes))}, role: {key_role_.value}"
     )
     console.print(key, markup=False, soft_wrap=True)
     console.print("[yellow]Store it now: it is shown only this once.[/]")
@@ -118,12 +140,12 @@ def list_api_keys(
         return list(await list_keys(session, tenant_id=row.id, limit=10_000))
 
     keys = _in_session(work)
-    table = Table("id", "name", "prefix", "scopes", "created", "revoked")
+    table = Table("id", "name", "prefix", "scopes", "role", "created", "revoked")
     for key in keys:
         revoked = f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
         table.add_row(
             str(key.id), escape(key.name), f"sg_{key.prefix}_…", ", ".join(sorted(key.scopes)),
-            f"{key.created_at:%Y-%m-%d %H:%M}", revoked,
+            key.role, f"{key.created_at:%Y-%m-%d %H:%M}", revoked,
         )  # fmt: skip
     console.print(table if keys else f"Tenant {escape(tenant)} has no API keys.")
 

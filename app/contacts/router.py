@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import Admin, ContactsWriter, DbSession, LookupReader, Paging
 from app.api.inputs import id_path
+from app.auth.keys import Principal
 from app.contacts import service
 from app.contacts.schemas import (
     ContactCreate,
@@ -18,7 +19,8 @@ from app.contacts.schemas import (
     ServiceProfileIn,
     ServiceProfileOut,
 )
-from app.errors import error_responses
+from app.errors import Forbidden, error_responses
+from app.models import Contact
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
@@ -43,7 +45,7 @@ async def create_contact(
         actor=principal.actor,
         data=data,
     )
-    return ContactOut.of(contact, principal.tenant_region)
+    return _out(contact, principal)
 
 
 @router.get(
@@ -75,7 +77,7 @@ async def list_contacts(
         limit=page.limit,
         offset=page.offset,
     )
-    return [ContactOut.of(c, principal.tenant_region) for c in contacts]
+    return [_out(c, principal) for c in contacts]
 
 
 @router.get(
@@ -91,7 +93,7 @@ async def get_contact(
     contact = await service.view_contact(
         session, tenant_id=principal.tenant_id, actor=principal.actor, contact_id=contact_id
     )
-    return ContactOut.of(contact, principal.tenant_region)
+    return _out(contact, principal)
 
 
 @router.patch(
@@ -103,7 +105,13 @@ async def get_contact(
 async def update_contact(
     contact_id: ContactId, data: ContactUpdate, session: DbSession, principal: ContactsWriter
 ) -> ContactOut:
-    """Change the fields given; `numbers` replaces the set, `service_profile` is merged."""
+    """Change the fields given; `numbers` replaces the set, `service_profile` is merged.
+    Role `agent` may not change `notes` (it cannot read them)."""
+    if "notes" in data.model_fields_set and not principal.sees_sensitive:
+        raise Forbidden(
+            "Role `agent` cannot read a contact's notes, so it may not change them: leave "
+            "`notes` out, or use a key or agent with role `supervisor`."
+        )
     contact = await service.update_contact(
         session,
         tenant_id=principal.tenant_id,
@@ -112,7 +120,7 @@ async def update_contact(
         contact_id=contact_id,
         data=data,
     )
-    return ContactOut.of(contact, principal.tenant_region)
+    return _out(contact, principal)
 
 
 @router.delete(
@@ -197,3 +205,9 @@ async def put_service_profile(
         data=data,
     )
     return ServiceProfileOut.model_validate(profile)
+
+
+def _out(contact: Contact, principal: Principal) -> ContactOut:
+    """A contact as this reader's role sees it (app/auth/roles.py)."""
+    view = ContactOut.of(contact, principal.tenant_region)
+    return view.for_reader(sees_sensitive=principal.sees_sensitive)

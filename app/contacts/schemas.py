@@ -19,6 +19,7 @@ from app.api.inputs import (
 )
 from app.models import Contact, ContactNumber, ServiceProfile
 from app.phone import display, normalise
+from app.recognition.schemas import MaskedField
 
 NumberKind = Literal["mobile", "landline", "work", "fax"]
 
@@ -171,11 +172,24 @@ class ContactOut(BaseModel):
     references: dict[str, str]
     tags: list[str]
     flags: list[str] = Field(description=_FLAGS_DOC)
-    notes: str | None
+    notes: str | None = Field(
+        description="Free notes; null for role `agent` (then `masked` names them)"
+    )
     numbers: list[NumberOut]
     service_profile: ServiceProfileOut | None
     created_at: datetime
     updated_at: datetime
+    masked: list[MaskedField] = Field(
+        default=[],
+        description="What was left out for this reader's role (`agent`): `notes` when the "
+        "contact has notes. Empty when nothing was left out",
+    )
+
+    def for_reader(self, *, sees_sensitive: bool) -> ContactOut:
+        """This view as a reader sees it: role `agent` without the notes (app/auth/roles.py)."""
+        if sees_sensitive or self.notes is None:
+            return self
+        return self.model_copy(update={"notes": None, "masked": ["notes"]})
 
     @classmethod
     def of(cls, contact: Contact, region: str) -> ContactOut:

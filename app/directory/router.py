@@ -275,6 +275,11 @@ async def update_agent(
     out = AgentOut.of(row)
     if data.active is False:
         await _sign_out(request, session, principal.tenant_id, agent_id)
+    elif data.role is not None:
+        # Its tokens' cached principals carry the old role: forget them (streams stay open;
+        # the routing change below gives their next pop the new role's card).
+        await session.commit()
+        await announce(request.app.state.hub, Revoked("agent_role", principal.tenant_id, agent_id))
     await _routing_changed(request, session, principal.tenant_id)
     return out
 

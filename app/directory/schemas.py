@@ -5,10 +5,16 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.inputs import Language, RowId, refuse_nulls
+from app.auth.roles import Role
 from app.callbacks.policy import CallbackPolicy
 from app.callbacks.policy_schemas import CallbackPolicyIn, CallbackPolicyOut
 from app.models import Agent, Line, Team
 from app.phone import display, normalise
+
+ROLE_DOC = (
+    "What the agent's widget shows: `agent` (the front desk: no contact notes, no sensitive "
+    "notices), `supervisor` or `admin` (everything)"
+)
 
 
 class LineCreate(BaseModel):
@@ -118,6 +124,7 @@ class AgentCreate(BaseModel):
     sip_uri: str | None = Field(default=None, max_length=200, examples=["sip:201@pbx.example"])
     language: Language = Field(default="nl", max_length=16)
     active: bool = True
+    role: Role = Field(default=Role.AGENT, description=ROLE_DOC)
     team_ids: list[RowId] = Field(
         default=[], max_length=MAX_TEAMS, description="The teams the agent answers for"
     )
@@ -134,11 +141,14 @@ class AgentUpdate(BaseModel):
     sip_uri: str | None = Field(default=None, max_length=200)
     language: Language | None = Field(default=None, max_length=16)
     active: bool | None = None
+    role: Role | None = Field(
+        default=None, description=ROLE_DOC + "; a change applies to the agent's next pop"
+    )
     team_ids: list[RowId] | None = Field(default=None, max_length=MAX_TEAMS)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> AgentUpdate:
-        refuse_nulls(self, ("name", "language", "active", "team_ids"))
+        refuse_nulls(self, ("name", "language", "active", "role", "team_ids"))
         return self
 
 
@@ -152,6 +162,7 @@ class AgentOut(BaseModel):
     sip_uri: str | None
     language: str
     active: bool
+    role: str = Field(description=ROLE_DOC)
     team_ids: list[int]
 
     @classmethod
@@ -165,5 +176,6 @@ class AgentOut(BaseModel):
             sip_uri=row.sip_uri,
             language=row.language,
             active=row.active,
+            role=row.role,
             team_ids=sorted(t.id for t in row.teams),
         )

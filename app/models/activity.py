@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, TenantScoped, utcnow
@@ -104,6 +104,8 @@ class Notice(TenantScoped, Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     severity: Mapped[str] = mapped_column(String(16), default="info")
+    # Hidden from role `agent` (the front desk): on the card, in the stream, in the API.
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id", ondelete="CASCADE"))
     tag: Mapped[str | None] = mapped_column(String(64))
     starts_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,6 +19,8 @@ class ApiKey(TenantScoped, Base):
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[str]] = mapped_column(default=list)
+    # What the key may see (app/auth/roles.py); scopes say what it may do.
+    role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
 

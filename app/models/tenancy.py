@@ -83,6 +83,9 @@ class Agent(TenantScoped, Base):
     sip_uri: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(16), default="nl")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What the agent's widget shows (app/auth/roles.py): `agent` masks notes and sensitive
+    # notices; routing carries it, so a change applies to the agent's next pop.
+    role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     teams: Mapped[list[Team]] = relationship(
         secondary=agent_teams, back_populates="agents", lazy="raise"
     )

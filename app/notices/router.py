@@ -9,7 +9,8 @@ from fastapi import status as http_status
 
 from app.api.deps import ContactsWriter, DbSession, LookupReader, Paging
 from app.api.inputs import MAX_ID, id_path
-from app.errors import error_responses
+from app.auth.keys import Principal
+from app.errors import Forbidden, error_responses
 from app.models import utcnow
 from app.notices import service
 from app.notices.schemas import NoticeCreate, NoticeOut, NoticeUpdate
@@ -29,7 +30,10 @@ NoticeId = Annotated[int, id_path("notice")]
 async def create_notice(
     data: NoticeCreate, session: DbSession, principal: ContactsWriter
 ) -> NoticeOut:
-    """Publish a notice for the tenant, one line or a tag, from starts_at (default now)."""
+    """Publish a notice for the tenant, one line or a tag, from starts_at (default now).
+    Role `agent` may not mark one sensitive (it could not read it back)."""
+    if data.sensitive:
+        _may_see_sensitive(principal)
     row = await service.create_notice(
         session, tenant_id=principal.tenant_id, actor=principal.actor, data=data
     )
@@ -61,6 +65,7 @@ async def list_notices(
         line_id=line_id,
         limit=page.limit,
         offset=page.offset,
+        sensitive=principal.sees_sensitive,
     )
     return [NoticeOut.of(row, now) for row in rows]
 
@@ -73,7 +78,12 @@ async def list_notices(
 )
 async def get_notice(notice_id: NoticeId, session: DbSession, principal: LookupReader) -> NoticeOut:
     """One notice."""
-    row = await service.get_notice(session, tenant_id=principal.tenant_id, notice_id=notice_id)
+    row = await service.get_notice(
+        session,
+        tenant_id=principal.tenant_id,
+        notice_id=notice_id,
+        sensitive=principal.sees_sensitive,
+    )
     return NoticeOut.of(row, utcnow())
 
 
@@ -86,13 +96,17 @@ async def get_notice(notice_id: NoticeId, session: DbSession, principal: LookupR
 async def update_notice(
     notice_id: NoticeId, data: NoticeUpdate, session: DbSession, principal: ContactsWriter
 ) -> NoticeOut:
-    """Change the fields given; ends_at must stay after starts_at."""
+    """Change the fields given; ends_at must stay after starts_at. Role `agent` may not
+    mark one sensitive, and does not find the sensitive ones."""
+    if data.sensitive:
+        _may_see_sensitive(principal)
     row = await service.update_notice(
         session,
         tenant_id=principal.tenant_id,
         actor=principal.actor,
         notice_id=notice_id,
         data=data,
+        sensitive=principal.sees_sensitive,
     )
     return NoticeOut.of(row, utcnow())
 
@@ -107,5 +121,17 @@ async def update_notice(
 async def delete_notice(notice_id: NoticeId, session: DbSession, principal: ContactsWriter) -> None:
     """Delete a notice."""
     await service.delete_notice(
-        session, tenant_id=principal.tenant_id, actor=principal.actor, notice_id=notice_id
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal.actor,
+        notice_id=notice_id,
+        sensitive=principal.sees_sensitive,
     )
+
+
+def _may_see_sensitive(principal: Principal) -> None:
+    if not principal.sees_sensitive:
+        raise Forbidden(
+            "Role `agent` does not see sensitive notices, so it may not mark one sensitive: "
+            "leave `sensitive` out, or use a key or agent with role `supervisor`."
+        )

@@ -11,6 +11,10 @@ from app.api.inputs import AwareDatetime, RowId, refuse_nulls
 from app.models import Notice
 
 Severity = Literal["info", "warning", "critical"]
+SENSITIVE_DOC = (
+    "Hidden from role `agent` (the front desk): left out of its cards (which then list "
+    "`notices` in `masked`), its stream and this API"
+)
 
 
 class NoticeCreate(BaseModel):
@@ -27,6 +31,7 @@ class NoticeCreate(BaseModel):
     )
     starts_at: AwareDatetime | None = Field(default=None, description="Defaults to now")
     ends_at: AwareDatetime | None = Field(default=None, description="After starts_at; none: open")
+    sensitive: bool = Field(default=False, description=SENSITIVE_DOC)
 
 
 class NoticeUpdate(BaseModel):
@@ -41,10 +46,11 @@ class NoticeUpdate(BaseModel):
     tag: str | None = Field(default=None, min_length=1, max_length=64)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
+    sensitive: bool | None = Field(default=None, description=SENSITIVE_DOC)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> NoticeUpdate:
-        refuse_nulls(self, ("title", "body", "severity", "starts_at"))
+        refuse_nulls(self, ("title", "body", "severity", "starts_at", "sensitive"))
         return self
 
 
@@ -60,6 +66,7 @@ class NoticeOut(BaseModel):
     starts_at: datetime
     ends_at: datetime | None
     active: bool = Field(description="Within its period now")
+    sensitive: bool = Field(description=SENSITIVE_DOC)
 
     @classmethod
     def of(cls, row: Notice, now: datetime) -> NoticeOut:
@@ -74,4 +81,5 @@ class NoticeOut(BaseModel):
             starts_at=row.starts_at,
             ends_at=row.ends_at,
             active=row.starts_at <= now and (row.ends_at is None or row.ends_at > now),
+            sensitive=row.sensitive,
         )

@@ -24,12 +24,15 @@ def _check_period(starts_at: datetime, ends_at: datetime | None) -> None:
         )
 
 
-async def get_notice(session: AsyncSession, *, tenant_id: int, notice_id: int) -> Notice:
-    """One notice; NotFound if not this tenant's."""
+async def get_notice(
+    session: AsyncSession, *, tenant_id: int, notice_id: int, sensitive: bool = True
+) -> Notice:
+    """One notice; NotFound if not this tenant's, or sensitive and `sensitive` is False
+    (role `agent`: a notice it may not see does not exist for it)."""
     row = await session.scalar(
         select(Notice).where(Notice.tenant_id == tenant_id, Notice.id == notice_id)
     )
-    if row is None:
+    if row is None or (row.sensitive and not sensitive):
         raise NotFound(f"No notice {notice_id} in this tenant.")
     return row
 
@@ -66,9 +69,13 @@ async def list_notices(
     line_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
+    sensitive: bool = True,
 ) -> Sequence[Notice]:
-    """Notices, latest start first; `active` keeps those within (or outside) their period."""
+    """Notices, latest start first; `active` keeps those within (or outside) their period;
+    `sensitive` False leaves out the sensitive ones (role `agent`)."""
     query = select(Notice).where(Notice.tenant_id == tenant_id)
+    if not sensitive:
+        query = query.where(Notice.sensitive.is_(False))
     if active is not None:
         within = and_(Notice.starts_at <= now, or_(Notice.ends_at.is_(None), Notice.ends_at > now))
         query = query.where(within if active else not_(within))
@@ -79,10 +86,17 @@ async def list_notices(
 
 
 async def update_notice(
-    session: AsyncSession, *, tenant_id: int, actor: str, notice_id: int, data: NoticeUpdate
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    actor: str,
+    notice_id: int,
+    data: NoticeUpdate,
+    sensitive: bool = True,
 ) -> Notice:
-    """Change the fields given; the resulting period must not be empty."""
-    row = await get_notice(session, tenant_id=tenant_id, notice_id=notice_id)
+    """Change the fields given; the resulting period must not be empty. `sensitive` False:
+    a sensitive notice is not found (role `agent`)."""
+    row = await get_notice(session, tenant_id=tenant_id, notice_id=notice_id, sensitive=sensitive)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     _check_period(changes.get("starts_at", row.starts_at), changes.get("ends_at", row.ends_at))
     if "line_id" in changes:
@@ -104,10 +118,10 @@ async def update_notice(
 
 
 async def delete_notice(
-    session: AsyncSession, *, tenant_id: int, actor: str, notice_id: int
+    session: AsyncSession, *, tenant_id: int, actor: str, notice_id: int, sensitive: bool = True
 ) -> None:
-    """Delete a notice."""
-    await get_notice(session, tenant_id=tenant_id, notice_id=notice_id)
+    """Delete a notice (`sensitive` False: a sensitive one is not found)."""
+    await get_notice(session, tenant_id=tenant_id, notice_id=notice_id, sensitive=sensitive)
     await session.execute(
         delete(Notice).where(Notice.tenant_id == tenant_id, Notice.id == notice_id)
     )

@@ -273,6 +273,7 @@ def _card_details_statement(
                 Notice.title,
                 Notice.body,
                 Notice.severity,
+                n=Notice.sensitive,  # 0/1: role `agent` does not get it
             )
         )
         .where(

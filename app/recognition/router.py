@@ -15,6 +15,7 @@ from app.auth.keys import Principal
 from app.errors import Forbidden, InvalidInput, NotFound, error_responses
 from app.models import Agent
 from app.phone import PhoneNumber, normalise
+from app.recognition.masking import card_for
 from app.recognition.schemas import Card
 from app.recognition.service import (
     recognise_contact,
@@ -106,7 +107,7 @@ async def lookup(
         contact_id=card.contact_id,
         number_masked=masked,
     )
-    return card
+    return card_for(card, sees_sensitive=principal.sees_sensitive)
 
 
 async def with_sources(
@@ -168,7 +169,7 @@ async def contact_card(
         subject_id=contact_id,
         contact_id=contact_id,
     )
-    return card
+    return card_for(card, sees_sensitive=principal.sees_sensitive)
 
 
 class NumberChoiceIn(BaseModel):

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 MatchKind = Literal["known", "ambiguous", "unknown", "withheld"]
+MaskedField = Literal["notes", "notices"]
 
 
 class CallerNumber(BaseModel):
@@ -90,6 +91,9 @@ class NoticeBrief(BaseModel):
     title: str
     body: str
     severity: str
+    sensitive: bool = Field(
+        default=False, description="Marked sensitive: role `agent` does not get it"
+    )
 
 
 class SourceFact(BaseModel):
@@ -135,4 +139,11 @@ class Card(BaseModel):
         default=[],
         description="Records the tenant's lookup sources have for this number (a number not "
         "known here); the fields they filled say 'from <source>'",
+    )
+    masked: list[MaskedField] = Field(
+        default=[],
+        description="What this card leaves out for the reader's role (`agent`): `notes` "
+        "(the contact has notes; `notes` is null) and/or `notices` (sensitive notices were "
+        "left out of `notices`). Empty when nothing was left out; show it as 'hidden', "
+        "never guess the content",
     )

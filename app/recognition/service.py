@@ -254,7 +254,13 @@ async def _fill_details(
             )
         else:
             card.notices.append(
-                NoticeBrief(id=row["id"], title=row["t1"], body=row["t2"], severity=row["t3"])
+                NoticeBrief(
+                    id=row["id"],
+                    title=row["t1"],
+                    body=row["t2"],
+                    severity=row["t3"],
+                    sensitive=bool(row["n"]),
+                )
             )
     # UNION ALL keeps no order across branches: restore each list's own.
     card.interactions.sort(key=lambda i: (i.occurred_at, i.id), reverse=True)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.api.deps import Admin, ContactsWriter, DbSession
+from app.api.deps import ContactsWriter, DbSession, Supervisor
 from app.api.inputs import id_path
 from app.auth.keys import Principal
 from app.errors import FieldProblem, InvalidInput, error_responses
@@ -98,7 +98,7 @@ async def _score(
 )
 async def get_fcr(
     session: DbSession,
-    principal: Admin,
+    principal: Supervisor,
     since: Annotated[
         date | None,
         Query(description="First day (UTC, inclusive); default 12 weeks before `until`"),
@@ -122,7 +122,7 @@ async def get_fcr(
     counts as "about the same thing" and makes the first call not helped. A caller with a
     withheld number who was not recognised cannot be followed and is taken at the agent's
     word. `called_again` counts answered calls followed by such a call, whatever the
-    wrap-up said. Admin keys only.
+    wrap-up said. Role supervisor or admin (keys and agent tokens).
     """
     end = until or datetime.now(UTC).date() + timedelta(days=1)
     start = since or end - timedelta(weeks=DEFAULT_WEEKS)

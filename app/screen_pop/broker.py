@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 InvalidationHandler = Callable[[str], None]
+# Agents who get the same pop body (app/screen_pop/views.py: one per role's view).
+Audience = tuple[Sequence[int], bytes]
 
 
 class BrokerUnavailable(Exception):
@@ -52,6 +54,15 @@ class BrokerUnavailable(Exception):
 def delivery_message(seq: int, pop_json: bytes) -> bytes:
     """The Delivery JSON for one agent, spliced around the pop serialised once per publish."""
     return b'{"seq":%d,"pop":' % seq + pop_json + b"}"
+
+
+def _each_agent(audiences: Sequence[Audience]) -> list[tuple[int, bytes]]:
+    """Every agent once with its audience's body (the first audience naming it wins)."""
+    seen: dict[int, bytes] = {}
+    for agent_ids, body in audiences:
+        for agent_id in agent_ids:
+            seen.setdefault(agent_id, body)
+    return list(seen.items())
 
 
 def new_epoch() -> str:
@@ -93,6 +104,12 @@ class Broker(Protocol):
 
     async def publish(self, tenant_id: int, agent_ids: Sequence[int], pop: Pop) -> None:
         """Give the pop the next seq of each agent, log it for replay, deliver it live."""
+
+    async def publish_bodies(
+        self, tenant_id: int, audiences: Sequence[Audience], pop_id: str
+    ) -> None:
+        """As `publish`, one pop serialised per audience (an agent in one audience only):
+        each agent's log and live feed get its audience's body."""
 
     async def replay(
         self, tenant_id: int, agent_id: int, after_seq: int
@@ -162,10 +179,16 @@ class MemoryBroker:
         return True
 
     async def publish(self, tenant_id: int, agent_ids: Sequence[int], pop: Pop) -> None:
-        pop_json = pop.model_dump_json().encode()
+        await self.publish_bodies(
+            tenant_id, [(agent_ids, pop.model_dump_json().encode())], pop.pop_id
+        )
+
+    async def publish_bodies(
+        self, tenant_id: int, audiences: Sequence[Audience], pop_id: str
+    ) -> None:
         now = self._clock()
         # No await below: seq, log and delivery happen together, so order holds per agent.
-        for agent_id in unique_agents(agent_ids):
+        for agent_id, pop_json in _each_agent(audiences):
             key = (tenant_id, agent_id)
             seq = self._seqs.get(key, 0) + 1
             self._seqs[key] = seq

@@ -48,7 +48,10 @@ async def my_calls(session: DbSession, principal: LookupReader) -> list[Pop]:
             number_masked=_masked(pop, tenant.default_region), via="widget",
             agent_id=principal.agent_id,
         )  # fmt: skip
-    return pops
+    if principal.sees_sensitive:
+        return pops
+    # The agent's role's view, as its stream delivers it (app/screen_pop/views.py).
+    return [pop.masked() or pop for pop in pops]
 
 
 def _masked(pop: Pop, region: str) -> str | None:

@@ -22,6 +22,7 @@ from app.metrics import timing as webhook_timing
 from app.metrics.registry import CONNECTED_AGENTS
 from app.screen_pop.broker import CATCH_UP_SEQ, Broker, Direct, Subscription
 from app.screen_pop.schemas import Pop, StreamNotice
+from app.screen_pop.views import Roles, audiences, no_roles, roles_or_none
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -256,9 +257,12 @@ class Stream:
 class ScreenPopHub:
     """What the app holds in `app.state.hub`: publish pops, open streams, shut down cleanly."""
 
-    def __init__(self, broker: Broker, settings: Settings) -> None:
+    def __init__(self, broker: Broker, settings: Settings, roles: Roles = no_roles) -> None:
         self.broker = broker
         self.settings = settings
+        # The agents' roles, for each one's view of a pop (app/screen_pop/views.py); the
+        # app gives routing's (app/main.py). Without: everyone gets the masked view.
+        self.roles = roles
         self.closing = False
         self._streams: set[Stream] = set()
         self._drained = asyncio.Event()
@@ -280,8 +284,13 @@ class ScreenPopHub:
         self._restore_signals = _chain_exit_signals(asyncio.get_running_loop(), self.drain)
 
     async def publish(self, tenant_id: int, agent_ids: Sequence[int], pop: Pop) -> None:
-        """Deliver a pop to these agents of the tenant (raises BrokerUnavailable)."""
-        await self.broker.publish(tenant_id, agent_ids, pop)
+        """Deliver a pop to these agents of the tenant, each in its role's view, serialised
+        once per view (raises BrokerUnavailable)."""
+        if not agent_ids:
+            return
+        roles = await roles_or_none(self.roles, tenant_id)
+        bodies = audiences(pop, agent_ids, roles)
+        await self.broker.publish_bodies(tenant_id, bodies, pop.pop_id)
 
     def open_stream(
         self,

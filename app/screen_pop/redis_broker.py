@@ -13,7 +13,8 @@ at 6 would lose 5 for good. The script splices the message exactly as
 `delivery_message` does, so logged and live bytes are identical.
 
 Each process runs one listener on the channel `stamgast:pops` and fans messages out to its
-local subscriptions; the payload is `tenant|agent:seq,agent:seq|pop_json`, the pop sent once.
+local subscriptions; the payload is `tenant|agent:seq,agent:seq|pop_json`, the pop sent once
+per audience (the agents sharing a role's view of it, app/screen_pop/views.py).
 A ringing pop's tenant part is `tenant;received_us`: when its webhook was received (wall
 clock, microseconds), so the process writing the frame can observe ring-to-pop
 (app/metrics/timing.py). A process from before this field ignores such a message as
@@ -41,6 +42,7 @@ from app.metrics import timing as webhook_timing
 from app.screen_pop.broker import (
     INVALIDATE_ALL,
     MAX_LOG_ENTRIES,
+    Audience,
     BrokerUnavailable,
     Clock,
     InvalidationHandler,
@@ -145,23 +147,32 @@ class RedisBroker:
         return self._subscribed.is_set()
 
     async def publish(self, tenant_id: int, agent_ids: Sequence[int], pop: Pop) -> None:
-        agents = unique_agents(agent_ids)
-        if not agents:
-            return
-        pop_json = pop.model_dump_json().encode()
+        await self.publish_bodies(
+            tenant_id, [(agent_ids, pop.model_dump_json().encode())], pop.pop_id
+        )
+
+    async def publish_bodies(
+        self, tenant_id: int, audiences: Sequence[Audience], pop_id: str
+    ) -> None:
         now_ms = int(self._clock() * 1000)
         cutoff_ms = now_ms - int(self._window * 1000)
         log_ttl = int(self._window) + 60
-        received = webhook_timing.received_of(pop.pop_id)
+        received = webhook_timing.received_of(pop_id)
         tenant_tag = tenant_id if received is None else f"{tenant_id};{int(received * 1e6)}"
         calls: list[list[bytes | int | str]] = []
-        for start in range(0, len(agents), AGENTS_PER_SCRIPT):
-            batch = agents[start : start + AGENTS_PER_SCRIPT]
-            keys = [key for agent_id in batch for key in _keys(tenant_id, agent_id)]
-            calls.append([
-                PUBLISH_SHA, len(keys), *keys, pop_json, now_ms, cutoff_ms, log_ttl,
-                SEQ_TTL_SECONDS, MAX_LOG_ENTRIES, CHANNEL, tenant_tag, *batch,
-            ])  # fmt: skip
+        # One script call per audience's batch, all in one pipeline (one round trip): each
+        # audience's body is logged and published once, however many agents share it.
+        for agent_ids, pop_json in audiences:
+            agents = unique_agents(agent_ids)
+            for start in range(0, len(agents), AGENTS_PER_SCRIPT):
+                batch = agents[start : start + AGENTS_PER_SCRIPT]
+                keys = [key for agent_id in batch for key in _keys(tenant_id, agent_id)]
+                calls.append([
+                    PUBLISH_SHA, len(keys), *keys, pop_json, now_ms, cutoff_ms, log_ttl,
+                    SEQ_TTL_SECONDS, MAX_LOG_ENTRIES, CHANNEL, tenant_tag, *batch,
+                ])  # fmt: skip
+        if not calls:
+            return
         try:
             try:
                 await self._run_scripts(calls)

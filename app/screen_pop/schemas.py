@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from app.calls.states import CallState
+from app.recognition.masking import masked_card
 from app.recognition.schemas import Card
 
 # Vendors cap caller ID names far below this (CNAM: 15 characters); a longer one is cut.
@@ -67,6 +68,14 @@ class Pop(BaseModel):
     call: PopCall
     card: Card | None
     at: datetime
+
+    def masked(self) -> Pop | None:
+        """This pop as role `agent` sees it (app/recognition/masking.py); None when its card
+        holds nothing to leave out, so every role can share one body."""
+        if self.card is None:
+            return None
+        card = masked_card(self.card)
+        return self.model_copy(update={"card": card}) if card.masked else None
 
 
 class Delivery(BaseModel):

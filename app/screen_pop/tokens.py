@@ -25,6 +25,7 @@ class AgentIdentity:
     agent_name: str
     agent_extension: str | None
     token_id: int
+    role: str = "agent"
 
 
 def hash_token(token: str) -> str:
@@ -74,6 +75,7 @@ async def verify_agent_token(session: AsyncSession, token: str) -> AgentIdentity
         agent_name=agent.name,
         agent_extension=agent.extension,
         token_id=agent_token.id,
+        role=agent.role,
     )
 
 

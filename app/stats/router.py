@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from app.api.deps import Admin, DbSession
+from app.api.deps import DbSession, Supervisor
 from app.errors import FieldProblem, InvalidInput, NotFound, error_responses
 from app.models import Line, Team, Tenant, utcnow
 from app.stats import dashboard
@@ -32,7 +32,7 @@ DEFAULT_DAYS = 28
 )
 async def get_dashboard(
     session: DbSession,
-    principal: Admin,  # Supervisor
+    principal: Supervisor,
     since: Annotated[
         date | None,
         Query(description="First day on the tenant's clock (inclusive); default 28 days back"),

@@ -1,7 +1,7 @@
 """ring-to-pop per line and hour, for the supervisors' dashboard
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-12 03:00:00
 
 Counts of pop frames per latency bucket, per tenant, line and UTC hour (hours since 1970):
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -28,6 +28,7 @@ ME = {
     "tenant_id": 1,
     "language": "nl",
     "scopes": ["contacts:write", "lookup:read"],
+    "role": "agent",
 }
 call_ids = itertools.count(500)  # a fresh call id per pop: next(call_ids)
 

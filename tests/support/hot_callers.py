@@ -175,6 +175,8 @@ async def seed(app: FastAPI, tenant_id: int, now: datetime) -> Callers:
                         tag=tag,
                         starts_at=now - timedelta(days=starts),
                         ends_at=None if ends is None else now + timedelta(days=ends),
+                        # One sensitive notice on Ada's card: role `agent` must not get it.
+                        sensitive=title == "Zorg",
                     )
                     for title, severity, line_id, tag, starts, ends in [
                         ("Iedereen", "info", None, None, 3, None),

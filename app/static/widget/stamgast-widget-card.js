@@ -280,11 +280,30 @@
         item.next_step ? h("p", { class: "meta" }, t("case_next", { text: item.next_step })) : null))));
   }
 
+  // What the card left out for this agent's role (card.masked): said, never shown.
+  function hiddenNote(view, key) {
+    return h("p", { class: "hidden-note meta", "data-testid": `masked-${key}` }, view.t(`masked_${key}`));
+  }
+
+  function masks(card, key) {
+    return (card.masked || []).includes(key);
+  }
+
   function renderNotices(card, view) {
-    if (!card.notices || !card.notices.length) return null;
-    return section(view.t("section_notices"), "notices", card.notices.map((notice) =>
-      h("div", { class: `notice severity-${notice.severity || "info"}`, "data-testid": "notice" },
-        h("strong", {}, notice.title), notice.body ? h("p", {}, notice.body) : null)));
+    const shown = card.notices || [];
+    const hidden = masks(card, "notices");
+    if (!shown.length && !hidden) return null;
+    return section(view.t("section_notices"), "notices", [
+      ...shown.map((notice) =>
+        h("div", { class: `notice severity-${notice.severity || "info"}`, "data-testid": "notice" },
+          h("strong", {}, notice.title), notice.body ? h("p", {}, notice.body) : null)),
+      hidden ? hiddenNote(view, "notices") : null,
+    ]);
+  }
+
+  function renderNotes(card, view) {
+    if (card.notes) return section(view.t("section_notes"), "notes", h("p", { class: "pre" }, card.notes));
+    return masks(card, "notes") ? section(view.t("section_notes"), "notes", hiddenNote(view, "notes")) : null;
   }
 
   function renderInteractions(card, view) {
@@ -368,7 +387,7 @@
     if (card) {
       body.push(renderCallbacks(card, entry, view), renderNotices(card, view), renderProfile(card, view),
         renderCases(card, view));
-      if (card.notes) body.push(section(view.t("section_notes"), "notes", h("p", { class: "pre" }, card.notes)));
+      body.push(renderNotes(card, view));
       body.push(renderInteractions(card, view));
     }
     if (known && !entry.saved) body.push(renderAddNote(entry, view));

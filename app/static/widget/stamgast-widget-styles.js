@@ -163,6 +163,7 @@ a.call-back.sip, a.call-back.secondary { background: transparent; color: var(--a
 .case-kind { color: var(--muted); font-size: 12.5px; }
 .notice { padding: 8px 10px; border-radius: 8px; background: #eef3fc; margin-bottom: 6px; }
 .notice p { margin-top: 2px; font-size: 13px; }
+.hidden-note { font-style: italic; }
 .notice.severity-warning { background: var(--amber-soft); }
 .notice.severity-critical, .notice.severity-error { background: var(--red-soft); }
 
