@@ -169,6 +169,8 @@ async def _calls(app: FastAPI, tenant: TenantCtx) -> None:
             ("inbound", None, None, at(8.5), True, "resolved"),  # E: withheld
             ("outbound", None, "+31204444444", at(9), True, "resolved"),  # F: ours, not counted
             ("inbound", None, "+31205555555", at(20), True, "resolved"),  # after the period
+            # Sunday 23:30 UTC is Monday 00:30 in Amsterdam (the tenant's clock): after the period.
+            ("inbound", None, "+31206666666", at(13 + 14.5 / 24), True, "resolved"),
         ]
         for direction, contact_id, number, started, answered, helped in rows:
             call = Call(

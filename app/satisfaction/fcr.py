@@ -6,8 +6,7 @@ same caller did not call in again within `repeat_days` after it started. The sam
 the same contact when the call was recognised, otherwise the same number; we have no topic
 per call, so any call again from them counts as "about the same thing". A caller with a
 withheld number who was not recognised cannot be followed and is taken at the agent's word.
-Weeks are ISO weeks starting Monday 00:00 in `zone` (UTC unless the caller names the tenant's
-time zone, as the dashboard does).
+Weeks are ISO weeks starting Monday 00:00 in `zone`: the routes pass the tenant's time zone.
 """
 
 from __future__ import annotations

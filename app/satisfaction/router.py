@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,14 +12,13 @@ from app import audit
 from app.api.deps import ContactsWriter, DbSession, Supervisor
 from app.api.inputs import id_path
 from app.auth.keys import Principal
-from app.errors import FieldProblem, InvalidInput, error_responses
+from app.errors import error_responses
 from app.satisfaction import fcr, survey
 from app.satisfaction.schemas import FcrOut, FcrWeekOut, ProviderSurveyIn, SurveyIn, SurveyOut
+from app.stats.period import period, tenant_zone
 
 router = APIRouter()
 
-# A year of weeks: enough for any trend, and bounds what one request reads.
-MAX_PERIOD_DAYS = 371
 DEFAULT_WEEKS = 12
 
 
@@ -101,19 +100,23 @@ async def get_fcr(
     principal: Supervisor,
     since: Annotated[
         date | None,
-        Query(description="First day (UTC, inclusive); default 12 weeks before `until`"),
+        Query(
+            description="First day on the tenant's clock (inclusive); default 12 weeks before "
+            "`until`"
+        ),
     ] = None,
     until: Annotated[
-        date | None, Query(description="Last day (UTC, exclusive); default tomorrow")
+        date | None,
+        Query(description="Day after the last, on the tenant's clock; default tomorrow"),
     ] = None,
     repeat_days: Annotated[
         int,
         Query(ge=1, le=90, description="A call again within this many days means not helped"),
     ] = 7,
 ) -> FcrOut:
-    """Per ISO week (Monday 00:00 UTC), from the week holding `since` up to `until`: inbound
-    calls answered, those the agent wrapped up as helped "resolved", and those resolved
-    first time.
+    """Per ISO week (Monday 00:00 on the tenant's clock, `PATCH /v1/tenant` timezone), from
+    the week holding `since` up to `until`: inbound calls answered, those the agent wrapped
+    up as helped "resolved", and those resolved first time.
 
     The rule: an answered call is resolved first time when its wrap-up says helped =
     resolved **and** the same caller did not call in again (answered or not) within
@@ -124,22 +127,15 @@ async def get_fcr(
     word. `called_again` counts answered calls followed by such a call, whatever the
     wrap-up said. Role supervisor or admin (keys and agent tokens).
     """
-    end = until or datetime.now(UTC).date() + timedelta(days=1)
-    start = since or end - timedelta(weeks=DEFAULT_WEEKS)
-    if start >= end:
-        problem = FieldProblem(field="since", message="must be before until")
-        raise InvalidInput("since must be before until.", fields=[problem])
-    if (end - start).days > MAX_PERIOD_DAYS:
-        raise InvalidInput(
-            f"The period may span at most {MAX_PERIOD_DAYS} days; ask for a shorter one.",
-            fields=[FieldProblem(field="since", message=f"at most {MAX_PERIOD_DAYS} days")],
-        )
+    zone = await tenant_zone(session, principal.tenant_id)
+    start, end = period(since, until, default=timedelta(weeks=DEFAULT_WEEKS), zone=zone)
     weeks = await fcr.weekly(
         session,
         tenant_id=principal.tenant_id,
         since=start,
         until=end,
         repeat_days=repeat_days,
+        zone=zone,
     )
     return FcrOut(
         since=start,

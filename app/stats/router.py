@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from app.api.deps import DbSession, Supervisor
-from app.errors import FieldProblem, InvalidInput, NotFound, error_responses
-from app.models import Line, Team, Tenant, utcnow
+from app.errors import NotFound, error_responses
+from app.models import Line, Team, utcnow
 from app.stats import dashboard
+from app.stats.period import period, tenant_zone
 from app.stats.schemas import DashboardOut
 from app.stats.shape import dashboard_out
 
 router = APIRouter()
 
-# A year of weeks, as GET /v1/stats/fcr: enough for any trend, and bounds what one request reads.
-MAX_PERIOD_DAYS = 371
 DEFAULT_DAYS = 28
 
 
@@ -62,31 +60,17 @@ async def get_dashboard(
     the tenant's clock (`PATCH /v1/tenant` timezone). `line_id` and `team_id` narrow every
     figure to calls to that line, or to the lines of that team (as lines are assigned now).
     """
-    tenant = await session.get(Tenant, principal.tenant_id)
-    assert tenant is not None  # the key was verified against it
-    try:
-        zone = ZoneInfo(tenant.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    today = utcnow().astimezone(zone).date()
-    end = until or today + timedelta(days=1)
-    start = since or end - timedelta(days=DEFAULT_DAYS)
-    if start >= end:
-        problem = FieldProblem(field="since", message="must be before until")
-        raise InvalidInput("since must be before until.", fields=[problem])
-    if (end - start).days > MAX_PERIOD_DAYS:
-        raise InvalidInput(
-            f"The period may span at most {MAX_PERIOD_DAYS} days; ask for a shorter one.",
-            fields=[FieldProblem(field="since", message=f"at most {MAX_PERIOD_DAYS} days")],
-        )
+    zone = await tenant_zone(session, principal.tenant_id)
+    start, end = period(since, until, default=timedelta(days=DEFAULT_DAYS), zone=zone)
+    tenant_id = principal.tenant_id
     lines = (
         await session.scalars(
-            select(Line).where(Line.tenant_id == tenant.id).order_by(Line.label, Line.id)
+            select(Line).where(Line.tenant_id == tenant_id).order_by(Line.label, Line.id)
         )
     ).all()
     teams = (
         await session.scalars(
-            select(Team).where(Team.tenant_id == tenant.id).order_by(Team.name, Team.id)
+            select(Team).where(Team.tenant_id == tenant_id).order_by(Team.name, Team.id)
         )
     ).all()
     if line_id is not None and all(line.id != line_id for line in lines):
@@ -95,7 +79,7 @@ async def get_dashboard(
         raise NotFound(f"No team {team_id} here; GET /v1/teams lists them.")
     figures = await dashboard.build(
         session,
-        scope=dashboard.Scope(tenant.id, line_id=line_id, team_id=team_id),
+        scope=dashboard.Scope(tenant_id, line_id=line_id, team_id=team_id),
         zone=zone,
         since=start,
         until=end,
