@@ -19,6 +19,7 @@ from sqlalchemy import select
 from app.callbacks.escalation import claim_overdue, escalate_forever, escalate_once
 from app.db import session_scope
 from app.models import CallbackRequest, utcnow
+from app.screen_pop.schemas import CallbackOverdueDelivery
 from app.subscriptions.openapi import CALL_EVENTS, _envelope
 from app.subscriptions.worker import DeliveryWorker
 from telephony_adapters.base import CallEvent, EventKind
@@ -43,7 +44,11 @@ async def receiver() -> AsyncIterator[EventReceiver]:
 
 async def agent_frames(app: FastAPI, tenant: TenantCtx, agent_id: int) -> list[dict[str, Any]]:
     entries, _complete = await app.state.hub.broker.replay(tenant.id, agent_id, 0)
-    return [json.loads(message)["pop"] for _seq, message in entries]
+    frames = [json.loads(message) for _seq, message in entries]
+    for frame in frames:  # what the stream's documented schema promises
+        if frame["pop"]["type"] == "callback.overdue":
+            CallbackOverdueDelivery.model_validate(frame)
+    return [frame["pop"] for frame in frames]
 
 
 async def missed_call(app: FastAPI, tenant: TenantCtx, to: str = LINE) -> None:

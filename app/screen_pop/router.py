@@ -1,6 +1,7 @@
 """Agent tokens, and the stream an agent's widget receives its screen-pops on.
 
-GET /v1/stream       WebSocket: text frames of Delivery or StreamNotice JSON
+GET /v1/stream       WebSocket: text frames of Delivery (or CallbackOverdueDelivery) or
+                     StreamNotice JSON
 GET /v1/stream/sse   Server-Sent Events: the same, for clients without WebSockets
 """
 
@@ -36,7 +37,7 @@ from app.metrics import timing as webhook_timing
 from app.models import Agent
 from app.screen_pop.broker import BrokerUnavailable
 from app.screen_pop.hub import ScreenPopHub, StreamEvent
-from app.screen_pop.schemas import Delivery, StreamNotice
+from app.screen_pop.schemas import CallbackOverdueDelivery, Delivery, StreamNotice
 from app.screen_pop.tokens import (
     AgentIdentity,
     issue_agent_token,
@@ -89,7 +90,11 @@ class _EventStreamSchema(JSONResponse):
 def stream_openapi_components() -> dict[str, Any]:
     """JSON schemas of what the streams carry, keyed as OpenAPI components."""
     _, schema = models_json_schema(
-        [(Delivery, "serialization"), (StreamNotice, "serialization")],
+        [
+            (Delivery, "serialization"),
+            (CallbackOverdueDelivery, "serialization"),
+            (StreamNotice, "serialization"),
+        ],
         ref_template="#/components/schemas/{model}",
     )
     return dict(schema.get("$defs", {}))
@@ -302,12 +307,12 @@ def _sse_frame(event: StreamEvent, epoch: str) -> bytes:
 @router.get(
     "/stream/sse",
     summary="Receive an agent's screen-pops as Server-Sent Events",
-    response_model=Delivery | StreamNotice,
+    response_model=Delivery | CallbackOverdueDelivery | StreamNotice,
     response_class=_EventStreamSchema,
     response_description=(
         "`retry: 3000`, then events: `hello`, `resync`, `bye` (data: StreamNotice) and "
-        "`pop` (data: Delivery); every event's id is `seq@epoch`; a `: keepalive` comment "
-        "every 15 s"
+        "`pop` (data: Delivery; CallbackOverdueDelivery when a promised callback is overdue); "
+        "every event's id is `seq@epoch`; a `: keepalive` comment every 15 s"
     ),
     responses={
         code: {

@@ -111,3 +111,43 @@ class StreamNotice(BaseModel):
             "the stream says `hello` with seq 0, then `resync`, then replays from seq 1"
         ),
     )
+
+
+class OverdueCallback(BaseModel):
+    """The promised callback that is overdue, as stored (see `callback.overdue` events)."""
+
+    id: int
+    contact_id: int | None
+    number_e164: str | None
+    reason: str
+    status: str
+    requested_at: datetime
+    due_by: datetime | None
+    closed_at: datetime | None
+    assignee_agent_id: int | None
+    call_id: int | None
+    attempts: int
+    missed_calls: int
+    line_label: str | None = Field(description="The line the missed call came in on")
+    escalated_at: datetime
+
+
+class CallbackOverdue(BaseModel):
+    """Not a call: the team of the line a missed call came in on (and its assignee) is told
+    once that its callback is past due (app/callbacks/escalation.py). Delivered like a pop,
+    with a seq, and replayed like one."""
+
+    pop_id: str
+    type: Literal["callback.overdue"]
+    tenant_id: int
+    call: None = None
+    card: None = None
+    callback: OverdueCallback
+    at: datetime
+
+
+class CallbackOverdueDelivery(BaseModel):
+    """A `Delivery` whose `pop` is a `CallbackOverdue`."""
+
+    seq: int = Field(ge=1)
+    pop: CallbackOverdue
