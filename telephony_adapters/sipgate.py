@@ -24,12 +24,9 @@ import hmac
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 from xml.sax.saxutils import quoteattr
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from telephony_adapters.base import (
     AdapterConfig,
@@ -45,6 +42,12 @@ from telephony_adapters.base import (
     select_events,
     url_for_signature,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+# `cryptography` (~7 MiB resident) is imported by the first sipgate push a process checks,
+# not by every server: most never have a sipgate tenant (bench/import_memory.py).
 
 logger = logging.getLogger(__name__)
 
@@ -89,15 +92,20 @@ _VOICEMAIL_USER = "voicemail"
 
 
 @functools.lru_cache(maxsize=32)
-def _load_key(pem: str) -> rsa.RSAPublicKey:
+def _load_key(pem: str) -> RSAPublicKey:
     """The RSA public key in `pem`; cached, as a tenant's key is parsed on every push."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = serialization.load_pem_public_key(pem.encode("utf-8"))
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("not an RSA key")
     return key
 
 
-def _public_key(config: AdapterConfig) -> rsa.RSAPublicKey:
+def _public_key(config: AdapterConfig) -> RSAPublicKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     configured = config.options.get("public_key", "").strip() or config.secret.strip()
     if configured.lower() == SIPGATE_KEY_NAME:
         configured = SIPGATE_PUBLIC_KEY
@@ -136,6 +144,10 @@ def _check_basic_auth(request: AdapterRequest, expected: str) -> None:
 
 def verify_sipgate(request: AdapterRequest, config: AdapterConfig) -> None:
     """Check X-Sipgate-Signature (and basic auth if configured); raises SignatureError."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     header = request.headers.get(SIGNATURE_HEADER.lower())
     if header is None:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")

@@ -13,11 +13,15 @@ import binascii
 import json
 import re
 from datetime import datetime
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from telephony_adapters.base import AdapterRequest, SignatureError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+# `cryptography` (~7 MiB resident) is imported by the first Telnyx webhook a process checks,
+# not by every server: most never have a Telnyx tenant (bench/import_memory.py).
 
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
 TIMESTAMP_HEADER = "telnyx-timestamp"
@@ -33,6 +37,8 @@ def _shown(value: str, limit: int = 40) -> str:
 
 
 def _public_key(secret: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         raw = base64.b64decode("".join(secret.split()), validate=True)
         return Ed25519PublicKey.from_public_bytes(raw)
@@ -74,6 +80,8 @@ def verify_telnyx(request: AdapterRequest, public_key: str, *, now: datetime) ->
             f"{TIMESTAMP_HEADER} is {-age:.0f} s in the future; at most {MAX_SKEW_SECONDS} s "
             "is accepted (check our clock)"
         )
+    from cryptography.exceptions import InvalidSignature
+
     key = _public_key(public_key)
     try:
         decoded = base64.b64decode(signature.strip(), validate=True)

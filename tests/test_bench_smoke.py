@@ -82,3 +82,17 @@ def test_the_report_prints_the_kinds_and_the_side_by_side() -> None:
     assert row("round trips per duplicate") == ["26.00", "3.00", "8.67"]
     assert row("ceiling req/s") == ["200.00", "800.00", "0.25"]
     assert row("pops lost") == ["0", "0", "-"]
+
+
+def test_agents_measures_the_real_stamgast_serve_process() -> None:
+    command = [
+        sys.executable, "bench/agents.py", "--agents", "3", "--idle", "1", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout)
+    assert result["server"] == "`stamgast serve`"
+    assert result["still_connected"] == 3 and result["disconnects"] == {}
+    # Migrated and announced by the command, then served by the same (exec'd) process.
+    assert any("API docs: http://127.0.0.1:" in line for line in result["log"])
+    assert 0 < result["rss_started_mib"] <= result["rss_connected_mib"] <= result["hwm_mib"]

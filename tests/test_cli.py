@@ -204,10 +204,10 @@ def test_seed_demo_twice_seeds_once(cli_db: str) -> None:
 def test_serve_demo_says_how_to_ring_this_server(
     cli_db: str, monkeypatch: pytest.MonkeyPatch, args: list[str], hint: str
 ) -> None:
-    import uvicorn
+    from app import serving
 
     served: list[int] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *_a, **kw: served.append(kw["port"]))
+    monkeypatch.setattr(serving, "hand_over", lambda _host, port: served.append(port))
     result = runner.invoke(cli, ["serve", "--demo", *args])
     assert result.exit_code == 0, result.output
     assert hint in result.output.replace("\n", " ")

@@ -15,7 +15,6 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -58,12 +57,25 @@ _EVENT_COLUMNS = ("tenant_id", "provider", "provider_call_id", "kind", "call_id"
 _EVENTS = cast(Table, CallEventRecord.__table__)
 
 
+def _dialect_insert(dialect: str) -> Any:
+    """The dialect's own INSERT (it has ON CONFLICT). Imported for the dialect in use only:
+    PostgreSQL's dialect package is ~2 MiB resident that a SQLite server never needs
+    (bench/import_memory.py); the statements are built once (cached)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
+
+
 @cache
 def _insert_once(dialect: str, table: Any, columns: tuple[str, ...], returning: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per dialect with bind
     parameters: building it per event (values, cache key) cost more than running it."""
     # ON CONFLICT DO NOTHING exists on both dialects we run on, under the same name.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _dialect_insert(dialect)
     return (
         insert(table)
         .values({column: bindparam(column) for column in columns})
@@ -139,7 +151,7 @@ def delivery_key(event: CallEvent) -> str:
 @cache
 def _first_delivery_statement(dialect: str) -> Any:
     """INSERT the event unless delivered before, naming its call if that exists already."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _dialect_insert(dialect)
     calls = Call.__table__
     known_call = (
         select(calls.c.id)

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo, demo_data, openapi_export, simulate
+from app import demo, demo_data, openapi_export, serving, simulate
 from app.calls import provider_changes
 from app.calls.provider_changes import ConfigChanged
 from app.cli.base import (
@@ -136,10 +136,6 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Migrate the database, then run the server (add --demo to try it with demo data)."""
-    import uvicorn
-
-    from app.telemetry.config import log_config
-
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
@@ -179,19 +175,8 @@ def serve(
             soft_wrap=True,
         )
         _print_simulate_hint(base)
-    uvicorn.run(
-        "app.main:app",
-        host=host,
-        port=port,
-        proxy_headers=True,
-        # Cards are small: compressing each one per agent costs CPU on every pop and
-        # ~37 KiB per connection (bench/agents.py, bench/ring_to_pop.py).
-        ws_per_message_deflate=False,
-        # Our loggers and uvicorn's in one format (STAMGAST_LOG_FORMAT: text on a terminal,
-        # JSON lines otherwise), the same configuration the container's command names.
-        log_config=log_config(settings.log_level),
-        log_level=settings.log_level.lower(),
-    )
+    # A fresh interpreter serves: what migrating and seeding imported stays behind.
+    serving.hand_over(host, port)
 
 
 @cli.command("simulate-call")

@@ -6,19 +6,21 @@ from collections.abc import Callable
 
 from app.models import LookupSource
 from app.sources.base import Source
-from app.sources.fhir_source import FhirSource
-from app.sources.http_source import HttpSource
 from app.sources.schemas import CardDavConfig, FhirConfig, HttpConfig, LdapConfig
 
 Builder = Callable[[LookupSource], Source]
 
 
+# Every kind's client is loaded by the first source of that kind, not by every server that
+# has none: httpx brings ~5 MiB resident (and, when installed, rich and pygments through its
+# command line module, ~4 MiB more); ldap3 and vobject are libraries of their own
+# (bench/import_memory.py).
+
+
 def _http(row: LookupSource) -> Source:
+    from app.sources.http_source import HttpSource
+
     return HttpSource(HttpConfig.model_validate(row.config), row.secret, row.timeout_ms / 1000)
-
-
-# LDAP and CardDAV bring libraries of their own (ldap3, vobject): loaded by the first
-# source of that kind, not by every server that has none.
 
 
 def _ldap(row: LookupSource) -> Source:
@@ -35,6 +37,8 @@ def _carddav(row: LookupSource) -> Source:
 
 
 def _fhir(row: LookupSource) -> Source:
+    from app.sources.fhir_source import FhirSource
+
     return FhirSource(FhirConfig.model_validate(row.config), row.secret, row.timeout_ms / 1000)
 
 

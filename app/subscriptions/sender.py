@@ -7,9 +7,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from standardwebhooks.webhooks import Webhook
+
+if TYPE_CHECKING:  # imported by the first delivery (see DeliveryWorker.client)
+    import httpx
 
 USER_AGENT = "Stamgast-Webhooks/1"
 ERROR_LIMIT = 300
@@ -44,6 +47,8 @@ async def send(
     client: httpx.AsyncClient, url: str, payload: str, headers: dict[str, str], seconds: float
 ) -> Result:
     """POST the body; any 2xx delivers it, anything else (or no answer in time) does not."""
+    import httpx
+
     started = time.monotonic()
     try:
         response = await client.post(

@@ -16,8 +16,8 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import exists, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +26,9 @@ from app.db import session_scope
 from app.models import Subscription, utcnow
 from app.subscriptions import claims
 from app.subscriptions.sender import send, signed_headers
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,9 @@ class DeliveryWorker:
         self._poll = poll_seconds
         self.clock = clock
         self._jitter = jitter
-        self._client = client or httpx.AsyncClient(follow_redirects=False)
+        # Made by the first delivery: httpx (~5 MiB resident with what it imports) stays out
+        # of every process whose tenants have no subscription (bench/import_memory.py).
+        self._client = client
         self._wake = asyncio.Event()
         self._active: bool | None = None  # any enabled subscription? None: ask
         self._task: asyncio.Task[None] | None = None
@@ -72,7 +77,17 @@ class DeliveryWorker:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client deliveries are sent with (made on first use)."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        return self._client
 
     async def _run(self) -> None:
         while True:
@@ -107,7 +122,7 @@ class DeliveryWorker:
 
     async def _deliver(self, claimed: claims.Claimed) -> None:
         headers = signed_headers(claimed.message_id, claimed.payload, claimed.secrets, utcnow())
-        result = await send(self._client, claimed.url, claimed.payload, headers, self.timeout)
+        result = await send(self.client, claimed.url, claimed.payload, headers, self.timeout)
         try:
             async for session in session_scope(self._sessionmaker):
                 status = await claims.record(
