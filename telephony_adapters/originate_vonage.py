@@ -12,9 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING
 
 from telephony_adapters.originate import (
     CallBack,
@@ -27,6 +25,9 @@ from telephony_adapters.originate import (
 )
 
 BASE_URL = "https://api.nexmo.com"
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
 # vonage-jwt's default lifetime; the token is made per request, so it never needs more.
 TOKEN_SECONDS = 15 * 60
 RULES = {
@@ -107,6 +108,11 @@ def _endpoint(call: CallBack) -> dict[str, str]:
 
 
 def _private_key(pem: str) -> rsa.RSAPrivateKey:
+    # Imported here: most servers never call back through Vonage, and cryptography costs
+    # ~6 MiB resident (bench/import_memory.py).
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = serialization.load_pem_private_key(pem.strip().encode(), password=None)
     except (ValueError, TypeError):
@@ -135,6 +141,9 @@ def application_jwt(application_id: str, private_key_pem: str, *, now: float) ->
     signing_input = ".".join(
         _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
     )
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     signature = _private_key(private_key_pem).sign(
         signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()
     )

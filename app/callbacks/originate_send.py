@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -128,6 +127,8 @@ async def place(system: PhoneSystem, call: CallBack, *, within: float) -> str:
         call, secret=system.secret, credentials=system.credentials, base_url=system.base_url
     )
     vendor = system.provider
+    import httpx  # at first use: most servers never call back through a cloud vendor
+
     try:
         async with httpx.AsyncClient(timeout=within, follow_redirects=False) as client:
             response = await client.request(
