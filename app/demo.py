@@ -227,8 +227,9 @@ async def seed_demo(session: AsyncSession, *, now: datetime | None = None) -> De
             extension=ext,
             sip_uri=f"sip:{ext}@pbx.{demo_data.MAIL_DOMAIN}",
             teams=[team],
+            role=role,
         )
-        for name, ext, mailbox in demo_data.AGENTS
+        for name, ext, mailbox, role in demo_data.AGENTS
     }
     contacts = _contacts(rng, tid, numbers)
     session.add_all([*lines.values(), *agents.values(), *contacts])

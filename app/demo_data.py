@@ -262,9 +262,11 @@ LINES: list[tuple[str, str, str]] = [
 ]
 TEAM = "Klantcontact"
 # (name, extension, mailbox)
-AGENTS: list[tuple[str, str, str]] = [
-    ("Sanne Visser", "201", "sanne.visser"),
-    ("Youssef El Amrani", "202", "youssef.elamrani"),
+# Sanne (the demo widget's agent) supervises, so the demo shows the whole card and her token
+# opens /dashboard too; Youssef is the front desk, who sees no notes or sensitive notices.
+AGENTS: list[tuple[str, str, str, str]] = [
+    ("Sanne Visser", "201", "sanne.visser", "supervisor"),
+    ("Youssef El Amrani", "202", "youssef.elamrani", "agent"),
 ]
 MAIL_DOMAIN = "delinde.example"
 

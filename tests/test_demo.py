@@ -176,9 +176,11 @@ async def test_lines_team_agents_and_notices(session: AsyncSession, seed: DemoSe
     assert {line.location for line in lines} == {"Locatie Amersfoort", "Locatie Utrecht"}
     assert len({line.team_id for line in lines}) == 1
     agents = (await session.scalars(select(Agent).where(Agent.tenant_id == seed.tenant_id))).all()
-    assert {(a.name, a.extension) for a in agents} == {
-        ("Sanne Visser", "201"),
-        ("Youssef El Amrani", "202"),
+    # Sanne (the demo widget's agent) supervises: the demo shows whole cards and her token
+    # opens the dashboard; Youssef is the front desk.
+    assert {(a.name, a.extension, a.role) for a in agents} == {
+        ("Sanne Visser", "201", "supervisor"),
+        ("Youssef El Amrani", "202", "agent"),
     }
     notices = (
         await session.scalars(select(Notice).where(Notice.tenant_id == seed.tenant_id))
@@ -251,7 +253,7 @@ async def test_demo_agent_token_opens_sannes_widget(demo: Demo) -> None:
     from app.demo_widget import DEMO_AGENT_TOKEN, ensure_demo_agent_token
     from app.screen_pop.tokens import verify_agent_token
 
-    factory, seed, _url = demo
+    factory, seed, url = demo
     added: list[bool] = []
     for _ in range(2):
         async for s in session_scope(factory):
@@ -261,6 +263,16 @@ async def test_demo_agent_token_opens_sannes_widget(demo: Demo) -> None:
         identity = await verify_agent_token(s, DEMO_AGENT_TOKEN)
     assert identity is not None
     assert (identity.agent_name, identity.agent_extension) == ("Sanne Visser", "201")
+    # The dashboard link `stamgast serve --demo` prints works with the same token.
+    application = create_app(Settings(database_url=url))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            bearer = {"Authorization": f"Bearer {DEMO_AGENT_TOKEN}"}
+            figures = await c.get("/v1/stats/dashboard", headers=bearer)
+            page = await c.get("/dashboard", params={"token": DEMO_AGENT_TOKEN})
+    assert figures.status_code == 200, figures.text
+    assert page.status_code == 200 and "<canvas" in page.text
 
 
 async def test_the_demo_cases_read_back_through_the_api(demo: Demo) -> None:

@@ -164,6 +164,11 @@ def serve(
             markup=False,
             soft_wrap=True,
         )
+        console.print(
+            f"Dashboard: {base}/dashboard?token={DEMO_AGENT_TOKEN}   (Sanne supervises)",
+            markup=False,
+            soft_wrap=True,
+        )
     else:
         console.print(f"Widget:   {base}/widget", markup=False)
     if demo_present:
