@@ -13,13 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.inputs import require_in_tenant
-from app.audit import record
 from app.callbacks.schemas import AttemptOutcome
-from app.callbacks.service import get_callback, masked_number
+from app.callbacks.service import announce_and_audit, get_callback
 from app.errors import Conflict
 from app.models import Agent, CallbackAttempt, CallbackRequest, utcnow
-from app.subscriptions import events as outbound_events
-from app.subscriptions.outbox import emit
 
 __all__ = ["AttemptOutcome", "list_attempts", "record_attempt"]
 
@@ -63,22 +60,9 @@ async def record_attempt(
         row.status, row.closed_at = "done", utcnow()
     await session.flush()
     await session.refresh(row)
-    if outcome == "reached":
-        await emit(
-            session,
-            tenant_id=tenant_id,
-            type_="callback.done",
-            data={"callback": outbound_events.row_data(row, outbound_events.CALLBACK_FIELDS)},
-        )
-    record(
-        session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action="attempt",
-        subject_type="callback",
-        subject_id=row.id,
-        contact_id=row.contact_id,
-        number_masked=masked_number(row, region),
+    event = "callback.done" if outcome == "reached" else None
+    await announce_and_audit(
+        session, row, event=event, action="attempt", actor=actor, region=region
     )
     return row, attempt
 

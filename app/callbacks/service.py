@@ -28,6 +28,35 @@ def masked_number(row: CallbackRequest, region: str) -> str | None:
     return None if row.number_e164 is None else normalise(row.number_e164, region).masked
 
 
+async def announce_and_audit(
+    session: AsyncSession,
+    row: CallbackRequest,
+    *,
+    event: str | None,
+    action: str,
+    actor: str,
+    region: str,
+) -> None:
+    """In the change's transaction: the outbound event (if any) and the audit row."""
+    if event is not None:
+        await emit(
+            session,
+            tenant_id=row.tenant_id,
+            type_=event,
+            data={"callback": outbound_events.row_data(row, outbound_events.CALLBACK_FIELDS)},
+        )
+    record(
+        session,
+        tenant_id=row.tenant_id,
+        actor=actor,
+        action=action,
+        subject_type="callback",
+        subject_id=row.id,
+        contact_id=row.contact_id,
+        number_masked=masked_number(row, region),
+    )
+
+
 async def get_callback(
     session: AsyncSession, *, tenant_id: int, callback_id: int
 ) -> CallbackRequest:
@@ -74,21 +103,8 @@ async def create_callback(
     )
     session.add(row)
     await session.flush()
-    await emit(
-        session,
-        tenant_id=tenant_id,
-        type_="callback.created",
-        data={"callback": outbound_events.row_data(row, outbound_events.CALLBACK_FIELDS)},
-    )
-    record(
-        session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action="create",
-        subject_type="callback",
-        subject_id=row.id,
-        contact_id=row.contact_id,
-        number_masked=masked_number(row, region),
+    await announce_and_audit(
+        session, row, event="callback.created", action="create", actor=actor, region=region
     )
     return row
 
@@ -164,21 +180,6 @@ async def update_callback(
     for name, value in changes.items():
         setattr(row, name, value)
     await session.flush()
-    if done_now:
-        await emit(
-            session,
-            tenant_id=tenant_id,
-            type_="callback.done",
-            data={"callback": outbound_events.row_data(row, outbound_events.CALLBACK_FIELDS)},
-        )
-    record(
-        session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action="update",
-        subject_type="callback",
-        subject_id=row.id,
-        contact_id=row.contact_id,
-        number_masked=masked_number(row, region),
-    )
+    event = "callback.done" if done_now else None
+    await announce_and_audit(session, row, event=event, action="update", actor=actor, region=region)
     return row
