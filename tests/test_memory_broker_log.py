@@ -1,0 +1,67 @@
+"""The embedded broker's replay log is bounded per agent, whatever the traffic: a client
+resuming from before what is kept gets `resync`, and a pop's bytes are kept once."""
+
+from __future__ import annotations
+
+import gc
+import json
+import tracemalloc
+
+from app.screen_pop.broker import MEMORY_LOG_ENTRIES, MemoryBroker
+from app.screen_pop.hub import GONE, ScreenPopHub
+from tests.support.broker_helpers import _tenants, make_pop, settings
+
+KEPT = MEMORY_LOG_ENTRIES
+MORE = 5  # pops beyond what an agent's log keeps
+
+
+async def test_an_agents_log_keeps_the_newest_pops_only() -> None:
+    tenant_id, broker = next(_tenants), MemoryBroker(settings())
+    for _ in range(KEPT + MORE):
+        await broker.publish(tenant_id, [1], make_pop(tenant_id))
+    entries, complete = await broker.replay(tenant_id, 1, 0)
+    assert [seq for seq, _ in entries] == list(range(MORE + 1, KEPT + MORE + 1))
+    assert not complete  # pops 1..MORE are gone: the client must be told
+    entries, complete = await broker.replay(tenant_id, 1, MORE)
+    assert len(entries) == KEPT and complete
+    assert json.loads(entries[-1][1])["seq"] == KEPT + MORE
+
+
+async def test_a_client_resuming_before_the_kept_log_gets_resync() -> None:
+    tenant_id, broker = next(_tenants), MemoryBroker(settings())
+    hub = ScreenPopHub(broker, settings())
+    for _ in range(KEPT + MORE):
+        await hub.publish(tenant_id, [1], make_pop(tenant_id))
+    async with hub.open_stream(tenant_id, 1, after_seq=2, after_epoch=await broker.epoch()) as s:
+        opening = [event async for event in s.opening()]
+    hello, resync, *pops = opening
+    assert (hello.kind, json.loads(hello.data)["seq"]) == ("hello", KEPT + MORE)
+    assert (resync.kind, json.loads(resync.data)["message"]) == ("resync", GONE)
+    assert [(e.kind, e.cursor) for e in pops] == [
+        ("pop", seq) for seq in range(MORE + 1, KEPT + MORE + 1)
+    ]
+
+
+async def test_a_teams_log_takes_one_copy_of_each_pop_and_stops_growing() -> None:
+    """1,000 pops to a team of 10: the log holds the newest 100, each pop's bytes once."""
+    tenant_id, broker = next(_tenants), MemoryBroker(settings())
+    team = list(range(1, 11))
+    pops = [make_pop(tenant_id) for _ in range(1000)]
+    pop_size = len(pops[0].model_dump_json())
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for pop in pops:
+            await broker.publish(tenant_id, team, pop)
+        gc.collect()
+        grown = sum(
+            stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(before, "filename")
+        )
+    finally:
+        tracemalloc.stop()
+    # Each kept pop once (plus its bytes object's header), and per agent and entry a tuple
+    # of seq, time and pop with its deque slot (about 125 bytes): 100 x (pop + 10 x 150)
+    # at most. A copy per agent would exceed even the kept pops' bytes times the team.
+    assert grown < KEPT * (pop_size + 100 + len(team) * 150)
+    assert grown < KEPT * len(team) * pop_size
