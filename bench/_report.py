@@ -109,6 +109,10 @@ def render(report: dict[str, Any]) -> str:
         "  cross-process only",
         lambda x: _ms(x["ring_to_pop_cross_process"]) if "cross_process_pops" in x else None,
     )
+    orow(
+        "  same-process only",
+        lambda x: _ms(x["ring_to_pop_same_process"]) if "cross_process_pops" in x else None,
+    )
     orow("pops expected / received", lambda x: f"{x['pops_expected']} / {x['pops_received']}")
     orow("pops lost / misrouted", lambda x: f"{x['pops_lost']} / {x['pops_misrouted']}")
     orow("cross-process pops (0->1, 1->0)", _crossed)

@@ -37,6 +37,7 @@ def tally_pops(
     expected = sum(sizes[c.team] for c in calls.values() if c.team >= 0)
     latencies: list[float] = []
     crossed: list[float] = []
+    stayed: list[float] = []  # published and delivered by the same process
     directions: Counter[str] = Counter()
     misrouted = 0
     for call_id, by_agent in rec.ringing.items():
@@ -51,6 +52,8 @@ def tally_pops(
             if agent % processes != call.process:
                 crossed.append(at - call.sent)
                 directions[f"{call.process}->{agent % processes}"] += 1
+            else:
+                stayed.append(at - call.sent)
     figures: dict[str, Any] = {
         "ring_to_pop": latency_summary(latencies),
         "pops_expected": expected,
@@ -62,6 +65,7 @@ def tally_pops(
         figures["cross_process_pops"] = len(crossed)
         figures["cross_process_by_direction"] = dict(sorted(directions.items()))
         figures["ring_to_pop_cross_process"] = latency_summary(crossed)
+        figures["ring_to_pop_same_process"] = latency_summary(stayed)
     return figures
 
 
