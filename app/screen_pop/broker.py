@@ -32,8 +32,8 @@ from app.screen_pop.subscribers import Subscription as Subscription
 if TYPE_CHECKING:
     from app.settings import Settings
 
-# A per-agent log past this many entries is trimmed even inside the window: the memory
-# (or Redis) an agent's log takes stays bounded whatever a misbehaving caller publishes.
+# A per-agent log in Redis past this many entries is trimmed even inside the window: the
+# memory an agent's log takes there stays bounded whatever a misbehaving caller publishes.
 MAX_LOG_ENTRIES = 1000
 # The embedded broker keeps fewer, in the server's own memory. The log serves a widget
 # that reconnects (0.5-5 s after a `bye`, or after a network blip): at the benchmark's
