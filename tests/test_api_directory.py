@@ -45,6 +45,7 @@ async def test_lines(api: httpx.AsyncClient) -> None:
         "label": "General",
         "location": "Amsterdam",
         "team_id": team["id"],
+        "callback_policy": None,  # the tenant's applies
     }
     assert (await api.get(f"/v1/lines/{line['id']}")).json() == line
 

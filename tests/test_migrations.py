@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ async def test_upgrade_head_on_empty_database_matches_models(
 
 async def _fresh_postgres_database(server_url: str) -> str:
     """A new, empty database on the test server, so this test sees no other test's schema."""
-    name = f"migtest_{id(server_url) % 100000}_{asyncio.get_running_loop().time():.0f}"
+    name = f"migtest_{uuid.uuid4().hex[:12]}"  # two tests may ask within one second
     engine = create_engine(server_url)
     async with engine.connect() as connection:
         connection = await connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -60,6 +60,8 @@ class OriginateCredentialsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     credentials: dict[str, Annotated[str, Field(max_length=8192)]] = Field(
+        # No vendor needs more than two; the bound keeps a hostile body's work small.
+        max_length=8,
         examples=[{"account_sid": "AC0123456789abcdef0123456789abcdef"}],
         description="twilio: account_sid; telnyx: api_key, connection_id (TeXML "
         "application); vonage: application_id, private_key (PEM); plivo: auth_id",
