@@ -39,14 +39,26 @@ async def test_promise_to_a_contact_or_a_number(api: httpx.AsyncClient) -> None:
     contact_id = await new_contact(api)
     agent = (await api.post("/v1/agents", json={"name": "Sanne"})).json()
     to_contact = await promise(
-        api, contact_id=contact_id, reason="Referral status", due_by="2030-01-02T09:00:00+01:00",
+        api,
+        contact_id=contact_id,
+        reason="Referral status",
+        due_by="2030-01-02T09:00:00+01:00",
         assignee_agent_id=agent["id"],
     )
     assert to_contact | {"id": 0, "requested_at": ""} == {
-        "id": 0, "contact_id": contact_id, "number_e164": None, "reason": "Referral status",
-        "requested_at": "", "due_by": "2030-01-02T08:00:00Z", "status": "open", "attempts": 0,
+        "id": 0,
+        "contact_id": contact_id,
+        "number_e164": None,
+        "reason": "Referral status",
+        "requested_at": "",
+        "due_by": "2030-01-02T08:00:00Z",
+        "status": "open",
+        "attempts": 0,
         "missed_calls": 1,
-        "assignee_agent_id": agent["id"], "call_id": None, "closed_at": None, "overdue": False,
+        "assignee_agent_id": agent["id"],
+        "call_id": None,
+        "closed_at": None,
+        "overdue": False,
         "escalated_at": None,
     }
     to_number = await promise(api, number="06-12345678")
@@ -62,13 +74,20 @@ async def test_bad_promises_are_refused(api: httpx.AsyncClient) -> None:
         "Invalid request: body: give contact_id or number: whom should be called back?"
     )
     cases = [
-        ({"number": "restricted"}, "number: 'restricted' is a withheld number (anonymous, "
-         "private, unknown), not one we can store: give the caller's real number."),
-        ({"number": "12ab"}, "number: cannot read '12ab' as a phone number: "
-         "give it as +31612345678 or 0612345678."),
+        (
+            {"number": "restricted"},
+            "number: 'restricted' is a withheld number (anonymous, "
+            "private, unknown), not one we can store: give the caller's real number.",
+        ),
+        (
+            {"number": "12ab"},
+            "number: cannot read '12ab' as a phone number: give it as +31612345678 or 0612345678.",
+        ),
         ({"contact_id": 999999}, "contact_id 999999 does not exist in this tenant."),
-        ({"number": "0612345678", "assignee_agent_id": 999999},
-         "assignee_agent_id 999999 does not exist in this tenant."),
+        (
+            {"number": "0612345678", "assignee_agent_id": 999999},
+            "assignee_agent_id 999999 does not exist in this tenant.",
+        ),
     ]
     for body, message in cases:
         response = await api.post("/v1/callbacks", json={"reason": "x", **body})
@@ -92,7 +111,11 @@ async def test_list_puts_overdue_first_then_by_due_time(api: httpx.AsyncClient) 
     overdue_old = await promise(api, number="0612345674", due_by=at(-10))
     listed = (await api.get("/v1/callbacks")).json()
     assert [c["id"] for c in listed] == [
-        overdue_old["id"], overdue_recent["id"], soon["id"], later["id"], undated["id"],
+        overdue_old["id"],
+        overdue_recent["id"],
+        soon["id"],
+        later["id"],
+        undated["id"],
     ]
     assert [c["overdue"] for c in listed] == [True, True, False, False, False]
     page = (await api.get("/v1/callbacks", params={"limit": 2, "offset": 1})).json()
@@ -172,8 +195,11 @@ async def test_closing_and_reopening(api: httpx.AsyncClient) -> None:
 async def test_bad_changes_are_refused(api: httpx.AsyncClient) -> None:
     callback = await promise(api, number="0612345678")
     url = f"/v1/callbacks/{callback['id']}"
-    for body, field in (({"status": "lost"}, "status"), ({"attempts": -1}, "attempts"),
-                        ({"due_by": "2030-01-01T10:00:00"}, "due_by")):
+    for body, field in (
+        ({"status": "lost"}, "status"),
+        ({"attempts": -1}, "attempts"),
+        ({"due_by": "2030-01-01T10:00:00"}, "due_by"),
+    ):
         response = await api.patch(url, json=body)
         assert response.status_code == 422
         assert response.json()["fields"][0]["field"] == field

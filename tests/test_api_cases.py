@@ -30,13 +30,25 @@ async def open_case(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
 async def test_open_and_read_a_case(api: httpx.AsyncClient) -> None:
     contact_id = await new_contact(api)
     case = await open_case(
-        api, contact_id=contact_id, reference="  ZD-123456 ", kind="waiting_list",
-        position=14, next_step="Intake on 3 December", owner="Team Noord",
+        api,
+        contact_id=contact_id,
+        reference="  ZD-123456 ",
+        kind="waiting_list",
+        position=14,
+        next_step="Intake on 3 December",
+        owner="Team Noord",
     )
     assert case | {"id": 0, "created_at": "", "updated_at": ""} == {
-        "id": 0, "contact_id": contact_id, "reference": "ZD-123456", "kind": "waiting_list",
-        "status": "open", "next_step": "Intake on 3 December", "position": 14,
-        "owner": "Team Noord", "created_at": "", "updated_at": "",
+        "id": 0,
+        "contact_id": contact_id,
+        "reference": "ZD-123456",
+        "kind": "waiting_list",
+        "status": "open",
+        "next_step": "Intake on 3 December",
+        "position": 14,
+        "owner": "Team Noord",
+        "created_at": "",
+        "updated_at": "",
     }
     assert (await api.get(f"/v1/cases/{case['id']}")).json() == case
     found = await api.get("/v1/cases/by-reference/ZD-123456")
@@ -52,7 +64,9 @@ async def test_reference_lookup_is_exact(api: httpx.AsyncClient) -> None:
     response = await api.get("/v1/cases/by-reference/zd-1")
     assert response.status_code == 404
     assert response.json() == {
-        "code": "not_found", "message": "No case with reference zd-1 in this tenant.", "fields": []
+        "code": "not_found",
+        "message": "No case with reference zd-1 in this tenant.",
+        "fields": [],
     }
     # Exact match: a reference differing only in case is another case.
     assert (await api.post("/v1/cases", json={"reference": "zd-1"})).status_code == 201
@@ -84,7 +98,9 @@ async def test_update_and_filter(api: httpx.AsyncClient) -> None:
     assert changed.status_code == 200
     body = changed.json()
     assert (body["status"], body["next_step"], body["reference"]) == (
-        "in_progress", "Waiting for GP letter", "R-1",
+        "in_progress",
+        "Waiting for GP letter",
+        "R-1",
     )
     assert body["updated_at"] > referral["updated_at"]
 
@@ -145,5 +161,7 @@ async def test_delete_and_audit(app: FastAPI, api: httpx.AsyncClient, tenant: Te
             )
         ).all()
     assert [(e.action, e.contact_id) for e in events] == [
-        ("create", contact_id), ("update", contact_id), ("delete", contact_id),
+        ("create", contact_id),
+        ("update", contact_id),
+        ("delete", contact_id),
     ]

@@ -71,8 +71,13 @@ async def test_create_normalises_numbers_and_returns_the_whole_contact(
     assert body["flags"] == ["attention"]
     mobile, landline, desk = body["numbers"]
     assert mobile | {"id": 0} == {
-        "id": 0, "e164": "+31612345678", "raw": "06-12345678", "kind": "mobile",
-        "label": "own", "display": "06 12345678", "region_description": "Netherlands",
+        "id": 0,
+        "e164": "+31612345678",
+        "raw": "06-12345678",
+        "kind": "mobile",
+        "label": "own",
+        "display": "06 12345678",
+        "region_description": "Netherlands",
     }
     assert (landline["e164"], landline["kind"]) == ("+31331234567", "landline")
     assert (landline["display"], landline["region_description"]) == ("033 123 4567", "Amersfoort")
@@ -180,8 +185,12 @@ async def test_invalid_fields_are_named(api: httpx.AsyncClient) -> None:
 async def test_list_filters_by_name_number_and_tag(api: httpx.AsyncClient) -> None:
     anna = await create(api)
     bert = await create(
-        api, display_name="Bert 100% Jansen", external_id=None, tags=["vip"],
-        numbers=[{"number": "0612345678"}], service_profile=None,
+        api,
+        display_name="Bert 100% Jansen",
+        external_id=None,
+        tags=["vip"],
+        numbers=[{"number": "0612345678"}],
+        service_profile=None,
     )
     await create(api, display_name="Carla", external_id=None, tags=[], numbers=[])
 
@@ -228,7 +237,8 @@ async def test_patch_changes_only_what_is_given(api: httpx.AsyncClient) -> None:
     assert body["tags"] == ["client", "amersfoort"]
     assert body["flags"] == ["attention", "vip"]
     assert [(n["e164"], n["label"]) for n in body["numbers"]] == [
-        ("+31612345678", "mobile"), ("+31201234567", None),
+        ("+31612345678", "mobile"),
+        ("+31201234567", None),
     ]
     assert body["numbers"][0]["id"] == kept_id
     profile = body["service_profile"]
@@ -274,7 +284,9 @@ async def test_add_and_remove_numbers(api: httpx.AsyncClient) -> None:
     assert added.status_code == 201
     number = added.json()
     assert (number["e164"], number["kind"], number["raw"]) == (
-        "+31201234567", "fax", "0031 20 123 4567",
+        "+31201234567",
+        "fax",
+        "0031 20 123 4567",
     )
 
     again = await api.post(url, json={"number": "020-1234567"})
@@ -317,7 +329,9 @@ async def test_unknown_contact_is_404(api: httpx.AsyncClient) -> None:
         response = await api.request(method, "/v1/contacts/424242", json={})
         assert response.status_code == 404
         assert response.json() == {
-            "code": "not_found", "message": "No contact 424242 in this tenant.", "fields": []
+            "code": "not_found",
+            "message": "No contact 424242 in this tenant.",
+            "fields": [],
         }
 
 
@@ -327,7 +341,7 @@ async def test_reads_and_writes_are_audited(
     anna = await create(api)
     await api.get(f"/v1/contacts/{anna['id']}")
     await api.patch(f"/v1/contacts/{anna['id']}", json={"notes": "x"})
-    number = (await api.post(f"/v1/contacts/{anna['id']}/numbers", json={"number": "0201234567"}))
+    number = await api.post(f"/v1/contacts/{anna['id']}/numbers", json={"number": "0201234567"})
     await api.put(f"/v1/contacts/{anna['id']}/service-profile", json={})
     await api.delete(f"/v1/contacts/{anna['id']}/numbers/{number.json()['id']}")
     events = [
@@ -359,8 +373,14 @@ async def test_erasure_removes_everything_pointing_at_the_contact(
     case = await api.post("/v1/cases", json={"contact_id": contact_id, "reference": "ZD-1"})
     assert case.status_code == 201
     async with app.state.sessionmaker() as session, session.begin():
-        session.add(NumberChoice(tenant_id=tenant.id, e164="+31612345678", contact_id=contact_id,
-                                 chosen_at=datetime.now(UTC)))
+        session.add(
+            NumberChoice(
+                tenant_id=tenant.id,
+                e164="+31612345678",
+                contact_id=contact_id,
+                chosen_at=datetime.now(UTC),
+            )
+        )
 
     response = await api.delete(f"/v1/contacts/{contact_id}")
     assert response.status_code == 204 and response.content == b""

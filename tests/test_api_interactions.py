@@ -31,9 +31,18 @@ async def test_record_with_defaults(api: httpx.AsyncClient) -> None:
     assert response.status_code == 201, response.text
     body = response.json()
     assert body | {"id": 0, "occurred_at": ""} == {
-        "id": 0, "contact_id": contact_id, "occurred_at": "", "channel": "phone",
-        "direction": "inbound", "summary": "", "outcome": None, "agent_id": None,
-        "call_id": None, "satisfaction": None, "helped": None, "survey_score": None,
+        "id": 0,
+        "contact_id": contact_id,
+        "occurred_at": "",
+        "channel": "phone",
+        "direction": "inbound",
+        "summary": "",
+        "outcome": None,
+        "agent_id": None,
+        "call_id": None,
+        "satisfaction": None,
+        "helped": None,
+        "survey_score": None,
     }
     assert body["occurred_at"].endswith("Z") or body["occurred_at"].endswith("+00:00")
 
@@ -44,9 +53,15 @@ async def test_history_is_newest_first_with_paging(api: httpx.AsyncClient) -> No
     agent = await api.post("/v1/agents", json={"name": "Sanne", "extension": "201"})
     for day, summary in ((3, "middle"), (1, "oldest"), (5, "newest")):
         response = await record(
-            api, contact_id=contact_id, occurred_at=f"2026-11-0{day}T10:00:00+01:00",
-            summary=summary, channel="email", direction="outbound", outcome="answered",
-            agent_id=agent.json()["id"], satisfaction=4,
+            api,
+            contact_id=contact_id,
+            occurred_at=f"2026-11-0{day}T10:00:00+01:00",
+            summary=summary,
+            channel="email",
+            direction="outbound",
+            outcome="answered",
+            agent_id=agent.json()["id"],
+            satisfaction=4,
         )
         assert response.status_code == 201, response.text
     await record(api, contact_id=other_id, summary="not Anna's")
@@ -70,10 +85,14 @@ async def test_references_must_exist_in_the_tenant(api: httpx.AsyncClient) -> No
     contact_id = await new_contact(api)
     cases = [
         ({"contact_id": 999999}, "contact_id 999999 does not exist in this tenant."),
-        ({"contact_id": contact_id, "agent_id": 999999},
-         "agent_id 999999 does not exist in this tenant."),
-        ({"contact_id": contact_id, "call_id": 999999},
-         "call_id 999999 does not exist in this tenant."),
+        (
+            {"contact_id": contact_id, "agent_id": 999999},
+            "agent_id 999999 does not exist in this tenant.",
+        ),
+        (
+            {"contact_id": contact_id, "call_id": 999999},
+            "call_id 999999 does not exist in this tenant.",
+        ),
     ]
     for body, message in cases:
         response = await record(api, **body)
@@ -92,8 +111,13 @@ async def test_invalid_fields_are_refused(api: httpx.AsyncClient) -> None:
     assert naive.json()["message"] == (
         "Invalid request: occurred_at: give a timezone, e.g. 2026-11-25T10:00:00+01:00"
     )
-    for field, value in (("satisfaction", 6), ("satisfaction", 0), ("channel", "fax"),
-                         ("direction", "sideways"), ("occurred_at", "yesterday")):
+    for field, value in (
+        ("satisfaction", 6),
+        ("satisfaction", 0),
+        ("channel", "fax"),
+        ("direction", "sideways"),
+        ("occurred_at", "yesterday"),
+    ):
         response = await record(api, contact_id=contact_id, **{field: value})
         assert response.status_code == 422, (field, value)
         assert response.json()["fields"][0]["field"] == field
@@ -115,5 +139,7 @@ async def test_recording_is_audited(
         )
     assert event is not None
     assert (event.action, event.subject_id, event.contact_id) == (
-        "create", str(interaction["id"]), contact_id,
+        "create",
+        str(interaction["id"]),
+        contact_id,
     )

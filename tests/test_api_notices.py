@@ -34,15 +34,28 @@ async def test_publish_with_defaults_and_for_a_line(api: httpx.AsyncClient) -> N
     before = datetime.now(UTC)
     notice = await publish(api, title="New opening hours")
     assert notice | {"id": 0, "starts_at": ""} == {
-        "id": 0, "title": "New opening hours", "body": "", "severity": "info", "line_id": None,
-        "tag": None, "starts_at": "", "ends_at": None, "active": True, "sensitive": False,
+        "id": 0,
+        "title": "New opening hours",
+        "body": "",
+        "severity": "info",
+        "line_id": None,
+        "tag": None,
+        "starts_at": "",
+        "ends_at": None,
+        "active": True,
+        "sensitive": False,
     }
     assert datetime.fromisoformat(notice["starts_at"]) >= before - timedelta(seconds=1)
     number = f"033{next(_line_numbers)}"
     line = (await api.post("/v1/lines", json={"number": number, "label": "Main"})).json()
     roadworks = await publish(
-        api, title="Roadworks", body="Use the back entrance", severity="warning",
-        line_id=line["id"], tag="amersfoort", starts_at="2026-01-01T00:00:00+01:00",
+        api,
+        title="Roadworks",
+        body="Use the back entrance",
+        severity="warning",
+        line_id=line["id"],
+        tag="amersfoort",
+        starts_at="2026-01-01T00:00:00+01:00",
         ends_at="2099-01-01T00:00:00+01:00",
     )
     assert roadworks["line_id"] == line["id"] and roadworks["tag"] == "amersfoort"
@@ -53,8 +66,11 @@ async def test_publish_with_defaults_and_for_a_line(api: httpx.AsyncClient) -> N
 async def test_bad_notices_are_refused(api: httpx.AsyncClient) -> None:
     backwards = await api.post(
         "/v1/notices",
-        json={"title": "x", "starts_at": "2026-12-01T10:00:00+01:00",
-              "ends_at": "2026-12-01T09:00:00+01:00"},
+        json={
+            "title": "x",
+            "starts_at": "2026-12-01T10:00:00+01:00",
+            "ends_at": "2026-12-01T09:00:00+01:00",
+        },
     )
     assert backwards.status_code == 422
     assert backwards.json() == {
@@ -73,8 +89,11 @@ async def test_bad_notices_are_refused(api: httpx.AsyncClient) -> None:
     assert naive.json()["fields"] == [
         {"field": "starts_at", "message": "give a timezone, e.g. 2026-11-25T10:00:00+01:00"}
     ]
-    for body, field in (({"title": ""}, "title"), ({"title": "x", "severity": "loud"}, "severity"),
-                        ({"body": "no title"}, "title")):
+    for body, field in (
+        ({"title": ""}, "title"),
+        ({"title": "x", "severity": "loud"}, "severity"),
+        ({"body": "no title"}, "title"),
+    ):
         response = await api.post("/v1/notices", json=body)
         assert response.status_code == 422
         assert response.json()["fields"][0]["field"] == field
@@ -97,7 +116,10 @@ async def test_active_filter(api: httpx.AsyncClient) -> None:
     assert await titles(active="false") == ["future", "past"]
     assert await titles(limit=1, offset=2) == ["open-ended"]
     assert (current["active"], open_ended["active"], future["active"], past["active"]) == (
-        True, True, False, False,
+        True,
+        True,
+        False,
+        False,
     )
 
 
@@ -135,5 +157,7 @@ async def test_delete_and_audit(app: FastAPI, api: httpx.AsyncClient, tenant: Te
             )
         ).all()
     assert [(e.action, e.subject_id) for e in events] == [
-        ("create", str(notice["id"])), ("update", str(notice["id"])), ("delete", str(notice["id"])),
+        ("create", str(notice["id"])),
+        ("update", str(notice["id"])),
+        ("delete", str(notice["id"])),
     ]
