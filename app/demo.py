@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo_data
-from app.auth.keys import Scope, hash_key
+from app import demo_calls, demo_data
+from app.auth.keys import Scope, hash_key, key_role
 from app.cases.schemas import CaseCreate
 from app.demo_data import Person
 from app.models import (
@@ -205,6 +205,7 @@ async def seed_demo(session: AsyncSession, *, now: datetime | None = None) -> De
         prefix=DEMO_KEY_PREFIX,
         key_hash=hash_key(DEMO_API_KEY),
         scopes=[Scope.ADMIN.value],
+        role=key_role([Scope.ADMIN], None).value,
     )
     team = Team(tenant_id=tid, name=demo_data.TEAM)
     session.add_all([key, team, _demo_provider(tid)])
@@ -278,6 +279,14 @@ async def seed_demo(session: AsyncSession, *, now: datetime | None = None) -> De
     ]
     session.add_all([*profiles, *interactions, *callbacks, *cases, *notices])
     await session.flush()
+    calls = await demo_calls.seed_call_history(
+        session,
+        now=now,
+        tenant_id=tid,
+        lines=list(lines.values()),
+        agents=list(agents.values()),
+        callers=demo_calls.callers_of(contacts),
+    )
     counts = {
         "lines": len(lines),
         "agents": len(agents),
@@ -287,6 +296,7 @@ async def seed_demo(session: AsyncSession, *, now: datetime | None = None) -> De
         "callback_requests": len(callbacks),
         "cases": len(cases),
         "notices": len(notices),
+        "calls": calls,
         "phone_systems": 1,
     }
     return DemoSeed(tenant_id=tid, api_key=DEMO_API_KEY, counts=counts)

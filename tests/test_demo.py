@@ -27,6 +27,7 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.models import (
     Agent,
+    Call,
     CallbackRequest,
     Case,
     Contact,
@@ -198,7 +199,7 @@ async def test_interactions_for_about_half_the_contacts(
     per_contact = (
         await session.execute(
             select(Interaction.contact_id, func.count())
-            .where(Interaction.tenant_id == seed.tenant_id)
+            .where(Interaction.tenant_id == seed.tenant_id, Interaction.call_id.is_(None))
             .group_by(Interaction.contact_id)
         )
     ).all()
@@ -230,6 +231,7 @@ async def test_the_readme_lookup_shows_ada(
     assert response.status_code == 200, response.text
     card = response.json()
     assert card["display_name"] == "Ada de Vries"
+    assert card["masked"] == [] and card["notes"]  # the demo key is an admin: nothing hidden
     assert any(cb["overdue"] for cb in card["callbacks"])
     assert any(case["reference"] == ADA_CASE_REFERENCE for case in card["cases"])
 
@@ -295,3 +297,27 @@ async def test_the_demo_cases_read_back_through_the_api(demo: Demo) -> None:
     }
     assert {case["status"] for case in listed.json()} <= set(CASE_STATUSES)
     assert [case["reference"] for case in reviewed.json()] == ["AV-2026-0019"]
+
+
+async def test_four_weeks_of_calls_fill_the_dashboard_but_not_the_readmes_cards(
+    demo: Demo,
+) -> None:
+    """A supervisor opening the demo's /dashboard sees a month of work; Ada's card (the
+    README's example) is as the README describes it."""
+    factory, seed, url = demo
+    async with factory() as s:
+        calls = (await s.scalars(select(Call).where(Call.tenant_id == seed.tenant_id))).all()
+        ada = await _ada(s, seed.tenant_id)
+    assert len(calls) == seed.counts["calls"] >= 100
+    assert {c.match for c in calls} == {"known", "ambiguous", "unknown", "withheld"}
+    assert all(c.contact_id != ada.id for c in calls)
+    application = create_app(Settings(database_url=url))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            bearer = {"Authorization": f"Bearer {DEMO_API_KEY}"}
+            board = (await c.get("/v1/stats/dashboard", headers=bearer)).json()
+            fcr = (await c.get("/v1/stats/fcr", headers=bearer)).json()
+    assert sum(h["calls"] for h in board["hours"]) > 50, board
+    assert sum(w["answered"] for w in fcr["weeks"]) > 50
+    assert any(w["resolved_first_time"] for w in fcr["weeks"])

@@ -198,7 +198,9 @@ class KeyVerifier:
             key_id=api_key.id,
             name=api_key.name,
             scopes=frozenset(api_key.scopes),
-            role=api_key.role,
+            # An admin-scoped key can issue itself any role, so it is admin whatever a row
+            # written by hand (or before roles) says.
+            role=Role.ADMIN if Scope.ADMIN in api_key.scopes else api_key.role,
         )
         return self._remember(digest, now, generation, principal)
 
