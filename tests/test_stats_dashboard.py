@@ -137,9 +137,10 @@ async def test_a_second_flush_adds_to_the_same_rows(app: FastAPI, tenant: Tenant
         }
     assert sorted(before.values()) == [1, 2, 3]
     call_id = await _call_id(app, tenant.id, "c1")
+    called = await _called(app, call_id)
     tally = RingToPopTally()
-    tally.observe(frame(tenant.id, call_id), 0.0, 0.004)  # 1970: an hour of its own
-    tally.observe(frame(tenant.id, call_id), 0.0, 0.004)
+    tally.observe(frame(tenant.id, call_id, called), 0.0, 0.004)  # 1970: an hour of its own
+    tally.observe(frame(tenant.id, call_id + 1000, called), 0.0, 0.004)  # another call, same line
     tally.observe('{"seq":1,"pop":{"pop_id":"x","type":"call.ringing"}}', 0.0, 0.004)
     assert await flush(app.state.sessionmaker, tally) == 1
     assert await flush(app.state.sessionmaker, tally) == 0  # nothing new tallied
@@ -152,6 +153,14 @@ async def test_a_second_flush_adds_to_the_same_rows(app: FastAPI, tenant: Tenant
             )
         )
     assert [(row.bucket, row.frames) for row in rows] == [(2, 2)]
+
+
+async def _called(app: FastAPI, call_id: int) -> str | None:
+    from app.models import Call
+
+    async for session in session_scope(app.state.sessionmaker):
+        return await session.scalar(select(Call.to_e164).where(Call.id == call_id))
+    return None
 
 
 async def _call_id(app: FastAPI, tenant_id: int, name: str) -> int:
@@ -193,27 +202,34 @@ async def test_bad_filters_and_periods_say_what_to_fix(
 
 
 def test_the_tally_reads_the_frames_both_pop_builders_write() -> None:
-    """The ORM's Pop and the hot path's PreparedPop put tenant and call id where the tally
-    looks (right after pop_id and type), so a frame from either is counted."""
+    """The ORM's Pop and the hot path's PreparedPop put the tenant and the number called
+    where the tally looks (the tenant right after pop_id and type, the call's `to_e164`
+    within reach even after the longest vendor call id), so a frame from either is counted."""
     from datetime import UTC, datetime
 
     from app.calls.hot_path import PreparedPop
+    from app.calls.states import CallState
     from app.screen_pop.broker import delivery_message
     from app.screen_pop.schemas import Pop, PopCall
 
     at = datetime(2026, 1, 5, 8, 15, tzinfo=UTC)
-    call = PopCall.model_construct(id=41, provider="generic", provider_call_id="x")
+    call = PopCall.model_construct(
+        id=41, provider="generic", provider_call_id="x" * 128, state=CallState.RINGING,
+        direction="inbound", from_e164="+31612345678", from_display="06 12345678",
+        to_e164="+31331234567",
+    )  # fmt: skip
     orm = Pop.model_construct(pop_id="a", type="call.ringing", tenant_id=7, call=call, at=at)
     hot = PreparedPop.of(
-        {"pop_id": "b", "type": "call.ringing", "tenant_id": 7, "call": {"id": 42}, "card": None,
-         "at": at}
+        {"pop_id": "b", "type": "call.ringing", "tenant_id": 7,
+         "call": {"id": 42, "provider_call_id": "y" * 128, "to_e164": "+31331234567"},
+         "card": None, "at": at}
     )  # fmt: skip
     tally = RingToPopTally()
     for pop in (orm, hot):
         frame_text = delivery_message(3, pop.model_dump_json().encode()).decode()
         tally.observe(frame_text, at.timestamp(), 0.004)
     hour = int(at.timestamp() // 3600)
-    assert tally.take() == {(7, 41, hour, 2): 1, (7, 42, hour, 2): 1}
+    assert tally.take() == {(7, "+31331234567", hour, 2): 2}  # one line, two frames
 
 
 def test_a_frame_written_to_an_agent_is_tallied_for_the_dashboard() -> None:
@@ -228,9 +244,9 @@ def test_a_frame_written_to_an_agent_is_tallied_for_the_dashboard() -> None:
     timing.mark("dash-pop", received)
     frame_text = (
         '{"seq":1,"pop":{"pop_id":"dash-pop","type":"call.ringing","tenant_id":9,'
-        '"call":{"id":99,"provider":"generic"}}}'
+        '"call":{"id":99,"provider":"generic","to_e164":"+31201234567"}}}'
     )
     TALLY.take()
     timing.written(frame_text, "websocket")
     # 20 ms and a little more: the 25 ms bucket (index 4).
-    assert TALLY.take() == {(9, 99, int(received // 3600), 4): 1}
+    assert TALLY.take() == {(9, "+31201234567", int(received // 3600), 4): 1}

@@ -1,11 +1,13 @@
 """Ring-to-pop per line and hour, kept for the dashboard without a write per pop.
 
 Prometheus' histogram (app/metrics) lives in the process and has no line. Here every frame
-written to an agent is tallied in memory by (tenant, call, UTC hour, latency bucket), read
-from the frame's first bytes like its pop_id (app/metrics/timing.py): no parsing, no I/O on
-the delivery path. Every `stats_flush_seconds` the tally is added to `ring_to_pop_hours` in
-one statement that finds each call's line itself (a join on the calls' primary key), so the
-process that writes the frame needs to know nothing but the pop, also across processes.
+written to an agent is tallied in memory by (tenant, the number called, UTC hour, latency
+bucket), read from the frame's first bytes like its pop_id (app/metrics/timing.py): no
+parsing, no I/O on the delivery path, and a tally that grows with the lines and hours seen,
+not with the calls. Every `stats_flush_seconds` it is added to `ring_to_pop_hours` with one
+statement executed per entry in a single round trip (the same statement every time, so it is
+compiled once), each finding the line by its number (`to_e164` of an inbound call).
+Numbers that are no line of the tenant (an outbound call's callee) count under line 0.
 """
 
 from __future__ import annotations
@@ -23,17 +25,17 @@ from app.metrics.registry import LATENCY_BUCKETS
 
 log = logging.getLogger("stamgast.stats")
 
-# (tenant_id, call_id, hour since 1970 UTC, bucket index) -> frames
-Tally = dict[tuple[int, int, int, int], int]
+# (tenant_id, number called, hour since 1970 UTC, bucket index) -> frames
+Tally = dict[tuple[int, str, int, int], int]
 
 # A few minutes of a busy centre between flushes; past it (the database away for long)
 # new frames are not tallied rather than growing memory without bound.
 MAX_ENTRIES = 100_000
-# Rows per statement: 5 parameters each stays under SQLite's and asyncpg's 32767.
-ROWS_PER_STATEMENT = 4_000
-
 _TENANT = '"tenant_id":'
-_CALL = '"call":{"id":'
+_TO = '"to_e164":'
+# The call's number comes after its id, provider, provider_call_id (up to 128 characters),
+# state, direction and the caller's number and display: well within this.
+_TO_WITHIN = 1_000
 
 
 def _number_after(frame: str, marker: str, start: int) -> tuple[int, int] | None:
@@ -48,6 +50,20 @@ def _number_after(frame: str, marker: str, start: int) -> tuple[int, int] | None
     return (int(frame[at:end]), end) if end > at else None
 
 
+def _text_after(frame: str, marker: str, start: int) -> str | None:
+    """The JSON string right after `marker` ("" for null), None when it is not there."""
+    at = frame.find(marker, start, start + _TO_WITHIN)
+    if at < 0:
+        return None
+    at += len(marker)
+    if frame.startswith("null", at):
+        return ""
+    if not frame.startswith('"', at):
+        return None
+    end = frame.find('"', at + 1)
+    return frame[at + 1 : end] if end > at else None
+
+
 class RingToPopTally:
     """This process's frames since the last flush."""
 
@@ -59,10 +75,10 @@ class RingToPopTally:
     def observe(self, frame: str, received: float, seconds: float) -> None:
         """A live pop frame (a Delivery's JSON) was written `seconds` after its webhook."""
         tenant = _number_after(frame, _TENANT, 0)
-        call = None if tenant is None else _number_after(frame, _CALL, tenant[1])
-        if tenant is None or call is None:
+        called = None if tenant is None else _text_after(frame, _TO, tenant[1])
+        if tenant is None or called is None:
             return
-        key = (tenant[0], call[0], int(received // 3600), bisect_left(LATENCY_BUCKETS, seconds))
+        key = (tenant[0], called, int(received // 3600), bisect_left(LATENCY_BUCKETS, seconds))
         if key in self._counts:
             self._counts[key] += 1
         elif len(self._counts) < self._max:
@@ -87,37 +103,28 @@ class RingToPopTally:
 TALLY = RingToPopTally()
 
 
-def _statement(rows: int) -> str:
-    values = ", ".join(
-        f"(CAST(:t{i} AS INTEGER), CAST(:c{i} AS INTEGER), CAST(:h{i} AS INTEGER), "
-        f"CAST(:b{i} AS INTEGER), CAST(:n{i} AS INTEGER))"
-        for i in range(rows)
-    )
-    # `WHERE true` before GROUP BY: SQLite's upsert needs it to tell the join's ON from
-    # ON CONFLICT. GROUP BY: two calls of one line in one flush must be one row, since
-    # PostgreSQL refuses to update a row twice in one statement.
-    return (
-        f"WITH tally (tenant_id, call_id, hour, bucket, frames) AS (VALUES {values}) "
-        "INSERT INTO ring_to_pop_hours (tenant_id, line_id, hour, bucket, frames) "
-        "SELECT tally.tenant_id, COALESCE(calls.line_id, 0), tally.hour, tally.bucket, "
-        "SUM(tally.frames) FROM tally JOIN calls "
-        "ON calls.id = tally.call_id AND calls.tenant_id = tally.tenant_id WHERE true "
-        "GROUP BY tally.tenant_id, COALESCE(calls.line_id, 0), tally.hour, tally.bucket "
-        "ON CONFLICT (tenant_id, line_id, hour, bucket) "
-        "DO UPDATE SET frames = ring_to_pop_hours.frames + excluded.frames"
-    )
+# One entry per execution, all in one round trip: the same text every time (compiled and
+# prepared once), and two entries of one line never meet in one statement (PostgreSQL
+# refuses to update a row twice in one). `WHERE true`: SQLite's upsert needs it to tell a
+# SELECT's end from ON CONFLICT.
+_UPSERT = text(
+    "INSERT INTO ring_to_pop_hours (tenant_id, line_id, hour, bucket, frames) "
+    "SELECT CAST(:tenant AS INTEGER), COALESCE((SELECT lines.id FROM lines "
+    "WHERE lines.tenant_id = CAST(:tenant AS INTEGER) AND lines.number_e164 = :called), 0), "
+    "CAST(:hour AS INTEGER), CAST(:bucket AS INTEGER), CAST(:frames AS INTEGER) WHERE true "
+    "ON CONFLICT (tenant_id, line_id, hour, bucket) "
+    "DO UPDATE SET frames = ring_to_pop_hours.frames + excluded.frames"
+)
 
 
 async def store(session: AsyncSession, counts: Tally) -> None:
-    """Add `counts` to ring_to_pop_hours: one statement per ROWS_PER_STATEMENT entries."""
-    entries = list(counts.items())
-    for start in range(0, len(entries), ROWS_PER_STATEMENT):
-        chunk = entries[start : start + ROWS_PER_STATEMENT]
-        params: dict[str, int] = {}
-        for i, ((tenant_id, call_id, hour, bucket), frames) in enumerate(chunk):
-            params |= {f"t{i}": tenant_id, f"c{i}": call_id, f"h{i}": hour}
-            params |= {f"b{i}": bucket, f"n{i}": frames}
-        await session.execute(text(_statement(len(chunk))), params)
+    """Add `counts` to ring_to_pop_hours."""
+    rows = [
+        {"tenant": tenant, "called": called, "hour": hour, "bucket": bucket, "frames": frames}
+        for (tenant, called, hour, bucket), frames in counts.items()
+    ]
+    if rows:
+        await session.execute(_UPSERT, rows)
 
 
 async def flush(

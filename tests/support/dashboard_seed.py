@@ -38,11 +38,14 @@ def local(day: int, hour: int, minute: int) -> datetime:
     return datetime(2026, 1, day, hour, minute, tzinfo=AMSTERDAM).astimezone(UTC)
 
 
-def frame(tenant_id: int, call_id: int) -> str:
+def frame(tenant_id: int, call_id: int, called: str | None) -> str:
     """A Delivery's JSON as the wire writes it (the pop's first fields in their order)."""
+    to = "null" if called is None else f'"{called}"'
     return (
         f'{{"seq":1,"pop":{{"pop_id":"p{call_id}","type":"call.ringing","tenant_id":{tenant_id},'
-        f'"call":{{"id":{call_id},"provider":"generic"}}}}}}'
+        f'"call":{{"id":{call_id},"provider":"generic","provider_call_id":"x{call_id}",'
+        f'"state":"ringing","direction":"inbound","from_e164":null,"from_display":null,'
+        f'"to_e164":{to}}}}}}}'
     )
 
 
@@ -133,8 +136,8 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession], tenant_id: int) -
     tally = RingToPopTally()
     c1, c3 = calls["c1"], calls["c3"]
     for seconds in (0.004, 0.004, 0.004, 0.3):  # three in the 5 ms bucket, one in 500 ms
-        tally.observe(frame(tenant_id, c1.id), c1.started_at.timestamp(), seconds)
+        tally.observe(frame(tenant_id, c1.id, c1.to_e164), c1.started_at.timestamp(), seconds)
     for seconds in (0.02, 0.02):  # two in the 25 ms bucket
-        tally.observe(frame(tenant_id, c3.id), c3.started_at.timestamp(), seconds)
-    assert await flush(sessionmaker, tally) == 3  # (call, hour, bucket) entries
+        tally.observe(frame(tenant_id, c3.id, c3.to_e164), c3.started_at.timestamp(), seconds)
+    assert await flush(sessionmaker, tally) == 3  # (line, hour, bucket) entries
     return seeded
