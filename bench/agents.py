@@ -1,7 +1,8 @@
 """Idle agents benchmark: what N widgets connected by WebSocket cost one server in memory.
 
     .venv/bin/python bench/agents.py [--agents 1000] [--idle 10] [--ws auto]
-                                     [--ws-per-message-deflate true|false] [--json]
+                                     [--ws-per-message-deflate true|false] [--reference]
+                                     [--json]
 
 1. Seeds a temporary SQLite file with --agents agents (+1 for the warm-up) and a token each
    (bench/_common.py).
@@ -17,6 +18,10 @@
    warm-up agent) / agents as the cost of one connection. Target: <= 100 MB in total (issue
    11), i.e. 95.4 MiB (VmRSS is in KiB: the figures here are MiB).
 4. Disconnects everyone and reads VmRSS once more (what the process keeps).
+
+--reference serves bench/reference_stream.py instead: the same libraries and only the
+essential work of an agent's stream, written as leanly as ASGI allows. Its figures are the
+floor of this stack: what 1,000 idle agents cost before anything of Stamgast's.
 
 Both sides need a file descriptor per connection: this process raises its RLIMIT_NOFILE
 soft limit (up to the hard limit; as root also the hard limit), and the server, started
@@ -43,6 +48,7 @@ import websockets
 from _common import Agents, Recorder, ServerProcess, Setup, build_database, proc_status
 from _report import Table
 
+REFERENCE_APP = "bench.reference_stream:app"  # the floor: only the essential work
 TARGET_MIB = 100e6 / 2**20  # issue 11: 1,000 idle agents <= 100 MB (95.4 MiB) per server
 FD_MARGIN = 256
 
@@ -51,20 +57,23 @@ class StreamServer(ServerProcess):
     """`stamgast serve`, or app.main:app under uvicorn with an explicit WebSocket
     implementation and compression (to compare them)."""
 
-    def __init__(self, env: dict[str, str], ws: str, deflate: str) -> None:
-        super().__init__("app.main:app", {"STAMGAST_LOG_LEVEL": "WARNING", **env})
-        self.ws, self.deflate = ws, deflate
+    def __init__(
+        self, env: dict[str, str], ws: str, deflate: str, *, reference: bool = False
+    ) -> None:
+        app = REFERENCE_APP if reference else "app.main:app"
+        super().__init__(app, {"STAMGAST_LOG_LEVEL": "WARNING", **env})
+        self.ws, self.deflate, self.reference = ws, deflate, reference
 
     @property
     def as_served(self) -> bool:
         """True when this is `stamgast serve` itself (uvicorn's defaults but no compression)."""
-        return self.ws == "auto" and self.deflate == "false"
+        return self.ws == "auto" and self.deflate == "false" and not self.reference
 
     @property
     def label(self) -> str:
         if self.as_served:
             return "`stamgast serve`"
-        return f"uvicorn app.main:app --ws {self.ws} --ws-per-message-deflate {self.deflate}"
+        return f"uvicorn {self.app} --ws {self.ws} --ws-per-message-deflate {self.deflate}"
 
     @property
     def command(self) -> list[str]:
@@ -108,7 +117,10 @@ async def one_agent(ws_base: str, token: str) -> None:
 
 async def run(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     server = StreamServer(
-        {"STAMGAST_DATABASE_URL": setup.database_url}, args.ws, args.ws_per_message_deflate
+        {"STAMGAST_DATABASE_URL": setup.database_url},
+        args.ws,
+        args.ws_per_message_deflate,
+        reference=args.reference,
     )
     recorder = Recorder()
     ws_base = f"ws://127.0.0.1:{server.port}"
@@ -223,6 +235,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="false",
         choices=("true", "false"),
         help="uvicorn's WebSocket compression (uvicorn's default: true; ours: false)",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help=f"serve {REFERENCE_APP} (the same stack, only the essential work) instead",
     )
     parser.add_argument("--connect-within", type=float, default=120.0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")

@@ -96,3 +96,18 @@ def test_agents_measures_the_real_stamgast_serve_process() -> None:
     # Migrated and announced by the command, then served by the same (exec'd) process.
     assert any("API docs: http://127.0.0.1:" in line for line in result["log"])
     assert 0 < result["rss_started_mib"] <= result["rss_connected_mib"] <= result["hwm_mib"]
+
+
+def test_agents_reference_serves_the_stream_floor() -> None:
+    """bench/reference_stream.py looks each agent's token up, says hello and keeps them
+    connected (bench/agents.py fails on anything but a hello)."""
+    command = [
+        sys.executable, "bench/agents.py", "--agents", "3", "--idle", "1", "--reference",
+        "--json",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout)
+    assert result["server"].startswith("uvicorn bench.reference_stream:app")
+    assert result["still_connected"] == 3 and result["disconnects"] == {}
+    assert 0 < result["rss_started_mib"] <= result["rss_connected_mib"] <= result["hwm_mib"]
