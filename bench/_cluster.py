@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -49,6 +50,10 @@ class Fleet:
     async def round_trips(self) -> list[int | None]:
         """Database round trips each process has made so far."""
         return list(await asyncio.gather(*(server.round_trips() for server in self.servers)))
+
+    async def counts(self) -> list[dict[str, Any] | None]:
+        """Each process's GET /_bench/round-trips answer (None when not counted)."""
+        return list(await asyncio.gather(*(server.counts() for server in self.servers)))
 
     def peak_rss_mib(self) -> list[float | None]:
         return [server.peak_rss_mib() for server in self.servers]

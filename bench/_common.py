@@ -140,13 +140,19 @@ class ServerProcess:
 
     async def round_trips(self) -> int | None:
         """Database round trips the server has made so far (None when not counted)."""
+        counts = await self.counts()
+        if counts is None or counts["sqlite"] is None:
+            return None
+        return int(counts["sqlite"]) + int(counts["postgresql"])
+
+    async def counts(self) -> dict[str, Any] | None:
+        """What GET /_bench/round-trips answers (bench/_round_trips.py), when counted."""
         if not self.counted:
             return None
         async with httpx.AsyncClient(timeout=5.0) as client:
-            counts = (await client.get(f"{self.base_url}/_bench/round-trips")).json()
-        if counts["sqlite"] is None:
-            return None
-        return int(counts["sqlite"]) + int(counts["postgresql"])
+            answer = await client.get(f"{self.base_url}/_bench/round-trips")
+        counts: dict[str, Any] = answer.json()
+        return counts
 
     def log_tail(self, limit: int = 4000) -> str:
         """The end of what the server wrote (warnings, tracebacks), also after stop()."""

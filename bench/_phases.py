@@ -30,8 +30,11 @@ import aiohttp
 from _cluster import Backing, Fleet
 from _common import Setup, agent_extension, latency_summary
 from _loops import Delivery, Post, event_request, open_loop
+from _round_trips import wall_percentiles
 from _tally import Meter
 
+# The hot path's two statements on PostgreSQL (app/calls/hot_pg_sql.py, hot_pg.py).
+HOT_STATEMENTS = {"read": "WITH seen AS", "write": "WITH ev AS"}
 SETTLE_SECONDS = 0.5
 IDLE_SECONDS = 1.0
 KINDS = ("duplicate", "answered", "ended", "missed")
@@ -45,17 +48,18 @@ class Window:
 
     async def open(self) -> None:
         # Trips are read first and last: the reads' own CPU stays outside the window.
-        self._trips = await self._fleet.round_trips()
+        self._counts = await self._fleet.counts()
         self._meter = Meter(self._fleet, self._backing)
 
     async def close(self, webhooks: int) -> dict[str, Any]:
         figures = self._meter.spent()
-        after = await self._fleet.round_trips()
+        after = await self._fleet.counts()
         trips = [
-            None if a is None or b is None else a - b
-            for b, a in zip(self._trips, after, strict=True)
+            None if a is None or b is None else _trips(a) - _trips(b)
+            for b, a in zip(self._counts, after, strict=True)
         ]
         figures["round_trips"] = trips
+        figures["postgresql_wall_ms"] = _hot_walls(self._counts, after)
         figures["webhooks_ok"] = webhooks
         cpu = sum(figures["server_cpu_s"])
         figures["cpu_ms_per_webhook"] = round(cpu / webhooks * 1000, 3) if webhooks else None
@@ -64,6 +68,29 @@ class Window:
             round(counted / webhooks, 2) if webhooks and counted is not None else None
         )
         return figures
+
+
+def _trips(counts: dict[str, Any]) -> int | None:
+    if counts["sqlite"] is None:
+        return None
+    return int(counts["sqlite"]) + int(counts["postgresql"])
+
+
+def _hot_walls(
+    before: list[dict[str, Any] | None], after: list[dict[str, Any] | None]
+) -> dict[str, Any]:
+    """The hot path's PostgreSQL read and write, wall ms per request over the window, all
+    processes together (bench/_round_trips.py)."""
+    merged: dict[str, dict[str, list[int]]] = {"before": {}, "after": {}}
+    for side, answers in (("before", before), ("after", after)):
+        for answer in answers:
+            for statement, histogram in ((answer or {}).get("postgresql_wall") or {}).items():
+                total = merged[side].setdefault(statement, [0] * len(histogram))
+                merged[side][statement] = [a + b for a, b in zip(total, histogram, strict=True)]
+    return {
+        name: wall_percentiles(merged["before"], merged["after"], statement)
+        for name, statement in HOT_STATEMENTS.items()
+    }
 
 
 async def measured(

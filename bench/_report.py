@@ -23,6 +23,12 @@ def fmt_latency(summary: dict[str, Any]) -> str:
     )
 
 
+def _wall(figures: dict[str, Any], statement: str) -> str | None:
+    """A hot-path statement's wall time per request (bench/_round_trips.py), if it ran."""
+    found = (figures.get("postgresql_wall_ms") or {}).get(statement)
+    return None if found is None else f"{found['p50']} / {found['p90']} ({found['n']})"
+
+
 def _ms(summary: dict[str, Any]) -> str:
     return "{p50_ms:.1f} / {p95_ms:.1f} / {p99_ms:.1f} / {max_ms:.1f}".format(**summary)
 
@@ -113,6 +119,8 @@ def render(report: dict[str, Any]) -> str:
         "  same-process only",
         lambda x: _ms(x["ring_to_pop_same_process"]) if "cross_process_pops" in x else None,
     )
+    orow("PostgreSQL read ms p50/p90 (n)", lambda x: _wall(x, "read"))
+    orow("PostgreSQL write ms p50/p90 (n)", lambda x: _wall(x, "write"))
     orow("pops expected / received", lambda x: f"{x['pops_expected']} / {x['pops_received']}")
     orow("pops lost / misrouted", lambda x: f"{x['pops_lost']} / {x['pops_misrouted']}")
     orow("cross-process pops (0->1, 1->0)", _crossed)

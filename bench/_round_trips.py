@@ -22,16 +22,25 @@ main makes 22 SQLite hops in ~4 ms of CPU, so under 0.1 % there. bench/ring_to_p
 `--round-trips off` serves without it: the same run with and without gave the same
 4.06 ms CPU per ringing webhook.
 
+Each asyncpg request is also timed, from the call to its answer (the wall time the awaiting
+webhook waits: the server's work, the network, and the wake-ups of both processes), in a
+histogram per statement (its first three words: `WITH seen AS` is the hot path's read,
+`WITH ev AS` its write) that the route answers as `postgresql_wall`; a benchmark takes the
+difference of two answers for its window (`wall_percentiles`).
+
 Only bench/ and tests/test_bench_round_trips.py install this; the app never does.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 PATH = "/_bench/round-trips"
+WALL_BUCKET_MS = 0.05  # histogram buckets of asyncpg requests' wall time...
+WALL_BUCKETS = 600  # ...up to 30 ms; slower ones land in the last bucket
 
 # asyncpg protocol methods that send a request to the server and wait for its answer.
 ASYNCPG_EXCHANGES = (
@@ -61,10 +70,22 @@ class RoundTrips:
     def __init__(self) -> None:
         self.sqlite = 0
         self.postgresql = 0
+        self.postgresql_wall: dict[str, list[int]] = {}  # statement -> histogram
         self._undo: list[Callable[[], None]] = []
 
-    def snapshot(self) -> dict[str, int]:
-        return {"sqlite": self.sqlite, "postgresql": self.postgresql}
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "sqlite": self.sqlite,
+            "postgresql": self.postgresql,
+            "postgresql_wall": {k: list(v) for k, v in self.postgresql_wall.items()},
+        }
+
+    def observe(self, statement: str, seconds: float) -> None:
+        """One asyncpg request of `statement` took `seconds` from call to answer."""
+        histogram = self.postgresql_wall.get(statement)
+        if histogram is None:
+            histogram = self.postgresql_wall[statement] = [0] * WALL_BUCKETS
+        histogram[min(WALL_BUCKETS - 1, int(seconds * 1000 / WALL_BUCKET_MS))] += 1
 
     @classmethod
     def install(cls) -> RoundTrips:
@@ -129,13 +150,62 @@ class _CountingQueue:
         return getattr(self._queue, name)
 
 
+def _statement(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The first three words of the SQL a request carries: `prepare(name, query, …)` and
+    `query(query, …)` pass the text, the others a prepared statement's `state` holding it
+    (asyncpg passes them by position or by keyword)."""
+    if name == "prepare":
+        text = kwargs.get("query", args[1] if len(args) > 1 else None)
+    elif name == "query":
+        text = kwargs.get("query", args[0] if args else None)
+    else:
+        state = kwargs.get("state", args[0] if args else None)
+        text = getattr(state, "query", None)
+    if isinstance(text, str) and text.strip():
+        return " ".join(text.split(None, 3)[:3])
+    return "(other)"
+
+
+async def _timed(trips: RoundTrips, statement: str, request: Awaitable[Any]) -> Any:
+    started = time.perf_counter()
+    try:
+        return await request
+    finally:
+        trips.observe(statement, time.perf_counter() - started)
+
+
 def _exchange(name: str) -> Callable[..., Any]:
     def method(self: _CountingProtocol, *args: Any, **kwargs: Any) -> Any:
         self._trips.postgresql += 1
-        return getattr(self._protocol, name)(*args, **kwargs)
+        request = getattr(self._protocol, name)(*args, **kwargs)
+        return _timed(self._trips, _statement(name, args, kwargs), request)
 
     method.__name__ = name
     return method
+
+
+def wall_percentiles(
+    before: dict[str, list[int]], after: dict[str, list[int]], statement: str
+) -> dict[str, float | int] | None:
+    """Count, p50 and p90 (ms, bucket upper bounds) of `statement`'s requests between two
+    `postgresql_wall` answers; None when there were none."""
+    now = after.get(statement)
+    if now is None:
+        return None
+    then = before.get(statement, [0] * len(now))
+    window = [a - b for a, b in zip(now, then, strict=True)]
+    total = sum(window)
+    if not total:
+        return None
+    found: dict[str, float | int] = {"n": total}
+    for name, share in (("p50", 0.5), ("p90", 0.9)):
+        running = 0
+        for index, count in enumerate(window):
+            running += count
+            if running >= share * total:
+                found[name] = round((index + 1) * WALL_BUCKET_MS, 2)
+                break
+    return found
 
 
 class _CountingProtocol:
@@ -165,7 +235,11 @@ class RoundTripsRoute:
             await self.app(scope, receive, send)
             return
         # Counting off (`--round-trips off`): the route still answers, with nulls.
-        counts = self.trips.snapshot() if self.trips else {"sqlite": None, "postgresql": None}
+        counts = (
+            self.trips.snapshot()
+            if self.trips
+            else {"sqlite": None, "postgresql": None, "postgresql_wall": {}}
+        )
         body = json.dumps(counts).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

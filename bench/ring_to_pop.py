@@ -42,7 +42,9 @@ For each setup:
    c. Ceiling: with the agents still connected, 16 concurrent closed-loop clients post
       ringing events for --ceiling-seconds (alternating over the processes).
    For the open loop, each phase and the ceiling: server CPU (from /proc) and database round
-   trips (counted), each divided by the webhooks answered 200 in that window.
+   trips (counted), each divided by the webhooks answered 200 in that window; on PostgreSQL
+   also the wall time of the hot path's read and write requests (p50/p90, timed in the
+   server from the call to the answer: what the webhook, and its pop, wait for).
 3. Line-up `reference` (bench/reference_path.py, unless --no-reference): a minimal program
    doing only the essential ringing work on the same stack and the same database, measured
    by the same steps (ringing and duplicate only); printed next to Stamgast with the ratio.

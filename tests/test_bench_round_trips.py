@@ -15,7 +15,13 @@ import asyncpg
 import httpx
 import pytest
 
-from bench._round_trips import PATH, RoundTrips, RoundTripsRoute
+from bench._round_trips import (
+    PATH,
+    WALL_BUCKETS,
+    RoundTrips,
+    RoundTripsRoute,
+    wall_percentiles,
+)
 
 
 @pytest.fixture
@@ -81,6 +87,30 @@ async def test_postgresql_one_count_per_request_to_the_server(
         await con.close()
 
 
+@pytest.mark.postgres
+async def test_postgresql_requests_are_timed_per_statement(
+    trips: RoundTrips, postgres_url: str
+) -> None:
+    """Each request's wall time lands in its statement's histogram: a statement that sleeps
+    10 ms on the server is seen at 10 ms or more, a trivial one below it."""
+    con = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        before = trips.snapshot()["postgresql_wall"]
+        for _ in range(5):
+            await con.fetchval("SELECT pg_sleep(0.01)::text")
+            await con.fetchval("SELECT 1 + $1::int", 1)
+        after = trips.snapshot()["postgresql_wall"]
+    finally:
+        await con.close()
+    slow = wall_percentiles(before, after, "SELECT pg_sleep(0.01)::text")
+    fast = wall_percentiles(before, after, "SELECT 1 +")
+    assert slow is not None and fast is not None
+    assert slow["n"] >= 5 and fast["n"] >= 5  # prepare and execute are both requests
+    assert slow["p90"] >= 10.0
+    assert fast["p50"] < 10.0
+    assert wall_percentiles(before, after, "WITH seen AS") is None
+
+
 async def test_counting_twice_counts_once_and_uninstall_stops_it(tmp_path: Path) -> None:
     first = RoundTrips.install()
     try:
@@ -99,9 +129,15 @@ async def test_the_route_answers_the_counts_and_passes_everything_else_on() -> N
 
     counter = RoundTrips()
     counter.sqlite, counter.postgresql = 7, 3
-    cases: list[tuple[RoundTrips | None, dict[str, int | None]]] = [
-        (counter, {"sqlite": 7, "postgresql": 3}),
-        (None, {"sqlite": None, "postgresql": None}),
+    counter.observe("WITH seen AS", 0.00012)
+    histogram = [0] * WALL_BUCKETS
+    histogram[2] = 1  # 0.12 ms: the third bucket of 0.05 ms
+    cases: list[tuple[RoundTrips | None, dict[str, Any]]] = [
+        (
+            counter,
+            {"sqlite": 7, "postgresql": 3, "postgresql_wall": {"WITH seen AS": histogram}},
+        ),
+        (None, {"sqlite": None, "postgresql": None, "postgresql_wall": {}}),
     ]
     for trips, expected in cases:
         transport = httpx.ASGITransport(app=RoundTripsRoute(inner, trips))
