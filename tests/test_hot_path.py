@@ -253,7 +253,7 @@ class _CountingProtocol:
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # counts asyncpg's
-async def test_a_postgres_event_is_two_round_trips_and_a_retry_one(
+async def test_a_postgres_event_is_two_round_trips_a_first_ringing_and_a_retry_one(
     app: FastAPI, api: httpx.AsyncClient, tenant: TenantCtx, database_url: str
 ) -> None:
     assert app.state.engine.dialect.name == "postgresql"
@@ -279,10 +279,12 @@ async def test_a_postgres_event_is_two_round_trips_and_a_retry_one(
         driver._protocol = _CountingProtocol(driver._protocol, trips)
         try:
             call_id = uuid.uuid4().hex
-            for step in steps:
+            for number, step in enumerate(steps):
                 trips.clear()
                 _outcome, pops = await recorder.record(provider, [step(call_id)])
-                assert pops and trips == ["bind_execute", "bind_execute"], trips
+                # The ringing creates the call: read and recorded by one statement (CLAIM).
+                expected = ["bind_execute"] * (1 if number == 0 else 2)
+                assert pops and trips == expected, trips
                 trips.clear()
                 assert await recorder.record(provider, [step(call_id)]) == (
                     _outcome.__class__(),
@@ -291,7 +293,7 @@ async def test_a_postgres_event_is_two_round_trips_and_a_retry_one(
                 assert trips == ["bind_execute"], trips
             trips.clear()
             await recorder.record(provider, [_event(RING, 0)("missed"), _event(MISS, 1)("missed")])
-            assert len(trips) == 4, trips
+            assert len(trips) == 3, trips
         finally:
             driver._protocol = driver._protocol._inner
     finally:

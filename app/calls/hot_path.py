@@ -1,7 +1,8 @@
 """Recording a delivery's events fast: routing from memory, one round trip, plain data.
 
 `EventRecorder.record` is what the receiver runs for every delivery. Where the database
-has a hot store (SQLite: one hop; PostgreSQL: two round trips an event), the events are
+has a hot store (SQLite: one hop; PostgreSQL: two round trips an event, one for a call's
+first ringing), the events are
 recorded by it and the pops are built as plain data and serialised once; elsewhere they go
 through `lifecycle.handle_event` (the ORM), with routing from memory too. Both give the
 same rows, outcome and pop JSON (tests/test_hot_path.py).

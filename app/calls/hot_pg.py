@@ -1,11 +1,14 @@
-"""One webhook's database work on PostgreSQL: two round trips per event, one for a retry.
+"""One webhook's database work on PostgreSQL: two round trips per event, one for a retry
+and one for a call's first ringing.
 
 Through the pool's asyncpg connection, outside any transaction (each statement commits on
 its own): `hot_pg_sql.READ` answers everything `hot_lifecycle.decide` may ask, then one
 statement writes the plan, every part of it guarded by the event's own
 `INSERT ... ON CONFLICT DO NOTHING`: a retry racing this one writes nothing twice. A call
 created by a concurrent event in between makes the write fail whole (on the call's unique
-key); the event is then read and decided again, against that call.
+key); the event is then read and decided again, against that call. A ringing event whose
+call does not exist yet is read and recorded by one statement (`hot_pg_sql.CLAIM`, see
+app/calls/hot_pg_claim.py), guarded the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from app.calls import hot_audit
 from app.calls import hot_pg_sql as sql
 from app.calls.hot_card import Card, add_details, card_from_candidates, empty_card
 from app.calls.hot_lifecycle import CallRow, HotEvent, Plan, Tenancy, Written, decide
+from app.calls.hot_pg_claim import claimable, verified
 from app.models import utcnow
 from app.subscriptions import hot_outbox
 from telephony_adapters.base import EventKind
@@ -83,8 +87,7 @@ class _Read:
 
 async def _one(conn: Any, tenancy: Tenancy, hot: HotEvent) -> Written:
     event, party = hot.event, hot.party
-    row = await conn.fetchrow(
-        sql.READ,
+    args = [
         tenancy.tenant_id,
         event.provider,
         event.call_id,
@@ -95,11 +98,19 @@ async def _one(conn: Any, tenancy: Tenancy, hot: HotEvent) -> Written:
         hot.at,
         hot.caller.key,
         event.kind is not EventKind.RINGING,
-    )
+    ]
+    claim = claimable(tenancy, hot)
+    if claim is None:
+        row = await conn.fetchrow(sql.READ, *args)
+    else:
+        row = await conn.fetchrow(sql.CLAIM, *args, *claim.args(hot))
     if row["seen"]:
         return Written()  # delivered before: this statement was all it cost
     existing = CallRow.of(row["call"]) if row["call"] is not None else None
     plan = decide(tenancy, hot, existing, _Read(row))
+    if claim is not None and row["claimed_call_id"] is not None:
+        await verified(conn, claim, plan, row)
+        return plan.written  # recorded by the one statement
     if plan.created:
         plan.call.id = row["new_call_id"]
     statement, args = _write(tenancy, hot, plan, row)

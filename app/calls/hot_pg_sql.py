@@ -1,5 +1,6 @@
-"""The hot path's two statements on PostgreSQL: one that reads all an event may need, one
-that writes all it decided (chained CTEs, so it commits or fails whole).
+"""The hot path's statements on PostgreSQL: one that reads all an event may need, one that
+writes all it decided (chained CTEs, so it commits or fails whole), and for a call's first
+ringing one that does both (CLAIM, below).
 
 READ answers in one row: whether the delivery was seen before (then nothing else is read:
 a vendor's retry costs this one statement), the call, the card's rows (candidates, then
@@ -10,6 +11,7 @@ the write needs nothing back to chain them). Rows come as JSON arrays in column 
 
 from __future__ import annotations
 
+from app.audit import POP_ACTION, POP_VIA
 from app.calls.hot_card import CONTACT_COLUMNS, PROFILE_COLUMNS
 from app.calls.hot_lifecycle import CALL_COLUMNS
 from app.recognition.queries import (
@@ -33,8 +35,8 @@ _CALL = ", ".join(f"c.{column}" for column in CALL_COLUMNS)
 # $1 tenant, $2 provider, $3 provider call id, $4 delivery key, $5 recognise even when the
 # call exists (a ringing event), $6 the party's number key, $7 our line's key, $8 now,
 # $9 the caller's number key, $10 the event may finish the call (read its facts).
-READ = f"""
-WITH seen AS (
+_READ_CTES = f"""
+seen AS (
   SELECT EXISTS (SELECT 1 FROM call_events WHERE tenant_id = $1 AND provider = $2
                  AND provider_call_id = $3 AND kind = $4) AS yes
 ), c AS (
@@ -94,7 +96,9 @@ WITH seen AS (
 ), finishing AS (
   SELECT NOT (SELECT yes FROM seen) AND $10 AS yes
 )
-SELECT
+"""
+
+_READ_COLUMNS = f"""
   (SELECT yes FROM seen) AS seen,
   (SELECT json_build_array({_CALL}) FROM c) AS call,
   (SELECT yes FROM recognising) AS recognised,
@@ -121,6 +125,53 @@ SELECT
   CASE WHEN (SELECT yes FROM finishing)
        THEN nextval(pg_get_serial_sequence('callback_requests', 'id')) END AS new_callback_id
 """
+
+READ = f"WITH {_READ_CTES}SELECT\n{_READ_COLUMNS}"
+
+# CLAIM is READ that also records a ringing event whose call does not exist yet: the call,
+# the event and the pop's audit rows, in the same statement, so the pop waits on one round
+# trip. Python decided the call's row beforehand (`hot_pg_claim.claimable`) but for whom
+# it is: contact and match come from the candidates read here, by the rule of
+# `hot_card.card_from_candidates`, and the caller checks them against its own decision.
+# As in the write (hot_pg.py) the event's insert guards the rest: a retry that got there
+# first leaves the call to the two-statement path, and a call created meanwhile by another
+# event makes the statement fail whole (the call's unique key), to be read again.
+# $11 from, $12 from masked, $13 to, $14 direction, $15 state, $16 line id, $17 ringing
+# extension, $18 started at, $19 the match when there is no number to look up, $20 the
+# event's and the audit rows' time, $21 audit actors, $22 their agent ids, $23 the number
+# as the audit shows it.
+_MATCH = """CASE WHEN $6::varchar IS NULL THEN $19::varchar
+       WHEN (SELECT count(*) FROM ranked) = 0 THEN 'unknown'
+       WHEN (SELECT count(*) FROM ranked) = 1 THEN 'known' ELSE 'ambiguous' END"""
+_CLAIM_CTES = f""", claim_id AS (
+  SELECT nextval(pg_get_serial_sequence('calls', 'id')) AS id
+  WHERE NOT (SELECT yes FROM seen) AND NOT EXISTS (SELECT 1 FROM c)
+), claim_ev AS (
+  INSERT INTO call_events (tenant_id, provider, provider_call_id, kind, received_at, call_id)
+  SELECT $1, $2, $3, $4, $20::timestamptz, id FROM claim_id
+  ON CONFLICT DO NOTHING RETURNING call_id
+), claim_call AS (
+  INSERT INTO calls ({", ".join(CALL_COLUMNS)})
+  SELECT call_id, $1, $2, $3, $11::varchar, $12::varchar, $13::varchar, $14::varchar,
+         $15::varchar, $16::integer, $17::varchar, NULL, NULL, (SELECT id FROM top),
+         {_MATCH}, $18::timestamptz, NULL, NULL
+  FROM claim_ev
+  RETURNING id, contact_id, match
+), claim_audit AS (
+  INSERT INTO audit_events (tenant_id, at, actor, action, via, subject_type, subject_id,
+                            contact_id, number_masked, agent_id)
+  SELECT $1, $20::timestamptz, r.actor, '{POP_ACTION}', '{POP_VIA}', 'call',
+         (SELECT call_id FROM claim_ev)::text, (SELECT id FROM top), $23::varchar, r.agent_id
+  FROM unnest($21::varchar[], $22::integer[]) AS r(actor, agent_id)
+  WHERE EXISTS (SELECT 1 FROM claim_ev)
+)
+"""
+CLAIM = (
+    f"WITH {_READ_CTES.rstrip()}{_CLAIM_CTES}SELECT\n{_READ_COLUMNS.rstrip()},\n"
+    "  (SELECT id FROM claim_call) AS claimed_call_id,\n"
+    "  (SELECT contact_id FROM claim_call) AS claimed_contact_id,\n"
+    "  (SELECT match FROM claim_call) AS claimed_match\n"
+)
 
 # Column types of the rows the write inserts or changes, for the casts of its parameters.
 TYPES = {
