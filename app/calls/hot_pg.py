@@ -109,7 +109,7 @@ async def _one(conn: Any, tenancy: Tenancy, hot: HotEvent) -> Written:
     existing = CallRow.of(row["call"]) if row["call"] is not None else None
     plan = decide(tenancy, hot, existing, _Read(row))
     if claim is not None and row["claimed_call_id"] is not None:
-        await verified(conn, claim, plan, row)
+        await verified(conn, claim, hot, plan, row)
         return plan.written  # recorded by the one statement
     if plan.created:
         plan.call.id = row["new_call_id"]

@@ -78,7 +78,7 @@ def claimable(tenancy: Tenancy, hot: HotEvent) -> Claim | None:
     return Claim(plan.call, hot_audit.rows(hot, plan))
 
 
-async def verified(conn: Any, claim: Claim, plan: Plan, row: Any) -> None:
+async def verified(conn: Any, claim: Claim, hot: HotEvent, plan: Plan, row: Any) -> None:
     """Hold what CLAIM wrote against `decide`'s plan for the same rows (see the docstring)."""
     plan.call.id = row["claimed_call_id"]
     claimed = replace(
@@ -87,10 +87,9 @@ async def verified(conn: Any, claim: Claim, plan: Plan, row: Any) -> None:
         contact_id=row["claimed_contact_id"],
         match=row["claimed_match"],
     )
-    same_audience = [r.agent_id for r in plan.written.recipients] == [
-        seen.agent_id for seen in claim.audit
-    ]
-    if plan.created and plan.call == claimed and same_audience:
+    audited = [(seen.actor, seen.agent_id) for seen in claim.audit]
+    same_audit = audited == [(seen.actor, seen.agent_id) for seen in hot_audit.rows(hot, plan)]
+    if plan.created and plan.call == claimed and same_audit:
         return
     log.error("call %s claimed unlike decided: correcting its row", claimed.id)
     await conn.execute(
