@@ -33,7 +33,8 @@ from _loops import Delivery, Post, event_request, open_loop
 from _round_trips import wall_percentiles
 from _tally import Meter
 
-# The hot path's two statements on PostgreSQL (app/calls/hot_pg_sql.py, hot_pg.py).
+# The hot path's statements on PostgreSQL (app/calls/hot_pg_sql.py): READ, and CLAIM (a first
+# ringing read and recorded at once) begin alike, so both count as the read; then the write.
 HOT_STATEMENTS = {"read": "WITH seen AS", "write": "WITH ev AS"}
 SETTLE_SECONDS = 0.5
 IDLE_SECONDS = 1.0

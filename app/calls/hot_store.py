@@ -12,7 +12,8 @@ changed it fails there, not in production.
 The connection is the pool's one connection (app/db.py), checked out through the engine
 like any session's: the hot path and the REST API take turns on it, never share a
 transaction. On PostgreSQL (hot_pg.py) an event costs two round trips on the pool's
-asyncpg connection (read everything, write everything), a repeated delivery one. Any other
+asyncpg connection (read everything, write everything), a repeated delivery and a call's
+first ringing one (hot_pg_claim.py). Any other
 database records through the lifecycle (ORM), with routing from memory all the same.
 """
 
