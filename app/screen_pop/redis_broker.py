@@ -19,6 +19,15 @@ A ringing pop's tenant part is `tenant;received_us`: when its webhook was receiv
 clock, microseconds), so the process writing the frame can observe ring-to-pop
 (app/metrics/timing.py). A process from before this field ignores such a message as
 malformed (its agents replay it on their next gap), so roll out to every process at once.
+The publishing process does not wait for its own pub/sub copy: the script replies with
+the seqs it gave, and the pop goes to this process's subscriptions at once (one hop less,
+for about half the pops of a two-process cluster). Whichever comes first here, the reply or
+the listener's copy, delivers it, and the other is dropped: the broker remembers its own
+publishes by pop id and first agent for OWN_PUBLISH_SECONDS. The message is unchanged, so
+processes from before this (whose script replies with a count) run beside it. A reply and
+another process's pop travel on different connections, so a later seq may reach a
+subscription first: the stream sees the gap, takes both from the log in order and drops
+the late one as already sent (app/screen_pop/hub.py, `Stream.follow`).
 The same listener hears `stamgast:invalidations` (plain text, see the broker contract);
 pub/sub keeps nothing for a process that is not listening, so each (re)subscription hands
 the handlers INVALIDATE_ALL.
@@ -73,14 +82,20 @@ SEQ_TTL_SECONDS = 30 * 24 * 3600  # an agent's counter outlives any plausible pa
 LISTEN_POLL = 5.0  # the listener pings Redis after this much silence...
 SILENCE_LIMIT = 3 * LISTEN_POLL  # ...and reconnects when even the ping goes unanswered
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0
+# How long a publish of ours is remembered for its pub/sub copy: far longer than the copy
+# takes, and if it never comes the listener reconnected and every stream caught up anyway.
+OWN_PUBLISH_SECONDS = 30.0
+# States of one of our publishes (a batch of agents) until its second arrival here.
+_PENDING, _BY_REPLY, _BY_LISTENER = 0, 1, 2
 
 PUBLISH_SCRIPT = """
 local pop, now, cutoff = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local log_ttl, seq_ttl, keep = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local routed = {}
+local routed, seqs = {}, {}
 for i = 0, (#KEYS / 3) - 1 do
   local seq_key, log_key, at_key = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
-  local seq = string.format('%d', redis.call('INCR', seq_key))
+  local counted = redis.call('INCR', seq_key)
+  local seq = string.format('%d', counted)
   redis.call('EXPIRE', seq_key, seq_ttl)
   redis.call('ZADD', log_key, seq, '{"seq":' .. seq .. ',"pop":' .. pop .. '}')
   redis.call('ZADD', at_key, now, seq)
@@ -94,9 +109,10 @@ for i = 0, (#KEYS / 3) - 1 do
   redis.call('EXPIRE', log_key, log_ttl)
   redis.call('EXPIRE', at_key, log_ttl)
   routed[#routed + 1] = ARGV[9 + i] .. ':' .. seq
+  seqs[#seqs + 1] = counted
 end
 redis.call('PUBLISH', ARGV[7], ARGV[8] .. '|' .. table.concat(routed, ',') .. '|' .. pop)
-return #routed
+return seqs
 """
 PUBLISH_SHA = hashlib.sha1(PUBLISH_SCRIPT.encode()).hexdigest()
 
@@ -124,6 +140,9 @@ class RedisBroker:
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._invalidations = InvalidationHandlers()
+        # Our publishes by (pop id, first agent of the batch): state, and when published
+        # (oldest first, as dicts keep insertion order).
+        self._own: dict[tuple[str, int], tuple[int, float]] = {}
 
     async def start(self, wait_seconds: float = 3.0) -> None:
         """Start the listener; wait a little for it, but start anyway when Redis is down."""
@@ -160,6 +179,7 @@ class RedisBroker:
         received = webhook_timing.received_of(pop_id)
         tenant_tag = tenant_id if received is None else f"{tenant_id};{int(received * 1e6)}"
         calls: list[list[bytes | int | str]] = []
+        batches: list[tuple[list[int], bytes]] = []
         # One script call per audience's batch, all in one pipeline (one round trip): each
         # audience's body is logged and published once, however many agents share it.
         for agent_ids, pop_json in audiences:
@@ -171,25 +191,70 @@ class RedisBroker:
                     PUBLISH_SHA, len(keys), *keys, pop_json, now_ms, cutoff_ms, log_ttl,
                     SEQ_TTL_SECONDS, MAX_LOG_ENTRIES, CHANNEL, tenant_tag, *batch,
                 ])  # fmt: skip
+                batches.append((batch, pop_json))
         if not calls:
             return
+        self._forget_old_publishes()
+        published = self._clock()
+        for batch, _pop_json in batches:
+            self._own[(pop_id, batch[0])] = (_PENDING, published)
         try:
             try:
-                await self._run_scripts(calls)
+                replies = await self._run_scripts(calls)
             except NoScriptError:
                 # Redis restarted and lost its script cache; NOSCRIPT means nothing ran.
                 await self._redis.script_load(PUBLISH_SCRIPT)
-                await self._run_scripts(calls)
+                replies = await self._run_scripts(calls)
         except (RedisError, OSError) as exc:
             raise BrokerUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+        for (batch, pop_json), seqs in zip(batches, replies, strict=True):
+            key = (pop_id, batch[0])
+            state = self._own.get(key, (_PENDING, published))[0]
+            if state == _BY_LISTENER:
+                del self._own[key]  # its pub/sub copy came first and was delivered
+                continue
+            self._own[key] = (_BY_REPLY, published)
+            for agent_id, seq in zip(batch, seqs, strict=True):
+                if self._local.wants(tenant_id, agent_id):
+                    message = delivery_message(int(seq), pop_json)
+                    self._local.deliver(tenant_id, agent_id, int(seq), message)
 
-    async def _run_scripts(self, calls: list[list[bytes | int | str]]) -> None:
+    async def _run_scripts(self, calls: list[list[bytes | int | str]]) -> list[list[int]]:
+        """Each script's seqs, in its batch's order."""
         # EVALSHA in a plain pipeline: one round trip (redis-py's Script objects would add
         # a SCRIPT EXISTS round trip to every pipelined publish).
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 pipe.execute_command("EVALSHA", *call)
-            await pipe.execute()
+            replies: list[list[int]] = await pipe.execute()
+        return replies
+
+    def _forget_old_publishes(self) -> None:
+        """Drop our publishes whose copy is long overdue (the listener reconnected)."""
+        cutoff = self._clock() - OWN_PUBLISH_SECONDS
+        own = self._own
+        while own:
+            key = next(iter(own))
+            if own[key][1] >= cutoff:
+                return
+            del own[key]
+
+    def _arrived_before(self, pop_json: bytes, first_agent: int) -> bool:
+        """For the listener: True when this copy is of our publish and its reply already
+        delivered it here (the copy is dropped); marks it delivered by the listener when
+        the reply is still on its way."""
+        if not self._own:
+            return False
+        pop_id = webhook_timing.pop_id_of(pop_json[:80].decode(errors="replace"))
+        entry = None if pop_id is None else self._own.get((pop_id, first_agent))
+        if entry is None:
+            return False  # another process's pop
+        assert pop_id is not None
+        if entry[0] == _BY_REPLY:
+            del self._own[(pop_id, first_agent)]
+            return True
+        self._own[(pop_id, first_agent)] = (_BY_LISTENER, entry[1])
+        return False
 
     async def replay(
         self, tenant_id: int, agent_id: int, after_seq: int
@@ -295,7 +360,10 @@ class RedisBroker:
             tenant_raw, routed, pop_json = payload.split(b"|", 2)
             tenant_raw, _, received_raw = tenant_raw.partition(b";")
             tenant_id = int(tenant_raw)
-            for pair in routed.split(b","):
+            pairs = routed.split(b",")
+            if self._arrived_before(pop_json, int(pairs[0].split(b":")[0])):
+                return
+            for pair in pairs:
                 agent_raw, seq_raw = pair.split(b":")
                 agent_id, seq = int(agent_raw), int(seq_raw)
                 if self._local.wants(tenant_id, agent_id):
