@@ -87,7 +87,7 @@ class _Read:
 
 async def _one(conn: Any, tenancy: Tenancy, hot: HotEvent) -> Written:
     event, party = hot.event, hot.party
-    args = [
+    read_args = [
         tenancy.tenant_id,
         event.provider,
         event.call_id,
@@ -101,9 +101,9 @@ async def _one(conn: Any, tenancy: Tenancy, hot: HotEvent) -> Written:
     ]
     claim = claimable(tenancy, hot)
     if claim is None:
-        row = await conn.fetchrow(sql.READ, *args)
+        row = await conn.fetchrow(sql.READ, *read_args)
     else:
-        row = await conn.fetchrow(sql.CLAIM, *args, *claim.args(hot))
+        row = await conn.fetchrow(sql.CLAIM, *read_args, *claim.args(hot))
     if row["seen"]:
         return Written()  # delivered before: this statement was all it cost
     existing = CallRow.of(row["call"]) if row["call"] is not None else None
