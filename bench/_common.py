@@ -141,9 +141,7 @@ class ServerProcess:
     async def round_trips(self) -> int | None:
         """Database round trips the server has made so far (None when not counted)."""
         counts = await self.counts()
-        if counts is None or counts["sqlite"] is None:
-            return None
-        return int(counts["sqlite"]) + int(counts["postgresql"])
+        return None if counts is None else trips_in(counts)
 
     async def counts(self) -> dict[str, Any] | None:
         """What GET /_bench/round-trips answers (bench/_round_trips.py), when counted."""
@@ -190,6 +188,13 @@ class ServerProcess:
             self._log.seek(0)
             self._final_log = self._log.read()
             self._log.close()
+
+
+def trips_in(counts: dict[str, Any]) -> int | None:
+    """Round trips in a GET /_bench/round-trips answer (None when not counted)."""
+    if counts["sqlite"] is None:
+        return None
+    return int(counts["sqlite"]) + int(counts["postgresql"])
 
 
 def summarise_log(text: str, limit: int = 12) -> list[str]:

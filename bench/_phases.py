@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 from _cluster import Backing, Fleet
-from _common import Setup, agent_extension, latency_summary
+from _common import Setup, agent_extension, latency_summary, trips_in
 from _loops import Delivery, Post, event_request, open_loop
 from _round_trips import wall_percentiles
 from _tally import Meter
@@ -55,10 +55,7 @@ class Window:
     async def close(self, webhooks: int) -> dict[str, Any]:
         figures = self._meter.spent()
         after = await self._fleet.counts()
-        trips = [
-            None if a is None or b is None else _trips(a) - _trips(b)
-            for b, a in zip(self._counts, after, strict=True)
-        ]
+        trips = [_difference(b, a) for b, a in zip(self._counts, after, strict=True)]
         figures["round_trips"] = trips
         figures["postgresql_wall_ms"] = _hot_walls(self._counts, after)
         figures["webhooks_ok"] = webhooks
@@ -71,10 +68,11 @@ class Window:
         return figures
 
 
-def _trips(counts: dict[str, Any]) -> int | None:
-    if counts["sqlite"] is None:
-        return None
-    return int(counts["sqlite"]) + int(counts["postgresql"])
+def _difference(before: dict[str, Any] | None, after: dict[str, Any] | None) -> int | None:
+    """Round trips between two answers; None when not counted (`--round-trips off`)."""
+    then = None if before is None else trips_in(before)
+    now = None if after is None else trips_in(after)
+    return None if then is None or now is None else now - then
 
 
 def _hot_walls(

@@ -24,6 +24,7 @@ from app.migrate import upgrade
 from app.models import Tenant
 from app.settings import Settings
 from tests.support.servers import postgres_server
+from tests.support.slugs import letters_only
 
 _tenant_numbers = itertools.count(1)
 
@@ -85,14 +86,10 @@ class TenantCtx:
         return {"Authorization": f"Bearer {self.admin_key}"}
 
 
-_DIGITS_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
-
-
 async def make_tenant(app: FastAPI, region: str = "NL") -> TenantCtx:
     """A new tenant with an admin API key."""
-    # Never seven digits in a row (from a machine up for 12 days on): logs mask those as
-    # phone numbers, and tests read the slug back from them.
-    moment = f"{asyncio.get_running_loop().time():.0f}".translate(_DIGITS_AS_LETTERS)
+    # Digits would make seven in a row on a machine up for 12 days (tests/support/slugs.py).
+    moment = letters_only(f"{asyncio.get_running_loop().time():.0f}")
     slug = f"t{next(_tenant_numbers)}-{moment}"
     async for session in session_scope(app.state.sessionmaker):
         tenant = Tenant(slug=slug, name=f"Tenant {slug}", default_region=region)

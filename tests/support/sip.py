@@ -34,6 +34,7 @@ from app.db import create_engine, create_sessionmaker, session_scope
 from app.models import Agent, CallEventRecord, Contact, ContactNumber, Tenant
 from app.screen_pop.tokens import issue_agent_token
 from tests.support.servers import missing
+from tests.support.slugs import letters_only
 
 ROOT = Path(__file__).resolve().parents[2]
 KAMAILIO_CFG = ROOT / "docs" / "kamailio" / "kamailio.cfg"
@@ -320,12 +321,8 @@ def run_db(work: Callable[[Any], Awaitable[T]], url: str) -> T:
     return asyncio.run(go())
 
 
-_DIGITS_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
-
-
 async def _seed(session: Any) -> SeededTenant:
-    # Letters only: seven digits in a row read as a phone number, and logs mask those.
-    slug = f"kamailio-{uuid.uuid4().hex[:8].translate(_DIGITS_AS_LETTERS)}"
+    slug = f"kamailio-{letters_only(uuid.uuid4().hex[:8])}"
     tenant = Tenant(slug=slug, name="Huisartsenpost Kamailio", default_region="NL")
     session.add(tenant)
     await session.flush()
